@@ -1,0 +1,295 @@
+"""The self-hosted GPU pool: one shared queue, continuous batching on each server, KV admission.
+
+Semantics (CONTRACT.md, "GPU server semantics"): a server with room takes the next waiting request
+(least-loaded server first); at every iteration boundary it admits waiting requests (priority, then FCFS)
+while the batch is below `max_batch` and the KV reservation (input + output tokens) fits. Iteration k of
+a segment in which the batch is unchanged lasts
+
+    d_k = A + B*k + P*[k == 0],  A = base + per_seq*n + per_kv_token*KV0,  B = per_kv_token*n,
+    P = per_prefill_token * (prompt tokens of the requests admitted at the segment start),
+
+so the end of iteration m (m >= 1) is at T(m) = P + m*A + B*m*(m-1)/2 after the segment start. A request
+admitted at a segment start emits its first token at T(1) and its k-th (last) at T(k) of that segment
+(or of later segments, counted in absolute iterations). Nothing happens in between, so the server keeps a
+single timer for its next boundary that matters (the next completion, or the next boundary after an
+arrival it has claimed) and skips every unchanged iteration. Stale timers are ignored by a version number.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections import deque
+from collections.abc import Callable
+
+import numpy as np
+import simpy
+
+from sim.config.backends import GpuPoolSpec
+from sim.request_block import DROPPED, FAILED, PATH_GPU, SERVED, RequestBlock
+
+from backends.catalog import iteration_model, kv_capacity
+
+
+class Job:
+    __slots__ = ("block", "i", "arrival_at", "input", "output", "need", "priority", "deadline", "finish_iter")
+
+    def __init__(self, block: RequestBlock, i: int, arrival_at: float, inp: int, out: int, priority: int,
+                 deadline: float):
+        self.block = block
+        self.i = i
+        self.arrival_at = arrival_at
+        self.input = inp
+        self.output = out
+        self.need = inp + out
+        self.priority = priority
+        self.deadline = deadline
+        self.finish_iter = 0
+
+
+class Server:
+    __slots__ = ("idx", "heap", "n", "kv_reserved", "kv_held", "iters", "seg_start", "A", "B", "P",
+                 "version", "timer_m", "claims", "claims_kv", "busy_since", "ready", "seq")
+
+    def __init__(self, idx: int):
+        self.idx = idx
+        self.heap: list[tuple[int, int, Job]] = []
+        self.n = 0
+        self.kv_reserved = 0
+        self.kv_held = 0
+        self.iters = 0
+        self.seg_start = 0.0
+        self.A = self.B = self.P = 0.0
+        self.version = 0
+        self.timer_m = 0
+        self.claims = 0
+        self.claims_kv = 0
+        self.busy_since = -1.0
+        self.ready = False
+        self.seq = 0
+
+    def t_of(self, m: int) -> float:
+        """Time from the segment start to the end of its m-th iteration."""
+        return self.P + m * self.A + self.B * m * (m - 1) * 0.5
+
+    def next_boundary_m(self, dt: float) -> int:
+        """Smallest m >= 1 with T(m) >= dt."""
+        A, B, x = self.A, self.B, dt - self.P
+        if x <= A:
+            return 1
+        if B <= 0.0:
+            m = math.ceil(x / A - 1e-12)
+        else:
+            # B/2 m^2 + (A - B/2) m - x >= 0
+            b = A - 0.5 * B
+            m = math.ceil((-b + math.sqrt(b * b + 2.0 * B * x)) / B - 1e-12)
+        m = max(m, 1)
+        while self.t_of(m) < dt - 1e-12:
+            m += 1
+        while m > 1 and self.t_of(m - 1) >= dt:
+            m -= 1
+        return m
+
+
+class GpuPool:
+    """Event-driven on SimPy with plain callbacks (no process per request or per server)."""
+
+    def __init__(
+        self,
+        env: simpy.Environment,
+        spec: GpuPoolSpec,
+        priorities: list[int],
+        timeouts: list[float | None],
+        rng_cold: np.random.Generator,
+        horizon_s: float,
+        on_done: Callable[[RequestBlock], None],
+    ):
+        from workloads.distributions import make_distribution
+
+        self.env = env
+        self.spec = spec
+        it = iteration_model(spec)
+        self.base, self.per_seq = it.base, it.per_seq
+        self.per_prefill, self.per_kv = it.per_prefill_token, it.per_kv_token
+        self.max_batch = spec.max_batch
+        self.kv_capacity = kv_capacity(spec)
+        self.priorities = priorities
+        self.timeouts = timeouts
+        self.levels = sorted(set(priorities))
+        self.queues: dict[int, deque[Job]] = {p: deque() for p in self.levels}
+        self.queued = 0
+        self.horizon_s = horizon_s
+        self.on_done = on_done
+        self.servers = [Server(i) for i in range(spec.servers)]
+        self.idle: list[int] = []
+        self.busy_intervals: list[tuple[float, float]] = []
+        self.healthy_intervals: list[tuple[float, float]] = []
+        self.provisioned_intervals: list[tuple[float, float]] = [(0.0, horizon_s)] * spec.servers
+        self.num_events = 0
+        cold = make_distribution(spec.cold_start_s)
+        ready_at = cold.sample(rng_cold, spec.servers) if spec.servers else np.zeros(0)
+        for s, r in zip(self.servers, ready_at, strict=True):
+            r = float(r)
+            if r <= 0.0:
+                self._become_ready(s)
+            else:
+                self._at(r, lambda _e, s=s: self._become_ready(s))
+
+    # -- plumbing ---------------------------------------------------------------------------
+    def _at(self, delay: float, fn: Callable[[simpy.Event], None]) -> None:
+        ev = simpy.Timeout(self.env, delay)
+        ev.callbacks.append(fn)  # type: ignore[union-attr]
+        self.num_events += 1
+
+    def _become_ready(self, s: Server) -> None:
+        s.ready = True
+        now = self.env.now
+        self.healthy_intervals.append((now, self.horizon_s))
+        heapq.heappush(self.idle, s.idx)
+        if self.queued:
+            heapq.heappop(self.idle)
+            self._admit_from_queue(s, now, [])
+
+    @property
+    def queue_len(self) -> int:
+        return self.queued
+
+    @property
+    def num_ready(self) -> int:
+        return sum(1 for s in self.servers if s.ready)
+
+    # -- arrivals --------------------------------------------------------------------------
+    def submit(self, block: RequestBlock, i: int, priority: int, timeout: float | None) -> None:
+        now = self.env.now
+        inp = int(block.input_tokens[i])
+        out = int(block.output_tokens[i])
+        if inp + out > self.kv_capacity or not self.servers:
+            self._finish(block, i, FAILED, now)
+            return
+        job = Job(block, i, now, inp, out, priority, now + timeout if timeout is not None else math.inf)
+        if self.idle and not self.queued:
+            s = self.servers[heapq.heappop(self.idle)]
+            self._start_segment(s, now, [job])
+            return
+        self.queues[priority].append(job)
+        self.queued += 1
+        self._claim(job, now)
+
+    def _claim(self, job: Job, now: float) -> None:
+        """Ask the least-loaded busy server with room to stop at its next boundary."""
+        best: Server | None = None
+        best_load = 0
+        for s in self.servers:
+            if not s.ready or s.n == 0:
+                continue
+            load = s.n + s.claims
+            if load >= self.max_batch or s.kv_reserved + s.claims_kv + job.need > self.kv_capacity:
+                continue
+            if best is None or load < best_load:
+                best, best_load = s, load
+        if best is None:
+            return
+        best.claims += 1
+        best.claims_kv += job.need
+        m = best.next_boundary_m(now - best.seg_start)
+        if m < best.timer_m:
+            self._set_timer(best, m)
+
+    # -- batching --------------------------------------------------------------------------
+    def _set_timer(self, s: Server, m: int) -> None:
+        s.version += 1
+        s.timer_m = m
+        v = s.version
+        delay = s.seg_start + s.t_of(m) - self.env.now
+        self._at(max(delay, 0.0), lambda _e: self._on_boundary(s, v))
+
+    def _start_segment(self, s: Server, now: float, admitted: list[Job]) -> None:
+        prefill = 0
+        for job in admitted:
+            job.finish_iter = s.iters + job.output
+            s.seq += 1
+            heapq.heappush(s.heap, (job.finish_iter, s.seq, job))
+            s.kv_reserved += job.need
+            s.kv_held += job.input
+            prefill += job.input
+        s.n = len(s.heap)
+        if s.busy_since < 0.0:
+            s.busy_since = now
+        s.seg_start = now
+        s.A = self.base + self.per_seq * s.n + self.per_kv * s.kv_held
+        s.B = self.per_kv * s.n
+        s.P = self.per_prefill * prefill
+        if admitted:
+            first = now + s.P + s.A
+            for job in admitted:
+                b, i = job.block, job.i
+                b.start_at[i] = now
+                b.first_token_at[i] = first
+        self._set_timer(s, s.heap[0][0] - s.iters)
+
+    def _on_boundary(self, s: Server, version: int) -> None:
+        if version != s.version or not s.ready:
+            return
+        now = self.env.now
+        m = s.timer_m
+        s.iters += m
+        s.kv_held += s.n * m
+        heap = s.heap
+        while heap and heap[0][0] <= s.iters:
+            _, _, job = heapq.heappop(heap)
+            s.kv_reserved -= job.need
+            s.kv_held -= job.need
+            self._finish(job.block, job.i, SERVED, now)
+        s.n = len(heap)
+        s.claims = 0
+        s.claims_kv = 0
+        self._admit_from_queue(s, now, [])
+
+    def _admit_from_queue(self, s: Server, now: float, admitted: list[Job]) -> None:
+        room = self.max_batch - s.n
+        kv_free = self.kv_capacity - s.kv_reserved
+        if self.queued:
+            for p in self.levels:
+                q = self.queues[p]
+                while q and room > 0:
+                    job = q[0]
+                    if job.deadline < now:
+                        q.popleft()
+                        self.queued -= 1
+                        self._finish(job.block, job.i, DROPPED, job.deadline)
+                        continue
+                    if job.need > kv_free:
+                        room = 0  # FCFS: the head waits for memory, nobody overtakes it
+                        break
+                    q.popleft()
+                    self.queued -= 1
+                    admitted.append(job)
+                    room -= 1
+                    kv_free -= job.need
+                if room <= 0:
+                    break
+        if admitted or s.n:
+            self._start_segment(s, now, admitted)
+        else:
+            if s.busy_since >= 0.0:
+                self.busy_intervals.append((s.busy_since, now))
+                s.busy_since = -1.0
+            s.version += 1
+            s.timer_m = 0
+            heapq.heappush(self.idle, s.idx)
+
+    def _finish(self, block: RequestBlock, i: int, status: int, at: float) -> None:
+        block.status[i] = status
+        block.path[i] = PATH_GPU
+        block.done_at[i] = at
+        block.pending -= 1
+        if block.pending == 0:
+            self.on_done(block)
+
+    # -- end of horizon ----------------------------------------------------------------------
+    def close(self, now: float) -> None:
+        """Close open busy periods at the horizon (requests still queued or running stay in flight)."""
+        for s in self.servers:
+            if s.busy_since >= 0.0:
+                self.busy_intervals.append((s.busy_since, now))
+                s.busy_since = -1.0

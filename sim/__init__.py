@@ -1,0 +1,3 @@
+"""capsim: a discrete-event capacity simulator for LLM serving."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,102 @@
+"""The root of an experiment config and the checks that span sections."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from sim.config.backends import BackendsSpec
+from sim.config.base import Frozen
+from sim.config.cache import CacheSpec
+from sim.config.routing import RoutingSpec
+from sim.config.workload import WorkloadSpec
+
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+WEEKDAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+TARGET_RE = re.compile(r"^\s*([a-z0-9_]+)\s*(<=|>=)\s*([-+0-9.eE]+)\s*$")
+
+
+class CostsSpec(Frozen):
+    fixed_monthly_usd: Annotated[float, Field(ge=0, le=1.0e9)] = 0.0
+    hours_per_month: Annotated[float, Field(gt=0, le=744)] = 730.0
+
+
+def parse_target(text: str) -> tuple[str, str, float]:
+    """'peak_ttft_p95_s<=2.0' -> ('peak_ttft_p95_s', '<=', 2.0); raises ValueError on a bad target."""
+    from sim.metrics_catalog import METRIC_NAMES
+
+    m = TARGET_RE.match(text)
+    if not m:
+        raise ValueError(f"target {text!r} is not of the form METRIC<=VALUE or METRIC>=VALUE")
+    metric, op, value = m.group(1), m.group(2), float(m.group(3))
+    if metric not in METRIC_NAMES:
+        raise ValueError(f"target {text!r} names unknown metric {metric!r}")
+    return metric, op, value
+
+
+class PlanSpec(Frozen):
+    targets: list[str] = Field(default_factory=lambda: ["peak_ttft_p95_s<=2.0", "availability>=0.999"])
+    confidence: Annotated[float, Field(gt=0, lt=1)] = 0.95
+
+    @field_validator("targets")
+    @classmethod
+    def _targets(cls, v: list[str]) -> list[str]:
+        for t in v:
+            parse_target(t)
+        return v
+
+
+class OutputSpec(Frozen):
+    requests: bool = False
+    timeseries: bool = True
+    report: bool = True
+
+
+class Experiment(Frozen):
+    name: str = Field(default="experiment", min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.-]+$")
+    seed: Annotated[int, Field(ge=0, le=2**63 - 1)] = 0
+    replications: Annotated[int, Field(ge=1, le=1_000_000)] = 20
+    horizon_h: Annotated[float, Field(gt=0, le=24 * 366)] = 24.0
+    warmup_h: Annotated[float, Field(ge=0)] = 0.0
+    start_weekday: Weekday = "mon"
+    workload: WorkloadSpec = WorkloadSpec()
+    cache: CacheSpec = CacheSpec()
+    routing: RoutingSpec = RoutingSpec()
+    backends: BackendsSpec = BackendsSpec()
+    costs: CostsSpec = CostsSpec()
+    plan: PlanSpec = PlanSpec()
+    output: OutputSpec = OutputSpec()
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> Experiment:
+        if self.warmup_h >= self.horizon_h:
+            raise ValueError(f"warmup_h must be < horizon_h, got {self.warmup_h} >= {self.horizon_h}")
+        return self
+
+    def cross_section_problems(self) -> list[tuple[str, str]]:
+        """Problems that need two sections to see: (dotted path, message)."""
+        problems: list[tuple[str, str]] = []
+        names = {c.name for c in self.workload.classes}
+        for cls_name, target in self.routing.by_class.items():
+            if cls_name not in names:
+                problems.append(
+                    (f"routing.by_class.{cls_name}", f"names unknown class {cls_name!r}; classes: "
+                     + ", ".join(sorted(names)))
+                )
+            if target.startswith("api:") and target[4:] not in self.backends.apis:
+                problems.append(
+                    (f"routing.by_class.{cls_name}", f"names unknown API provider {target[4:]!r}")
+                )
+        if self.routing.policy == "by_class":
+            for cls_name in sorted(names - set(self.routing.by_class)):
+                problems.append((f"routing.by_class", f"policy by_class has no target for class {cls_name!r}"))
+        ot = self.routing.overflow.target
+        if ot.startswith("api:") and ot[4:] not in self.backends.apis:
+            problems.append(("routing.overflow.target", f"names unknown API provider {ot[4:]!r}"))
+        from backends.catalog import catalog_problems
+
+        problems.extend(catalog_problems(self.backends.gpu_pool))
+        return problems

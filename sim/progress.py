@@ -1,0 +1,36 @@
+"""A rich progress bar on stderr, silent when asked or when stderr is not a terminal."""
+
+from __future__ import annotations
+
+import sys
+from types import TracebackType
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import Progress as RichProgress
+
+
+class Progress:
+    def __init__(self, total: int, done: int = 0, enabled: bool = True, label: str = "replications"):
+        self.enabled = enabled and sys.stderr.isatty()
+        self._bar: RichProgress | None = None
+        self._task = None
+        self.total, self.done, self.label = total, done, label
+
+    def __enter__(self) -> Progress:
+        if self.enabled:
+            self._bar = RichProgress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                     TimeElapsedColumn(), TimeRemainingColumn(),
+                                     console=Console(stderr=True), transient=True)
+            self._bar.__enter__()
+            self._task = self._bar.add_task(self.label, total=self.total, completed=self.done)
+        return self
+
+    def advance(self) -> None:
+        self.done += 1
+        if self._bar is not None and self._task is not None:
+            self._bar.advance(self._task)
+
+    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(et, ev, tb)

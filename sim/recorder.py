@@ -1,0 +1,186 @@
+"""Folds finished request blocks into per-replication tallies: counters, latency histograms, per-minute series.
+
+Tallies (one value per request) live apart from levels (time-weighted, see sim.timeseries). Blocks are
+folded in index order, so the exact running maximum of requests in flight can be swept as a stream.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sim.config import Experiment
+from sim.histogram import LogHistogram
+from sim.request_block import (
+    DROPPED,
+    FAILED,
+    PATH_API,
+    PATH_API_BATCH,
+    PATH_CACHE,
+    PATH_GPU,
+    PATH_NAMES,
+    PENDING,
+    SERVED,
+    RequestBlock,
+)
+from sim.timeseries import LevelSeries, counts_per_minute
+
+COUNTERS = ("requests", "served", "failed", "dropped", "in_flight", "cache_hits", "served_by_api",
+            "served_by_gpu", "tokens_in", "tokens_out", "slo_met", "tpot_n", "queue_wait_n")
+
+
+class ConcurrencyPeak:
+    """Exact max of (arrived - finished) over time, fed in time order block by block."""
+
+    def __init__(self, from_s: float):
+        self.from_s = from_s
+        self.level = 0
+        self.peak = 0
+        self._ends = np.zeros(0)
+
+    def feed(self, arrivals: np.ndarray, ends: np.ndarray, frontier: float) -> None:
+        ends = np.concatenate([self._ends, ends[np.isfinite(ends)]])
+        now_ends = ends[ends < frontier]
+        self._ends = ends[ends >= frontier]
+        times = np.concatenate([arrivals, now_ends])
+        deltas = np.concatenate([np.ones(len(arrivals), dtype=np.int64), -np.ones(len(now_ends), dtype=np.int64)])
+        if len(times) == 0:
+            return
+        order = np.lexsort((deltas, times))
+        levels = self.level + np.cumsum(deltas[order])
+        after = times[order] >= self.from_s
+        if after.any():
+            self.peak = max(self.peak, int(levels[after].max()))
+        self.level = int(levels[-1])
+
+
+class Recorder:
+    def __init__(self, exp: Experiment, horizon_s: float):
+        self.exp = exp
+        self.horizon_s = horizon_s
+        self.warmup_s = exp.warmup_h * 3600.0
+        self.num_minutes = max(1, int(np.ceil(horizon_s / 60.0)))
+        classes = exp.workload.classes
+        self.class_names = [c.name for c in classes]
+        self.slo = np.array([c.slo_ttft_s for c in classes])
+        self.peak_hour = int(exp.workload.arrivals.peak_hour)
+        self.counts = dict.fromkeys(COUNTERS, 0)
+        self.sums = {"tpot": 0.0, "queue_wait": 0.0, "cost_api": 0.0}
+        self.ttft = LogHistogram()
+        self.e2e = LogHistogram()
+        self.peak_ttft = LogHistogram()
+        self.ttft_by_hour = [LogHistogram() for _ in range(24)]
+        self.e2e_by_hour = [LogHistogram() for _ in range(24)]
+        self.cost_by_class = np.zeros(len(classes))
+        self.cost_by_path: dict[str, float] = {}
+        self.served_by_class = np.zeros(len(classes), dtype=np.int64)
+        self.requests_by_class = np.zeros(len(classes), dtype=np.int64)
+        self.arrivals = np.zeros(self.num_minutes)
+        self.api_spend = np.zeros(self.num_minutes)
+        self.in_flight = LevelSeries(self.num_minutes)
+        self.queue = LevelSeries(self.num_minutes)
+        self.concurrency = ConcurrencyPeak(self.warmup_s)
+        self._waiting: dict[int, RequestBlock] = {}
+        self._next = 0
+        self.request_rows: list[dict[str, np.ndarray]] = []
+        self.keep_requests = exp.output.requests
+
+    # blocks may finish out of order; fold them in order
+    def block_done(self, block: RequestBlock) -> None:
+        self._waiting[block.index] = block
+        while self._next in self._waiting:
+            self._fold(self._waiting.pop(self._next))
+            self._next += 1
+
+    def flush(self, blocks_in_flight: list[RequestBlock]) -> None:
+        """At the horizon: fold every remaining block (their pending requests count as in flight)."""
+        for b in blocks_in_flight:
+            self._waiting.setdefault(b.index, b)
+        for k in sorted(self._waiting):
+            self._fold(self._waiting.pop(k))
+        self._next = 0
+
+    def _fold(self, b: RequestBlock) -> None:
+        n = len(b)
+        ends = np.where(b.status == PENDING, np.inf, b.done_at)
+        self.concurrency.feed(b.arrival_at, ends, b.end_s)
+        self.arrivals += counts_per_minute(b.arrival_at, self.num_minutes) if n else 0.0
+        self.in_flight.add(b.arrival_at, np.minimum(ends, self.horizon_s))
+        gpu = b.path == PATH_GPU
+        if gpu.any():
+            qend = np.where(np.isnan(b.start_at[gpu]), np.minimum(ends[gpu], self.horizon_s), b.start_at[gpu])
+            self.queue.add(b.arrival_at[gpu], qend)
+        if n and b.cost_usd.any():
+            self.api_spend += counts_per_minute(b.arrival_at, self.num_minutes, weights=b.cost_usd)
+        m = b.arrival_at >= self.warmup_s
+        if not m.all():
+            b = _subset(b, m)
+        self._tally(b)
+        if self.keep_requests and len(b):
+            self.request_rows.append(_request_columns(b, self.class_names))
+
+    def _tally(self, b: RequestBlock) -> None:
+        c = self.counts
+        # an answer still streaming at the horizon is in flight, not served
+        st = np.where((b.status == SERVED) & (b.done_at > self.horizon_s), PENDING, b.status)
+        served = st == SERVED
+        c["requests"] += len(b)
+        c["served"] += int(served.sum())
+        c["failed"] += int((st == FAILED).sum())
+        c["dropped"] += int((st == DROPPED).sum())
+        c["in_flight"] += int((st == PENDING).sum())
+        c["cache_hits"] += int((served & (b.path == PATH_CACHE)).sum())
+        c["served_by_gpu"] += int((served & (b.path == PATH_GPU)).sum())
+        c["served_by_api"] += int((served & ((b.path == PATH_API) | (b.path == PATH_API_BATCH))).sum())
+        c["tokens_in"] += int(b.input_tokens[served].sum())
+        c["tokens_out"] += int(b.output_tokens[served].sum())
+        self.requests_by_class += np.bincount(b.class_idx, minlength=len(self.class_names))
+        self.served_by_class += np.bincount(b.class_idx[served], minlength=len(self.class_names))
+        arr = b.arrival_at[served]
+        ttft = b.first_token_at[served] - arr
+        e2e = b.done_at[served] - arr
+        cls = b.class_idx[served]
+        c["slo_met"] += int((ttft <= self.slo[cls]).sum())
+        self.ttft.add(ttft)
+        self.e2e.add(e2e)
+        hour = (np.floor(arr / 3600.0).astype(np.int64)) % 24
+        peak = hour == self.peak_hour
+        if peak.any():
+            self.peak_ttft.add(ttft[peak])
+        for h in np.unique(hour).tolist():
+            sel = hour == h
+            self.ttft_by_hour[h].add(ttft[sel])
+            self.e2e_by_hour[h].add(e2e[sel])
+        out = b.output_tokens[served]
+        multi = out >= 2
+        if multi.any():
+            tpot = (e2e[multi] - ttft[multi]) / (out[multi] - 1)
+            self.sums["tpot"] += float(tpot.sum())
+            c["tpot_n"] += int(multi.sum())
+        started = ~np.isnan(b.start_at)
+        if started.any():
+            self.sums["queue_wait"] += float((b.start_at[started] - b.arrival_at[started]).sum())
+            c["queue_wait_n"] += int(started.sum())
+        cost = b.cost_usd
+        if cost.any():
+            self.sums["cost_api"] += float(cost.sum())
+            self.cost_by_class += np.bincount(b.class_idx, weights=cost, minlength=len(self.class_names))
+            for code in np.unique(b.path[cost > 0]).tolist():
+                name = PATH_NAMES[code]
+                self.cost_by_path[name] = self.cost_by_path.get(name, 0.0) + float(cost[b.path == code].sum())
+
+
+def _subset(b: RequestBlock, m: np.ndarray) -> RequestBlock:
+    s = RequestBlock(b.index, b.start_s, b.end_s, b.arrival_at[m], b.class_idx[m], b.input_tokens[m],
+                     b.output_tokens[m], None if b.prompt_id is None else b.prompt_id[m])
+    for name in ("status", "path", "provider", "start_at", "first_token_at", "done_at", "cost_usd",
+                 "cached_tokens"):
+        setattr(s, name, getattr(b, name)[m])
+    return s
+
+
+def _request_columns(b: RequestBlock, class_names: list[str]) -> dict[str, np.ndarray]:
+    return {
+        "arrival_at": b.arrival_at, "class_idx": b.class_idx, "input_tokens": b.input_tokens,
+        "output_tokens": b.output_tokens, "status": b.status, "path": b.path, "provider": b.provider,
+        "start_at": b.start_at, "first_token_at": b.first_token_at, "done_at": b.done_at, "cost_usd": b.cost_usd,
+    }

@@ -1,0 +1,202 @@
+"""One replication: wires the request path on a SimPy environment and returns plain data.
+
+    arrivals (blocks, numpy) -> response cache -> router -> API (vectorised) | GPU pool (events) -> recorder
+
+Requests that need no shared state (cache hits, API calls, routing decided by class) are computed for a
+whole block at once; only requests that contend (the GPU pool, overflow decisions) become events.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import simpy
+
+from backends.api import ApiBackend
+from backends.gpu_pool import GpuPool
+from backends.response_cache import ResponseCache
+from backends.router import Router
+from sim.config import Experiment
+from sim.recorder import Recorder
+from sim.request_block import RequestBlock
+from sim.rng import name_key, stream
+from sim.timeseries import total_length, union_length
+from workloads.generator import RequestGenerator
+
+
+@dataclass
+class ReplicationResult:
+    replication: int
+    metrics: dict[str, float | None]
+    breakdown: dict[str, float] = field(default_factory=dict)
+    timeseries: dict[str, np.ndarray] = field(default_factory=dict)
+    hourly: dict[str, list[float | None]] = field(default_factory=dict)
+    histograms: dict[str, dict[str, Any]] = field(default_factory=dict)
+    requests: dict[str, np.ndarray] | None = None
+    num_events: int = 0
+    wall_s: float = 0.0
+
+
+class Replication:
+    def __init__(self, exp: Experiment, replication: int):
+        self.exp = exp
+        self.rep = replication
+        self.horizon_s = exp.horizon_h * 3600.0
+        self.env = simpy.Environment()
+        self.recorder = Recorder(exp, self.horizon_s)
+        self.generator = RequestGenerator(exp, replication)
+        self.cache = ResponseCache(exp.cache.response) if exp.cache.response.enabled else None
+        seed = exp.seed
+        cif = exp.cache.prompt.cached_input_fraction
+        self.apis: list[ApiBackend] = []
+        for i, (name, spec) in enumerate([("api", exp.backends.api), *sorted(exp.backends.apis.items())]):
+            sub = 0 if i == 0 else name_key(name)
+            self.apis.append(ApiBackend(
+                name, i, spec, cif, stream(seed, replication, "api", sub),
+                stream(seed, replication, "batch_delay", sub), stream(seed, replication, "outages", sub),
+                self.horizon_s))
+        classes = exp.workload.classes
+        self.pool = GpuPool(
+            self.env, exp.backends.gpu_pool, [c.priority for c in classes], [c.timeout_s for c in classes],
+            stream(seed, replication, "cold_start"), self.horizon_s, self._block_finished,
+        ) if Router.uses_gpu(exp) else None
+        self.router = Router(exp, self.env, self.pool, self.apis)
+        self.live: dict[int, RequestBlock] = {}
+
+    def run(self) -> ReplicationResult:
+        started = time.perf_counter()
+        blocks = self.generator.blocks()
+        self._load(blocks)
+        self.env.run(until=self.horizon_s)
+        if self.pool is not None:
+            self.pool.close(self.horizon_s)
+        pending = [b for b in self.live.values() if b.pending > 0]
+        self.recorder.flush(pending)
+        result = self._result()
+        result.wall_s = time.perf_counter() - started
+        return result
+
+    def _load(self, blocks: Any) -> None:
+        block = next(blocks, None)
+        if block is None:
+            return
+        self.live[block.index] = block
+        hits = None
+        if self.cache is not None and block.prompt_id is not None and len(block):
+            hits = self.cache.lookup_block(block.prompt_id, block.arrival_at)
+        self.router.route_block(block, hits, self._block_finished)
+        if block.end_s < self.horizon_s:
+            ev = simpy.Timeout(self.env, block.end_s - self.env.now)
+            ev.callbacks.append(lambda _e: self._load(blocks))  # type: ignore[union-attr]
+
+    def _block_finished(self, block: RequestBlock) -> None:
+        self.live.pop(block.index, None)
+        self.recorder.block_done(block)
+
+    # -- metrics ---------------------------------------------------------------------------
+    def _result(self) -> ReplicationResult:
+        exp, rec = self.exp, self.recorder
+        c = rec.counts
+        lo, hi = rec.warmup_s, self.horizon_s
+        measured_h = (hi - lo) / 3600.0
+        pool = self.pool
+        gpu_spec = exp.backends.gpu_pool
+        if pool is not None:
+            paid_s = total_length(pool.provisioned_intervals, lo, hi)
+            busy_s = total_length(pool.busy_intervals, lo, hi)
+            cost_gpu = paid_s / 3600.0 * gpu_spec.price_per_server_hour_usd
+            gpu_util: float | None = busy_s / paid_s if paid_s > 0 else None
+        else:
+            paid_s = busy_s = cost_gpu = 0.0
+            gpu_util = None
+        cost_api = rec.sums["cost_api"]
+        cost_fixed = exp.costs.fixed_monthly_usd * measured_h / exp.costs.hours_per_month
+        cost_total = cost_api + cost_gpu + cost_fixed
+        tokens = c["tokens_in"] + c["tokens_out"]
+        requests = c["requests"]
+        uptime = union_length(self.router.up_intervals(self.horizon_s), lo, hi) / (hi - lo)
+        ttft_q = rec.ttft.quantiles([0.5, 0.95, 0.99]) or [None, None, None]
+        e2e_q = rec.e2e.quantiles([0.5, 0.95, 0.99]) or [None, None, None]
+        metrics: dict[str, float | None] = {
+            "requests": requests, "served": c["served"], "failed": c["failed"], "dropped": c["dropped"],
+            "in_flight": c["in_flight"], "cache_hits": c["cache_hits"], "served_by_api": c["served_by_api"],
+            "served_by_gpu": c["served_by_gpu"], "tokens_in": c["tokens_in"], "tokens_out": c["tokens_out"],
+            "ttft_mean_s": rec.ttft.mean, "ttft_p50_s": ttft_q[0], "ttft_p95_s": ttft_q[1], "ttft_p99_s": ttft_q[2],
+            "e2e_mean_s": rec.e2e.mean, "e2e_p50_s": e2e_q[0], "e2e_p95_s": e2e_q[1], "e2e_p99_s": e2e_q[2],
+            "tpot_mean_s": rec.sums["tpot"] / c["tpot_n"] if c["tpot_n"] else None,
+            "queue_wait_mean_s": rec.sums["queue_wait"] / c["queue_wait_n"] if c["queue_wait_n"] else None,
+            "peak_ttft_p95_s": rec.peak_ttft.quantile(0.95),
+            "peak_concurrency": rec.concurrency.peak,
+            "gpu_utilization": gpu_util,
+            "availability": c["served"] / requests if requests else None,
+            "uptime": uptime,
+            "slo_attainment": c["slo_met"] / requests if requests else None,
+            "cost_total_usd": cost_total, "cost_api_usd": cost_api, "cost_gpu_usd": cost_gpu,
+            "cost_fixed_usd": cost_fixed,
+            "cost_per_1k_tokens_usd": cost_total / tokens * 1000.0 if tokens else None,
+            "monthly_cost_usd": cost_total * exp.costs.hours_per_month / measured_h,
+        }
+        breakdown: dict[str, float] = {}
+        for name, v in zip(rec.class_names, rec.cost_by_class.tolist(), strict=True):
+            breakdown[f"cost_api_usd.class.{name}"] = v
+        for name, v in rec.cost_by_path.items():
+            breakdown[f"cost_api_usd.path.{name}"] = v
+        for name, r, s in zip(rec.class_names, rec.requests_by_class.tolist(), rec.served_by_class.tolist(),
+                              strict=True):
+            breakdown[f"requests.class.{name}"] = r
+            breakdown[f"served.class.{name}"] = s
+        n_min = rec.num_minutes
+        busy = np.zeros(n_min)
+        healthy = np.zeros(n_min)
+        gpu_spend = np.zeros(n_min)
+        if pool is not None:
+            from sim.timeseries import LevelSeries
+
+            lb, lh, lp = LevelSeries(n_min), LevelSeries(n_min), LevelSeries(n_min)
+            if pool.busy_intervals:
+                a = np.array(pool.busy_intervals)
+                lb.add(a[:, 0], a[:, 1])
+            if pool.healthy_intervals:
+                a = np.array(pool.healthy_intervals)
+                lh.add(a[:, 0], a[:, 1])
+            if pool.provisioned_intervals:
+                a = np.array(pool.provisioned_intervals)
+                lp.add(a[:, 0], a[:, 1])
+            busy, healthy = lb.minute_means(), lh.minute_means()
+            gpu_spend = lp.minute_means() * gpu_spec.price_per_server_hour_usd / 60.0
+        timeseries = {
+            "minute": np.arange(n_min, dtype=np.int64),
+            "arrivals": rec.arrivals,
+            "in_flight": rec.in_flight.minute_means(),
+            "queue_len": rec.queue.minute_means(),
+            "busy_servers": busy,
+            "healthy_servers": healthy,
+            "spend_usd": rec.api_spend + gpu_spend + exp.costs.fixed_monthly_usd / exp.costs.hours_per_month / 60.0,
+        } if exp.output.timeseries else {}
+        hourly = {
+            "ttft_p50_s": [h.quantile(0.5) for h in rec.ttft_by_hour],
+            "ttft_p95_s": [h.quantile(0.95) for h in rec.ttft_by_hour],
+            "ttft_p99_s": [h.quantile(0.99) for h in rec.ttft_by_hour],
+            "e2e_p50_s": [h.quantile(0.5) for h in rec.e2e_by_hour],
+            "e2e_p95_s": [h.quantile(0.95) for h in rec.e2e_by_hour],
+            "e2e_p99_s": [h.quantile(0.99) for h in rec.e2e_by_hour],
+            "requests": [float(h.count) for h in rec.ttft_by_hour],
+        }
+        requests_cols = None
+        if rec.request_rows:
+            requests_cols = {k: np.concatenate([r[k] for r in rec.request_rows]) for k in rec.request_rows[0]}
+        return ReplicationResult(
+            replication=self.rep, metrics=metrics, breakdown=breakdown, timeseries=timeseries, hourly=hourly,
+            histograms={"ttft_s": rec.ttft.to_dict(), "e2e_s": rec.e2e.to_dict()},
+            requests=requests_cols,
+            num_events=self.router.num_events + (pool.num_events if pool else 0),
+        )
+
+
+def simulate(exp: Experiment, replication: int) -> ReplicationResult:
+    """Run one replication of an experiment (a pure function of the config and the replication index)."""
+    return Replication(exp, replication).run()
+

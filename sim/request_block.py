@@ -1,0 +1,61 @@
+"""A block of requests: the columns generated up front (numpy) and the outcome columns backends fill in.
+
+Requests are generated in blocks of simulated time. A block stays alive while any of its requests is
+waiting or running; once none is, the metrics recorder folds it into histograms and counters and drops it,
+so memory is bounded by what is in flight, not by the horizon.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+# status codes
+PENDING, SERVED, FAILED, DROPPED = 0, 1, 2, 3
+# path codes: who answered (or was last tried)
+PATH_NONE, PATH_CACHE, PATH_GPU, PATH_API, PATH_API_BATCH, PATH_DEGRADED = 0, 1, 2, 3, 4, 5
+PATH_NAMES = {PATH_NONE: "none", PATH_CACHE: "cache", PATH_GPU: "gpu", PATH_API: "api",
+              PATH_API_BATCH: "api_batch", PATH_DEGRADED: "degraded"}
+
+
+@dataclass(eq=False)
+class RequestBlock:
+    index: int
+    start_s: float
+    end_s: float
+    arrival_at: np.ndarray          # float64, sorted
+    class_idx: np.ndarray           # int16
+    input_tokens: np.ndarray        # int64
+    output_tokens: np.ndarray       # int64
+    prompt_id: np.ndarray | None = None    # int64 keys for the response cache
+    # outcome columns
+    status: np.ndarray = field(init=False)
+    path: np.ndarray = field(init=False)
+    provider: np.ndarray = field(init=False)      # int16 index of the API provider (0 = backends.api)
+    start_at: np.ndarray = field(init=False)      # admission into a batch / API call start
+    first_token_at: np.ndarray = field(init=False)
+    done_at: np.ndarray = field(init=False)       # last token, failure or drop time
+    cost_usd: np.ndarray = field(init=False)
+    cached_tokens: np.ndarray = field(init=False)  # input tokens billed or served from a prefix cache
+    pending: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        n = len(self.arrival_at)
+        self.status = np.zeros(n, dtype=np.int8)
+        self.path = np.zeros(n, dtype=np.int8)
+        self.provider = np.zeros(n, dtype=np.int16)
+        self.start_at = np.full(n, np.nan)
+        self.first_token_at = np.full(n, np.nan)
+        self.done_at = np.full(n, np.nan)
+        self.cost_usd = np.zeros(n)
+        self.cached_tokens = np.zeros(n, dtype=np.int64)
+        self.pending = n
+
+    def __len__(self) -> int:
+        return len(self.arrival_at)
+
+    def finish_many(self, idx: np.ndarray, status: int) -> None:
+        """Mark requests terminal in bulk (vectorised paths: cache hits, API calls)."""
+        self.status[idx] = status
+        self.pending -= len(idx)

@@ -1,0 +1,1 @@
+"""Workload models: distributions, arrival processes, request mixes and trace replay."""

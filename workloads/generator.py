@@ -1,0 +1,96 @@
+"""Request generation: arrivals, class assignment, token sizes and prompt keys, in blocks of simulated time.
+
+Every column comes from its own random stream (see sim.rng), and each class's sizes from a stream of
+their own, so a change to one class, to the cache or to a backend leaves every other draw untouched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+
+from sim.config import Experiment
+from sim.request_block import RequestBlock
+from sim.rng import name_key, stream
+from workloads.arrivals import make_rate_curve, poisson_arrivals
+from workloads.distributions import make_token_distribution
+from workloads.popularity import ZipfPopularity
+
+TARGET_BLOCK_REQUESTS = 50_000
+
+
+class RequestGenerator:
+    """Yields `RequestBlock`s that tile [0, horizon)."""
+
+    def __init__(self, exp: Experiment, replication: int):
+        self.exp = exp
+        self.horizon_s = exp.horizon_h * 3600.0
+        seed = exp.seed
+        self.rng_arrivals = stream(seed, replication, "arrivals")
+        self.rng_classes = stream(seed, replication, "classes")
+        classes = exp.workload.classes
+        self.shares = np.array([c.share for c in classes])
+        self.shares = self.shares / self.shares.sum()
+        self.in_dists = [make_token_distribution(c.input_tokens) for c in classes]
+        self.out_dists = [make_token_distribution(c.output_tokens) for c in classes]
+        self.rng_in = [stream(seed, replication, "input_tokens", name_key(c.name)) for c in classes]
+        self.rng_out = [stream(seed, replication, "output_tokens", name_key(c.name)) for c in classes]
+        rc = exp.cache.response
+        self.popularity = ZipfPopularity(rc.distinct_prompts, rc.zipf_s) if rc.enabled else None
+        self.rng_cache = stream(seed, replication, "cache")
+        self.source = make_arrival_source(exp, replication, self.horizon_s)
+
+    def block_length_s(self) -> float:
+        mean_rate = max(self.source.mean_rate(), 1e-9)
+        length = TARGET_BLOCK_REQUESTS / mean_rate
+        return float(min(max(length, 60.0), 6 * 3600.0, self.horizon_s))
+
+    def blocks(self) -> Iterator[RequestBlock]:
+        length = self.block_length_s()
+        t0, k = 0.0, 0
+        while t0 < self.horizon_s:
+            t1 = min(t0 + length, self.horizon_s)
+            yield self.make_block(k, t0, t1)
+            t0, k = t1, k + 1
+
+    def make_block(self, index: int, t0: float, t1: float) -> RequestBlock:
+        times, in_tok, out_tok = self.source.arrivals(t0, t1)
+        n = len(times)
+        class_idx = self.rng_classes.choice(len(self.shares), size=n, p=self.shares).astype(np.int16)
+        input_tokens = np.empty(n, dtype=np.int64)
+        output_tokens = np.empty(n, dtype=np.int64)
+        for k in range(len(self.shares)):
+            sel = np.flatnonzero(class_idx == k)
+            input_tokens[sel] = self.in_dists[k].sample(self.rng_in[k], len(sel))
+            output_tokens[sel] = self.out_dists[k].sample(self.rng_out[k], len(sel))
+        if in_tok is not None:
+            input_tokens = np.maximum(in_tok.astype(np.int64), 1)
+        if out_tok is not None:
+            output_tokens = np.maximum(out_tok.astype(np.int64), 1)
+        prompt_id = self.popularity.sample(self.rng_cache, n) if self.popularity is not None else None
+        return RequestBlock(index, t0, t1, times, class_idx, input_tokens, output_tokens, prompt_id)
+
+
+class PoissonSource:
+    """A (non-homogeneous) Poisson process with the workload's rate curve."""
+
+    def __init__(self, exp: Experiment, replication: int, horizon_s: float):
+        self.curve = make_rate_curve(exp.workload.arrivals, exp.start_weekday, horizon_s)
+        self.rng = stream(exp.seed, replication, "arrivals")
+        self.horizon_s = horizon_s
+
+    def mean_rate(self) -> float:
+        return float(self.curve.total(0.0, self.horizon_s) / self.horizon_s)
+
+    def arrivals(self, t0: float, t1: float) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+        return poisson_arrivals(self.curve, t0, t1, self.rng), None, None
+
+
+def make_arrival_source(exp: Experiment, replication: int, horizon_s: float) -> PoissonSource:
+    kind = exp.workload.arrivals.kind
+    if kind == "trace":
+        from workloads.trace import TraceSource
+
+        return TraceSource(exp, replication, horizon_s)  # type: ignore[return-value]
+    return PoissonSource(exp, replication, horizon_s)
