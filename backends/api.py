@@ -18,9 +18,17 @@ from workloads.distributions import make_distribution
 
 
 class ApiBackend:
-    def __init__(self, name: str, index: int, spec: ApiSpec, cached_input_fraction: float,
-                 rng_latency: np.random.Generator, rng_batch: np.random.Generator,
-                 rng_outages: np.random.Generator, horizon_s: float):
+    def __init__(
+        self,
+        name: str,
+        index: int,
+        spec: ApiSpec,
+        cached_input_fraction: float,
+        rng_latency: np.random.Generator,
+        rng_batch: np.random.Generator,
+        rng_outages: np.random.Generator,
+        horizon_s: float,
+    ):
         self.name = name
         self.index = index
         self.spec = spec
@@ -35,8 +43,10 @@ class ApiBackend:
     def cost(self, input_tokens: np.ndarray, output_tokens: np.ndarray, batch: bool) -> np.ndarray:
         s = self.spec
         f = self.cached_fraction
-        usd = (input_tokens * ((1.0 - f) * s.price_input_per_mtok_usd + f * s.price_cached_input_per_mtok_usd)
-               + output_tokens * s.price_output_per_mtok_usd) / 1e6
+        usd = (
+            input_tokens * ((1.0 - f) * s.price_input_per_mtok_usd + f * s.price_cached_input_per_mtok_usd)
+            + output_tokens * s.price_output_per_mtok_usd
+        ) / 1e6
         return usd * s.batch_discount if batch else usd
 
     def draw_block(self, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -63,8 +73,9 @@ class ApiBackend:
             out.append((t, horizon_s))
         return out
 
-    def serve(self, block: RequestBlock, idx: np.ndarray, start: np.ndarray, ttft: np.ndarray,
-              delay: np.ndarray, batch: bool) -> None:
+    def serve(
+        self, block: RequestBlock, idx: np.ndarray, start: np.ndarray, ttft: np.ndarray, delay: np.ndarray, batch: bool
+    ) -> None:
         """Serve block requests `idx` whose calls start at `start` (vectorised; no events needed)."""
         if len(idx) == 0:
             return

@@ -17,10 +17,10 @@ from sim.config.backends import GpuPoolSpec, IterationSpec
 class Gpu:
     name: str
     family: str
-    memory_gb: float           # HBM capacity, GB (1e9 bytes)
-    hbm_tb_s: float            # HBM bandwidth, TB/s
-    bf16_tflops: float         # dense bf16 tensor TFLOP/s
-    nvlink_gb_s: float         # per-GPU NVLink bandwidth, GB/s (0: PCIe only)
+    memory_gb: float  # HBM capacity, GB (1e9 bytes)
+    hbm_tb_s: float  # HBM bandwidth, TB/s
+    bf16_tflops: float  # dense bf16 tensor TFLOP/s
+    nvlink_gb_s: float  # per-GPU NVLink bandwidth, GB/s (0: PCIe only)
     price_per_hour_usd: float  # default rental price per GPU-hour
     price_source: str
 
@@ -28,7 +28,7 @@ class Gpu:
 @dataclass(frozen=True)
 class Model:
     name: str
-    params_b: float            # parameters, billions
+    params_b: float  # parameters, billions
     layers: int
     hidden: int
     kv_heads: int
@@ -69,11 +69,11 @@ MODELS: dict[str, Model] = {
 
 @dataclass(frozen=True)
 class Efficiency:
-    memory: float        # achieved fraction of HBM bandwidth when streaming weights and KV
-    compute: float       # achieved fraction of dense bf16 FLOP/s in prefill / batched decode GEMMs
-    overhead_s: float    # fixed per-iteration cost: scheduling, sampling, kernel launches
-    per_seq_s: float     # per-sequence CPU-side cost per iteration (sampling, detokenisation)
-    allreduce_s: float   # latency of one all-reduce (tensor parallel), per layer, twice per layer
+    memory: float  # achieved fraction of HBM bandwidth when streaming weights and KV
+    compute: float  # achieved fraction of dense bf16 FLOP/s in prefill / batched decode GEMMs
+    overhead_s: float  # fixed per-iteration cost: scheduling, sampling, kernel launches
+    per_seq_s: float  # per-sequence CPU-side cost per iteration (sampling, detokenisation)
+    allreduce_s: float  # latency of one all-reduce (tensor parallel), per layer, twice per layer
 
 
 EFFICIENCY: dict[str, Efficiency] = {
@@ -82,8 +82,8 @@ EFFICIENCY: dict[str, Efficiency] = {
     "ada": Efficiency(memory=0.75, compute=0.55, overhead_s=0.0015, per_seq_s=0.00004, allreduce_s=25e-6),
 }
 
-GPU_MEMORY_UTILIZATION = 0.90   # vLLM's default share of HBM it manages
-ACTIVATION_RESERVE_GB = 2.0     # per GPU, for activations and CUDA graphs
+GPU_MEMORY_UTILIZATION = 0.90  # vLLM's default share of HBM it manages
+ACTIVATION_RESERVE_GB = 2.0  # per GPU, for activations and CUDA graphs
 
 
 def gpu(name: str) -> Gpu:
@@ -105,8 +105,10 @@ def catalog_problems(spec: GpuPoolSpec) -> list[tuple[str, str]]:
         problems.append(("backends.gpu_pool.iteration_s", "base + per_seq must be > 0 (iterations take time)"))
     if spec.kv_cache_tokens is None and derived_kv_tokens(spec) < 1:
         problems.append(
-            ("backends.gpu_pool.tensor_parallel",
-             f"model {spec.model} does not fit on {spec.tensor_parallel} x {spec.gpu}: raise tensor_parallel")
+            (
+                "backends.gpu_pool.tensor_parallel",
+                f"model {spec.model} does not fit on {spec.tensor_parallel} x {spec.gpu}: raise tensor_parallel",
+            )
         )
     return problems
 

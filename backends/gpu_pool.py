@@ -25,17 +25,17 @@ from collections.abc import Callable
 import numpy as np
 import simpy
 
+from backends.catalog import iteration_model, kv_capacity
 from sim.config.backends import GpuPoolSpec
 from sim.request_block import DROPPED, FAILED, PATH_GPU, SERVED, RequestBlock
-
-from backends.catalog import iteration_model, kv_capacity
 
 
 class Job:
     __slots__ = ("block", "i", "arrival_at", "input", "output", "need", "priority", "deadline", "finish_iter")
 
-    def __init__(self, block: RequestBlock, i: int, arrival_at: float, inp: int, out: int, priority: int,
-                 deadline: float):
+    def __init__(
+        self, block: RequestBlock, i: int, arrival_at: float, inp: int, out: int, priority: int, deadline: float
+    ):
         self.block = block
         self.i = i
         self.arrival_at = arrival_at
@@ -48,8 +48,25 @@ class Job:
 
 
 class Server:
-    __slots__ = ("idx", "heap", "n", "kv_reserved", "kv_held", "iters", "seg_start", "A", "B", "P",
-                 "version", "timer_m", "claims", "claims_kv", "busy_since", "ready", "seq")
+    __slots__ = (
+        "idx",
+        "heap",
+        "n",
+        "kv_reserved",
+        "kv_held",
+        "iters",
+        "seg_start",
+        "A",
+        "B",
+        "P",
+        "version",
+        "timer_m",
+        "claims",
+        "claims_kv",
+        "busy_since",
+        "ready",
+        "seq",
+    )
 
     def __init__(self, idx: int):
         self.idx = idx

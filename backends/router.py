@@ -31,8 +31,9 @@ class Router:
         self.priorities = [c.priority for c in exp.workload.classes]
         self.timeouts = [c.timeout_s for c in exp.workload.classes]
         names = {a.name: a.index for a in apis}
-        self.class_target = np.array([self._code(self._class_target(c.name), names)
-                                      for c in exp.workload.classes], dtype=np.int64)
+        self.class_target = np.array(
+            [self._code(self._class_target(c.name), names) for c in exp.workload.classes], dtype=np.int64
+        )
         self.overflow_code = self._code(exp.routing.overflow.target, names)
         self.max_queue = exp.routing.overflow.max_queue
         self.num_events = 0
@@ -63,8 +64,9 @@ class Router:
             return TARGET_BATCH_OFFSET
         return names[target[4:]]
 
-    def route_block(self, block: RequestBlock, hits: np.ndarray | None,
-                    on_finished: Callable[[RequestBlock], None]) -> None:
+    def route_block(
+        self, block: RequestBlock, hits: np.ndarray | None, on_finished: Callable[[RequestBlock], None]
+    ) -> None:
         n = len(block)
         todo = np.ones(n, dtype=bool)
         if hits is not None and hits.any():
@@ -89,8 +91,7 @@ class Router:
             idx = np.flatnonzero(todo & (target == code))
             batch = code >= TARGET_BATCH_OFFSET
             api = self.apis[code - TARGET_BATCH_OFFSET if batch else code]
-            api.serve(block, idx, block.arrival_at[idx], ttft_draws[api.index][idx],
-                      delay_draws[api.index][idx], batch)
+            api.serve(block, idx, block.arrival_at[idx], ttft_draws[api.index][idx], delay_draws[api.index][idx], batch)
         gpu_idx = np.flatnonzero(todo & (target == TARGET_GPU))
         if len(gpu_idx):
             self._pump(block, gpu_idx, (ttft_draws, delay_draws))
@@ -137,8 +138,9 @@ class Router:
         ready = pool.num_ready
         return ready == 0 or pool.queue_len > self.max_queue * ready
 
-    def _serve_api(self, block: RequestBlock, i: int, code: int, now: float,
-                   draws: tuple[list[np.ndarray], list[np.ndarray]]) -> None:
+    def _serve_api(
+        self, block: RequestBlock, i: int, code: int, now: float, draws: tuple[list[np.ndarray], list[np.ndarray]]
+    ) -> None:
         batch = code >= TARGET_BATCH_OFFSET
         api = self.apis[code - TARGET_BATCH_OFFSET if batch else code]
         one = np.array([i])

@@ -7,13 +7,16 @@ import signal
 import sys
 from pathlib import Path
 
-
 import typer
 
 from sim.config import ConfigError, Experiment, load_config
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="capsim: Monte Carlo capacity simulation for LLM serving (APIs, caches, GPU pools).")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="capsim: Monte Carlo capacity simulation for LLM serving (APIs, caches, GPU pools).",
+)
 
 EXIT_OK, EXIT_INTERNAL, EXIT_USAGE, EXIT_INFEASIBLE = 0, 1, 2, 3
 
@@ -32,8 +35,10 @@ def _load(config: str, overrides: list[str] | None) -> Experiment:
 
 
 @app.command()
-def validate(config: str = typer.Argument(..., help="experiment YAML, or - for stdin"),
-             set_: list[str] = typer.Option(None, "--set", help="override: dotted.key=value")) -> None:
+def validate(
+    config: str = typer.Argument(..., help="experiment YAML, or - for stdin"),
+    set_: list[str] = typer.Option(None, "--set", help="override: dotted.key=value"),
+) -> None:
     """Check a config and print every problem with its dotted path and line."""
     exp = _load(config, set_)
     typer.echo(f"ok: {exp.name} ({exp.replications} replications x {exp.horizon_h} h, seed {exp.seed})")
@@ -68,8 +73,9 @@ def run(
     exp = _load(config, overrides)
     from sim.experiment_run import run_experiment
 
-    code = run_experiment(exp, out=out, workers=workers, executor=executor, address=address, as_json=as_json,
-                          quiet=quiet, resume=resume)
+    code = run_experiment(
+        exp, out=out, workers=workers, executor=executor, address=address, as_json=as_json, quiet=quiet, resume=resume
+    )
     raise typer.Exit(code)
 
 
@@ -96,8 +102,6 @@ def main() -> None:
             raise
         _err(f"internal error: {type(exc).__name__}: {exc} (set CAPSIM_DEBUG=1 for the traceback)")
         sys.exit(EXIT_INTERNAL)
-
-
 
 
 if __name__ == "__main__":

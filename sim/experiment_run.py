@@ -12,9 +12,16 @@ from sim.results import ResultsFolder, ResumeMismatch, default_out_dir
 from sim.runner import run_replications
 
 
-def run_experiment(exp: Experiment, out: Path | None = None, workers: int | None = None, executor: str = "local",
-                   address: str | None = None, as_json: bool = False, quiet: bool = False, resume: bool = False
-                   ) -> int:
+def run_experiment(
+    exp: Experiment,
+    out: Path | None = None,
+    workers: int | None = None,
+    executor: str = "local",
+    address: str | None = None,
+    as_json: bool = False,
+    quiet: bool = False,
+    resume: bool = False,
+) -> int:
     from sim.progress import Progress
     from sim.summary_table import print_summary
 
@@ -26,8 +33,7 @@ def run_experiment(exp: Experiment, out: Path | None = None, workers: int | None
         return 2
     todo = [r for r in range(exp.replications) if r not in done]
     results: dict[int, ReplicationResult] = {r: done[r] for r in range(exp.replications) if r in done}
-    progress = Progress(total=exp.replications, done=len(results), enabled=not quiet and not as_json,
-                        label=exp.name)
+    progress = Progress(total=exp.replications, done=len(results), enabled=not quiet and not as_json, label=exp.name)
     try:
         with progress:
             for res in run_replications(exp, todo, workers=workers, executor=executor, address=address):
@@ -37,7 +43,8 @@ def run_experiment(exp: Experiment, out: Path | None = None, workers: int | None
     except KeyboardInterrupt:
         sys.stderr.write(
             f"interrupted: {len(results)} of {exp.replications} replications are saved in {folder.path}; "
-            f"finish with: capsim run CONFIG --out {folder.path} --resume\n")
+            f"finish with: capsim run CONFIG --out {folder.path} --resume\n"
+        )
         return 130
     summary = folder.write_final(exp, list(results.values()))
     if exp.output.report:

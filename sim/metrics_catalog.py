@@ -41,6 +41,17 @@ METRIC_NAMES: frozenset[str] = frozenset(METRICS)
 
 # Metrics whose value is a count; summaries keep them as floats too.
 COUNT_METRICS: frozenset[str] = frozenset(
-    {"requests", "served", "failed", "dropped", "in_flight", "cache_hits", "served_by_api",
-     "served_by_gpu", "tokens_in", "tokens_out", "peak_concurrency"}
+    {
+        "requests",
+        "served",
+        "failed",
+        "dropped",
+        "in_flight",
+        "cache_hits",
+        "served_by_api",
+        "served_by_gpu",
+        "tokens_in",
+        "tokens_out",
+        "peak_concurrency",
+    }
 )

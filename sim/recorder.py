@@ -24,8 +24,21 @@ from sim.request_block import (
 )
 from sim.timeseries import LevelSeries, counts_per_minute
 
-COUNTERS = ("requests", "served", "failed", "dropped", "in_flight", "cache_hits", "served_by_api",
-            "served_by_gpu", "tokens_in", "tokens_out", "slo_met", "tpot_n", "queue_wait_n")
+COUNTERS = (
+    "requests",
+    "served",
+    "failed",
+    "dropped",
+    "in_flight",
+    "cache_hits",
+    "served_by_api",
+    "served_by_gpu",
+    "tokens_in",
+    "tokens_out",
+    "slo_met",
+    "tpot_n",
+    "queue_wait_n",
+)
 
 
 class ConcurrencyPeak:
@@ -170,17 +183,32 @@ class Recorder:
 
 
 def _subset(b: RequestBlock, m: np.ndarray) -> RequestBlock:
-    s = RequestBlock(b.index, b.start_s, b.end_s, b.arrival_at[m], b.class_idx[m], b.input_tokens[m],
-                     b.output_tokens[m], None if b.prompt_id is None else b.prompt_id[m])
-    for name in ("status", "path", "provider", "start_at", "first_token_at", "done_at", "cost_usd",
-                 "cached_tokens"):
+    s = RequestBlock(
+        b.index,
+        b.start_s,
+        b.end_s,
+        b.arrival_at[m],
+        b.class_idx[m],
+        b.input_tokens[m],
+        b.output_tokens[m],
+        None if b.prompt_id is None else b.prompt_id[m],
+    )
+    for name in ("status", "path", "provider", "start_at", "first_token_at", "done_at", "cost_usd", "cached_tokens"):
         setattr(s, name, getattr(b, name)[m])
     return s
 
 
 def _request_columns(b: RequestBlock, class_names: list[str]) -> dict[str, np.ndarray]:
     return {
-        "arrival_at": b.arrival_at, "class_idx": b.class_idx, "input_tokens": b.input_tokens,
-        "output_tokens": b.output_tokens, "status": b.status, "path": b.path, "provider": b.provider,
-        "start_at": b.start_at, "first_token_at": b.first_token_at, "done_at": b.done_at, "cost_usd": b.cost_usd,
+        "arrival_at": b.arrival_at,
+        "class_idx": b.class_idx,
+        "input_tokens": b.input_tokens,
+        "output_tokens": b.output_tokens,
+        "status": b.status,
+        "path": b.path,
+        "provider": b.provider,
+        "start_at": b.start_at,
+        "first_token_at": b.first_token_at,
+        "done_at": b.done_at,
+        "cost_usd": b.cost_usd,
     }

@@ -54,15 +54,32 @@ class Replication:
         self.apis: list[ApiBackend] = []
         for i, (name, spec) in enumerate([("api", exp.backends.api), *sorted(exp.backends.apis.items())]):
             sub = 0 if i == 0 else name_key(name)
-            self.apis.append(ApiBackend(
-                name, i, spec, cif, stream(seed, replication, "api", sub),
-                stream(seed, replication, "batch_delay", sub), stream(seed, replication, "outages", sub),
-                self.horizon_s))
+            self.apis.append(
+                ApiBackend(
+                    name,
+                    i,
+                    spec,
+                    cif,
+                    stream(seed, replication, "api", sub),
+                    stream(seed, replication, "batch_delay", sub),
+                    stream(seed, replication, "outages", sub),
+                    self.horizon_s,
+                )
+            )
         classes = exp.workload.classes
-        self.pool = GpuPool(
-            self.env, exp.backends.gpu_pool, [c.priority for c in classes], [c.timeout_s for c in classes],
-            stream(seed, replication, "cold_start"), self.horizon_s, self._block_finished,
-        ) if Router.uses_gpu(exp) else None
+        self.pool = (
+            GpuPool(
+                self.env,
+                exp.backends.gpu_pool,
+                [c.priority for c in classes],
+                [c.timeout_s for c in classes],
+                stream(seed, replication, "cold_start"),
+                self.horizon_s,
+                self._block_finished,
+            )
+            if Router.uses_gpu(exp)
+            else None
+        )
         self.router = Router(exp, self.env, self.pool, self.apis)
         self.live: dict[int, RequestBlock] = {}
 
@@ -121,11 +138,24 @@ class Replication:
         ttft_q = rec.ttft.quantiles([0.5, 0.95, 0.99]) or [None, None, None]
         e2e_q = rec.e2e.quantiles([0.5, 0.95, 0.99]) or [None, None, None]
         metrics: dict[str, float | None] = {
-            "requests": requests, "served": c["served"], "failed": c["failed"], "dropped": c["dropped"],
-            "in_flight": c["in_flight"], "cache_hits": c["cache_hits"], "served_by_api": c["served_by_api"],
-            "served_by_gpu": c["served_by_gpu"], "tokens_in": c["tokens_in"], "tokens_out": c["tokens_out"],
-            "ttft_mean_s": rec.ttft.mean, "ttft_p50_s": ttft_q[0], "ttft_p95_s": ttft_q[1], "ttft_p99_s": ttft_q[2],
-            "e2e_mean_s": rec.e2e.mean, "e2e_p50_s": e2e_q[0], "e2e_p95_s": e2e_q[1], "e2e_p99_s": e2e_q[2],
+            "requests": requests,
+            "served": c["served"],
+            "failed": c["failed"],
+            "dropped": c["dropped"],
+            "in_flight": c["in_flight"],
+            "cache_hits": c["cache_hits"],
+            "served_by_api": c["served_by_api"],
+            "served_by_gpu": c["served_by_gpu"],
+            "tokens_in": c["tokens_in"],
+            "tokens_out": c["tokens_out"],
+            "ttft_mean_s": rec.ttft.mean,
+            "ttft_p50_s": ttft_q[0],
+            "ttft_p95_s": ttft_q[1],
+            "ttft_p99_s": ttft_q[2],
+            "e2e_mean_s": rec.e2e.mean,
+            "e2e_p50_s": e2e_q[0],
+            "e2e_p95_s": e2e_q[1],
+            "e2e_p99_s": e2e_q[2],
             "tpot_mean_s": rec.sums["tpot"] / c["tpot_n"] if c["tpot_n"] else None,
             "queue_wait_mean_s": rec.sums["queue_wait"] / c["queue_wait_n"] if c["queue_wait_n"] else None,
             "peak_ttft_p95_s": rec.peak_ttft.quantile(0.95),
@@ -134,7 +164,9 @@ class Replication:
             "availability": c["served"] / requests if requests else None,
             "uptime": uptime,
             "slo_attainment": c["slo_met"] / requests if requests else None,
-            "cost_total_usd": cost_total, "cost_api_usd": cost_api, "cost_gpu_usd": cost_gpu,
+            "cost_total_usd": cost_total,
+            "cost_api_usd": cost_api,
+            "cost_gpu_usd": cost_gpu,
             "cost_fixed_usd": cost_fixed,
             "cost_per_1k_tokens_usd": cost_total / tokens * 1000.0 if tokens else None,
             "monthly_cost_usd": cost_total * exp.costs.hours_per_month / measured_h,
@@ -144,8 +176,9 @@ class Replication:
             breakdown[f"cost_api_usd.class.{name}"] = v
         for name, v in rec.cost_by_path.items():
             breakdown[f"cost_api_usd.path.{name}"] = v
-        for name, r, s in zip(rec.class_names, rec.requests_by_class.tolist(), rec.served_by_class.tolist(),
-                              strict=True):
+        for name, r, s in zip(
+            rec.class_names, rec.requests_by_class.tolist(), rec.served_by_class.tolist(), strict=True
+        ):
             breakdown[f"requests.class.{name}"] = r
             breakdown[f"served.class.{name}"] = s
         n_min = rec.num_minutes
@@ -167,15 +200,19 @@ class Replication:
                 lp.add(a[:, 0], a[:, 1])
             busy, healthy = lb.minute_means(), lh.minute_means()
             gpu_spend = lp.minute_means() * gpu_spec.price_per_server_hour_usd / 60.0
-        timeseries = {
-            "minute": np.arange(n_min, dtype=np.int64),
-            "arrivals": rec.arrivals,
-            "in_flight": rec.in_flight.minute_means(),
-            "queue_len": rec.queue.minute_means(),
-            "busy_servers": busy,
-            "healthy_servers": healthy,
-            "spend_usd": rec.api_spend + gpu_spend + exp.costs.fixed_monthly_usd / exp.costs.hours_per_month / 60.0,
-        } if exp.output.timeseries else {}
+        timeseries = (
+            {
+                "minute": np.arange(n_min, dtype=np.int64),
+                "arrivals": rec.arrivals,
+                "in_flight": rec.in_flight.minute_means(),
+                "queue_len": rec.queue.minute_means(),
+                "busy_servers": busy,
+                "healthy_servers": healthy,
+                "spend_usd": rec.api_spend + gpu_spend + exp.costs.fixed_monthly_usd / exp.costs.hours_per_month / 60.0,
+            }
+            if exp.output.timeseries
+            else {}
+        )
         hourly = {
             "ttft_p50_s": [h.quantile(0.5) for h in rec.ttft_by_hour],
             "ttft_p95_s": [h.quantile(0.95) for h in rec.ttft_by_hour],
@@ -189,7 +226,11 @@ class Replication:
         if rec.request_rows:
             requests_cols = {k: np.concatenate([r[k] for r in rec.request_rows]) for k in rec.request_rows[0]}
         return ReplicationResult(
-            replication=self.rep, metrics=metrics, breakdown=breakdown, timeseries=timeseries, hourly=hourly,
+            replication=self.rep,
+            metrics=metrics,
+            breakdown=breakdown,
+            timeseries=timeseries,
+            hourly=hourly,
             histograms={"ttft_s": rec.ttft.to_dict(), "e2e_s": rec.e2e.to_dict()},
             requests=requests_cols,
             num_events=self.router.num_events + (pool.num_events if pool else 0),
@@ -199,4 +240,3 @@ class Replication:
 def simulate(exp: Experiment, replication: int) -> ReplicationResult:
     """Run one replication of an experiment (a pure function of the config and the replication index)."""
     return Replication(exp, replication).run()
-

@@ -15,8 +15,14 @@ import numpy as np
 PENDING, SERVED, FAILED, DROPPED = 0, 1, 2, 3
 # path codes: who answered (or was last tried)
 PATH_NONE, PATH_CACHE, PATH_GPU, PATH_API, PATH_API_BATCH, PATH_DEGRADED = 0, 1, 2, 3, 4, 5
-PATH_NAMES = {PATH_NONE: "none", PATH_CACHE: "cache", PATH_GPU: "gpu", PATH_API: "api",
-              PATH_API_BATCH: "api_batch", PATH_DEGRADED: "degraded"}
+PATH_NAMES = {
+    PATH_NONE: "none",
+    PATH_CACHE: "cache",
+    PATH_GPU: "gpu",
+    PATH_API: "api",
+    PATH_API_BATCH: "api_batch",
+    PATH_DEGRADED: "degraded",
+}
 
 
 @dataclass(eq=False)
@@ -24,18 +30,21 @@ class RequestBlock:
     index: int
     start_s: float
     end_s: float
-    arrival_at: np.ndarray          # float64, sorted
-    class_idx: np.ndarray           # int16
-    input_tokens: np.ndarray        # int64
-    output_tokens: np.ndarray       # int64
-    prompt_id: np.ndarray | None = None    # int64 keys for the response cache
+    arrival_at: np.ndarray  # float64, sorted
+    class_idx: np.ndarray  # int16
+    input_tokens: np.ndarray  # int64
+    output_tokens: np.ndarray  # int64
+    prompt_id: np.ndarray | None = None  # int64 keys for the response cache
+    # prompt prefix blocks (Mooncake traces): hash_ids[hash_offsets[i]:hash_offsets[i+1]] belong to request i
+    hash_ids: np.ndarray | None = None
+    hash_offsets: np.ndarray | None = None
     # outcome columns
     status: np.ndarray = field(init=False)
     path: np.ndarray = field(init=False)
-    provider: np.ndarray = field(init=False)      # int16 index of the API provider (0 = backends.api)
-    start_at: np.ndarray = field(init=False)      # admission into a batch / API call start
+    provider: np.ndarray = field(init=False)  # int16 index of the API provider (0 = backends.api)
+    start_at: np.ndarray = field(init=False)  # admission into a batch / API call start
     first_token_at: np.ndarray = field(init=False)
-    done_at: np.ndarray = field(init=False)       # last token, failure or drop time
+    done_at: np.ndarray = field(init=False)  # last token, failure or drop time
     cost_usd: np.ndarray = field(init=False)
     cached_tokens: np.ndarray = field(init=False)  # input tokens billed or served from a prefix cache
     pending: int = field(init=False)

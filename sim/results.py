@@ -64,11 +64,14 @@ class ResultsFolder:
         return done
 
     def checkpoint(self, result: ReplicationResult) -> None:
-        write_bytes_atomic(self.partial_dir / f"rep-{result.replication:06d}.pkl",
-                           pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL))
+        write_bytes_atomic(
+            self.partial_dir / f"rep-{result.replication:06d}.pkl",
+            pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL),
+        )
 
-    def write_final(self, exp: Experiment, results: list[ReplicationResult], extra: dict[str, Any] | None = None
-                    ) -> dict[str, Any]:
+    def write_final(
+        self, exp: Experiment, results: list[ReplicationResult], extra: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         results = sorted(results, key=lambda r: r.replication)
         rows = []
         for r in results:
@@ -85,12 +88,17 @@ class ResultsFolder:
         write_atomic(self.path / "replications.csv", lambda p: table.to_csv(p, index=False))
         if exp.output.timeseries and results and results[0].timeseries:
             ts = pd.concat(
-                [pd.DataFrame({"replication": np.full(len(r.timeseries["minute"]), r.replication), **r.timeseries})
-                 for r in results], ignore_index=True)
+                [
+                    pd.DataFrame({"replication": np.full(len(r.timeseries["minute"]), r.replication), **r.timeseries})
+                    for r in results
+                ],
+                ignore_index=True,
+            )
             write_atomic(self.path / "timeseries.parquet", lambda p: ts.to_parquet(p, index=False))
         hourly = pd.concat(
             [pd.DataFrame({"replication": r.replication, "hour": np.arange(24), **r.hourly}) for r in results],
-            ignore_index=True)
+            ignore_index=True,
+        )
         write_atomic(self.path / "hourly.parquet", lambda p: hourly.to_parquet(p, index=False))
         if exp.output.requests:
             frames = [pd.DataFrame({"replication": r.replication, **r.requests}) for r in results if r.requests]
@@ -120,16 +128,19 @@ def _json_safe(v: Any) -> Any:
     return v
 
 
-def build_summary(exp: Experiment, results: list[ReplicationResult], extra: dict[str, Any] | None = None
-                  ) -> dict[str, Any]:
+def build_summary(
+    exp: Experiment, results: list[ReplicationResult], extra: dict[str, Any] | None = None
+) -> dict[str, Any]:
     metrics: dict[str, Any] = {}
     names = list(METRICS)
     for name in names:
         values = [r.metrics.get(name) for r in results]
         metrics[name] = {k: _json_safe(v) for k, v in summarize(values).items()}
     breakdown_keys = sorted({k for r in results for k in r.breakdown})
-    breakdown = {k: {kk: _json_safe(vv) for kk, vv in summarize([r.breakdown.get(k) for r in results]).items()}
-                 for k in breakdown_keys}
+    breakdown = {
+        k: {kk: _json_safe(vv) for kk, vv in summarize([r.breakdown.get(k) for r in results]).items()}
+        for k in breakdown_keys
+    }
     out: dict[str, Any] = {
         "name": exp.name,
         "seed": exp.seed,

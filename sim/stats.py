@@ -184,9 +184,7 @@ def summarize(values: Iterable[Any]) -> dict[str, float | int | None]:
     return out
 
 
-def paired_difference(
-    a: Iterable[Any], b: Iterable[Any], confidence: float = 0.95
-) -> dict[str, float | int | None]:
+def paired_difference(a: Iterable[Any], b: Iterable[Any], confidence: float = 0.95) -> dict[str, float | int | None]:
     """Mean of the paired differences ``a[i] - b[i]`` with a Student-t interval.
 
     ``a`` and ``b`` must have equal length (e.g. two configurations run on the same

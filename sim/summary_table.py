@@ -8,10 +8,27 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-HEADLINE = ["requests", "availability", "cache_hits", "served_by_gpu", "served_by_api", "ttft_p50_s",
-            "ttft_p95_s", "peak_ttft_p95_s", "e2e_p95_s", "tpot_mean_s", "queue_wait_mean_s", "peak_concurrency",
-            "gpu_utilization", "uptime", "slo_attainment", "cost_api_usd", "cost_gpu_usd",
-            "cost_per_1k_tokens_usd", "monthly_cost_usd"]
+HEADLINE = [
+    "requests",
+    "availability",
+    "cache_hits",
+    "served_by_gpu",
+    "served_by_api",
+    "ttft_p50_s",
+    "ttft_p95_s",
+    "peak_ttft_p95_s",
+    "e2e_p95_s",
+    "tpot_mean_s",
+    "queue_wait_mean_s",
+    "peak_concurrency",
+    "gpu_utilization",
+    "uptime",
+    "slo_attainment",
+    "cost_api_usd",
+    "cost_gpu_usd",
+    "cost_per_1k_tokens_usd",
+    "monthly_cost_usd",
+]
 
 
 def _fmt(v: Any) -> str:
@@ -27,15 +44,23 @@ def _fmt(v: Any) -> str:
 
 def print_summary(summary: dict[str, Any], folder: Path) -> None:
     console = Console(width=110)
-    t = Table(title=f"{summary['name']}: {summary['replications']} replications x {summary['horizon_h']} h, "
-                    f"seed {summary['seed']}")
+    t = Table(
+        title=f"{summary['name']}: {summary['replications']} replications x {summary['horizon_h']} h, "
+        f"seed {summary['seed']}"
+    )
     for col in ("metric", "mean", "95% CI", "p5", "p50", "p95"):
         t.add_column(col, justify="right" if col != "metric" else "left")
     for name in HEADLINE:
         m = summary["metrics"].get(name)
         if not m:
             continue
-        t.add_row(name, _fmt(m["mean"]), f"{_fmt(m['ci95_low'])} .. {_fmt(m['ci95_high'])}", _fmt(m["p5"]),
-                  _fmt(m["p50"]), _fmt(m["p95"]))
+        t.add_row(
+            name,
+            _fmt(m["mean"]),
+            f"{_fmt(m['ci95_low'])} .. {_fmt(m['ci95_high'])}",
+            _fmt(m["p5"]),
+            _fmt(m["p50"]),
+            _fmt(m["p95"]),
+        )
     console.print(t)
     console.print(f"results: {folder}")

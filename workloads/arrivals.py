@@ -196,9 +196,7 @@ def _weekday_factors(start_weekday: str, n_days: int, weekend_factor: float) -> 
     return np.where(dow >= 5, float(weekend_factor), 1.0)
 
 
-def make_rate_curve(
-    spec: ArrivalsSpec, start_weekday: str, horizon_s: float, step_s: float = 60.0
-) -> RateCurve:
+def make_rate_curve(spec: ArrivalsSpec, start_weekday: str, horizon_s: float, step_s: float = 60.0) -> RateCurve:
     """The rate curve of a `constant`, `diurnal` or `hourly` arrivals spec over [0, horizon_s), on
     ceil(horizon_s / step_s) steps (the last one may reach past the horizon)."""
     if not (math.isfinite(horizon_s) and horizon_s > 0):

@@ -19,6 +19,9 @@ from workloads.popularity import ZipfPopularity
 
 TARGET_BLOCK_REQUESTS = 50_000
 
+# (times, input tokens or None, output tokens or None, (hash_ids, hash_offsets) or None)
+ArrivalColumns = tuple[np.ndarray, np.ndarray | None, np.ndarray | None, tuple[np.ndarray, np.ndarray] | None]
+
 
 class RequestGenerator:
     """Yields `RequestBlock`s that tile [0, horizon)."""
@@ -55,7 +58,7 @@ class RequestGenerator:
             t0, k = t1, k + 1
 
     def make_block(self, index: int, t0: float, t1: float) -> RequestBlock:
-        times, in_tok, out_tok = self.source.arrivals(t0, t1)
+        times, in_tok, out_tok, hashes = self.source.arrivals(t0, t1)
         n = len(times)
         class_idx = self.rng_classes.choice(len(self.shares), size=n, p=self.shares).astype(np.int16)
         input_tokens = np.empty(n, dtype=np.int64)
@@ -69,7 +72,10 @@ class RequestGenerator:
         if out_tok is not None:
             output_tokens = np.maximum(out_tok.astype(np.int64), 1)
         prompt_id = self.popularity.sample(self.rng_cache, n) if self.popularity is not None else None
-        return RequestBlock(index, t0, t1, times, class_idx, input_tokens, output_tokens, prompt_id)
+        block = RequestBlock(index, t0, t1, times, class_idx, input_tokens, output_tokens, prompt_id)
+        if hashes is not None:
+            block.hash_ids, block.hash_offsets = hashes
+        return block
 
 
 class PoissonSource:
@@ -83,8 +89,9 @@ class PoissonSource:
     def mean_rate(self) -> float:
         return float(self.curve.total(0.0, self.horizon_s) / self.horizon_s)
 
-    def arrivals(self, t0: float, t1: float) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
-        return poisson_arrivals(self.curve, t0, t1, self.rng), None, None
+    def arrivals(self, t0: float, t1: float) -> ArrivalColumns:
+        """Arrival times in [t0, t1); token columns and prefix hashes when the source dictates them."""
+        return poisson_arrivals(self.curve, t0, t1, self.rng), None, None, None
 
 
 def make_arrival_source(exp: Experiment, replication: int, horizon_s: float) -> PoissonSource:

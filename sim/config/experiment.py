@@ -83,16 +83,16 @@ class Experiment(Frozen):
         for cls_name, target in self.routing.by_class.items():
             if cls_name not in names:
                 problems.append(
-                    (f"routing.by_class.{cls_name}", f"names unknown class {cls_name!r}; classes: "
-                     + ", ".join(sorted(names)))
+                    (
+                        f"routing.by_class.{cls_name}",
+                        f"names unknown class {cls_name!r}; classes: " + ", ".join(sorted(names)),
+                    )
                 )
             if target.startswith("api:") and target[4:] not in self.backends.apis:
-                problems.append(
-                    (f"routing.by_class.{cls_name}", f"names unknown API provider {target[4:]!r}")
-                )
+                problems.append((f"routing.by_class.{cls_name}", f"names unknown API provider {target[4:]!r}"))
         if self.routing.policy == "by_class":
             for cls_name in sorted(names - set(self.routing.by_class)):
-                problems.append((f"routing.by_class", f"policy by_class has no target for class {cls_name!r}"))
+                problems.append(("routing.by_class", f"policy by_class has no target for class {cls_name!r}"))
         ot = self.routing.overflow.target
         if ot.startswith("api:") and ot[4:] not in self.backends.apis:
             problems.append(("routing.overflow.target", f"names unknown API provider {ot[4:]!r}"))

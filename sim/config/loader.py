@@ -125,7 +125,7 @@ def _format_pydantic(err: dict[str, Any]) -> str:
     if kind == "missing":
         return "required key is missing"
     if msg.startswith("Value error, "):
-        msg = msg[len("Value error, "):]
+        msg = msg[len("Value error, ") :]
     if kind in ("literal_error", "union_tag_invalid", "enum"):
         return f"{msg}, got {err.get('input')!r}"
     return msg
@@ -184,9 +184,7 @@ def load_config_text(
     number_problems: list[tuple[list[str | int], str]] = []
     _check_numbers(data, [], number_problems)
     if number_problems:
-        raise ConfigError(
-            [Problem(".".join(map(str, p)), _node_line(root, p), m) for p, m in number_problems]
-        )
+        raise ConfigError([Problem(".".join(map(str, p)), _node_line(root, p), m) for p, m in number_problems])
     try:
         exp = Experiment.model_validate(data, context={"base_dir": base_dir})
     except ValidationError as exc:

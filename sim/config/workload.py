@@ -69,9 +69,7 @@ def _default_classes() -> list[RequestClass]:
 
 class WorkloadSpec(Frozen):
     arrivals: ArrivalsSpec = ArrivalsSpec()
-    classes: Annotated[list[RequestClass], Field(min_length=1, max_length=64)] = Field(
-        default_factory=_default_classes
-    )
+    classes: Annotated[list[RequestClass], Field(min_length=1, max_length=64)] = Field(default_factory=_default_classes)
 
     @model_validator(mode="after")
     def _classes_ok(self) -> WorkloadSpec:

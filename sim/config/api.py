@@ -1,0 +1,36 @@
+"""`backends.api` and `backends.apis.<name>`: a paid LLM API's prices, latency, limits and outages."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field
+
+from sim.config.base import Frozen
+from sim.config.distributions import DistSpec, LognormalSpec, UniformSpec
+
+NonNegPrice = Annotated[float, Field(ge=0, le=1.0e6)]
+
+
+class RateLimitSpec(Frozen):
+    rpm: Annotated[float, Field(gt=0)] | None = None
+    tpm: Annotated[float, Field(gt=0)] | None = None
+    max_retries: Annotated[int, Field(ge=0, le=100)] = 5
+    backoff_s: Annotated[float, Field(ge=0, le=3600)] = 1.0
+
+
+class OutageSpec(Frozen):
+    mtbf_h: Annotated[float, Field(gt=0)] | None = None  # null: never down
+    mttr_h: Annotated[float, Field(gt=0)] = 0.75
+
+
+class ApiSpec(Frozen):
+    price_input_per_mtok_usd: NonNegPrice = 2.50
+    price_cached_input_per_mtok_usd: NonNegPrice = 1.25
+    price_output_per_mtok_usd: NonNegPrice = 10.00
+    batch_discount: Annotated[float, Field(ge=0, le=1)] = 0.5  # price factor of the batch API
+    batch_delay_s: DistSpec = UniformSpec(dist="uniform", low=60.0, high=3600.0)
+    ttft_s: DistSpec = LognormalSpec(dist="lognormal", median=0.45, sigma=0.35)
+    output_tokens_per_s: Annotated[float, Field(gt=0, le=1.0e6)] = 110.0
+    rate_limit: RateLimitSpec = RateLimitSpec()
+    outages: OutageSpec = OutageSpec()
