@@ -25,16 +25,34 @@ def _child(cmd: list[str]) -> tuple[float, float]:
     """Run a command in a child process; return (wall seconds, peak RSS MiB of that child)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     t0 = time.perf_counter()
-    subprocess.run(cmd, check=True, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                   env={**os.environ, "PYTHONPATH": str(ROOT)})
+    subprocess.run(
+        cmd,
+        check=True,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     wall = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     return wall, max(after, before) / 1024.0
 
 
 def _capsim_run(config: str, extra: list[str], out: Path) -> list[str]:
-    return [sys.executable, "-m", "sim.cli", "run", config, "--workers", "1", "--quiet", "--json",
-            "--out", str(out), *extra]
+    return [
+        sys.executable,
+        "-m",
+        "sim.cli",
+        "run",
+        config,
+        "--workers",
+        "1",
+        "--quiet",
+        "--json",
+        "--out",
+        str(out),
+        *extra,
+    ]
 
 
 def measure(cmd: list[str], runs: int) -> dict[str, float]:
@@ -57,8 +75,16 @@ def main() -> None:
     n_base = 200_000
     base = measure([sys.executable, str(HERE / "bare_simpy_mm8.py"), str(n_base)], args.runs)
     base_rate = n_base / base["wall_s"]
-    rows.append({"scenario": "bare SimPy M/M/8", "requests": n_base, **base, "req_per_s": base_rate,
-                 "events_per_req": 6.0, "vs_simpy": 1.0})
+    rows.append(
+        {
+            "scenario": "bare SimPy M/M/8",
+            "requests": n_base,
+            **base,
+            "req_per_s": base_rate,
+            "events_per_req": 6.0,
+            "vs_simpy": 1.0,
+        }
+    )
     scen = {
         "mm8": ("benchmarks/scenarios/mm8.yaml", []),
         "weekday": ("benchmarks/scenarios/weekday.yaml", []),
@@ -75,12 +101,22 @@ def main() -> None:
         requests = float(table["requests"].sum())
         events = float(table["num_events"].sum())
         rate = requests / m["wall_s"]
-        rows.append({"scenario": f"capsim {key}", "requests": requests, **m, "req_per_s": rate,
-                     "events_per_req": events / max(requests, 1), "vs_simpy": rate / base_rate})
+        rows.append(
+            {
+                "scenario": f"capsim {key}",
+                "requests": requests,
+                **m,
+                "req_per_s": rate,
+                "events_per_req": events / max(requests, 1),
+                "vs_simpy": rate / base_rate,
+            }
+        )
     print(f"{'scenario':<22}{'requests':>12}{'wall s':>9}{'req/s':>10}{'ev/req':>8}{'RSS MiB':>9}{'vs SimPy':>9}")
     for r in rows:
-        print(f"{r['scenario']:<22}{r['requests']:>12,.0f}{r['wall_s']:>9.2f}{r['req_per_s']:>10,.0f}"
-              f"{r['events_per_req']:>8.2f}{r['peak_rss_mib']:>9.0f}{r['vs_simpy']:>9.2f}")
+        print(
+            f"{r['scenario']:<22}{r['requests']:>12,.0f}{r['wall_s']:>9.2f}{r['req_per_s']:>10,.0f}"
+            f"{r['events_per_req']:>8.2f}{r['peak_rss_mib']:>9.0f}{r['vs_simpy']:>9.2f}"
+        )
     (out / "bench.json").write_text(json.dumps(rows, indent=2))
 
 

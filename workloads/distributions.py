@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
-from scipy import special, stats
 
 from sim.config.distributions import (
     ConstantSpec,
@@ -94,6 +93,8 @@ class Exponential:
         return rng.exponential(self.mean, n)
 
     def _scipy(self) -> Any:
+        from scipy import stats  # lazy: scipy.stats costs ~0.5 s to import
+
         return stats.expon(scale=self.mean)
 
     def _partial(self, c: float, j: int) -> float:
@@ -154,6 +155,8 @@ class Lognormal:
         return self.median * np.exp(self.sigma * rng.standard_normal(n))
 
     def _scipy(self) -> Any:
+        from scipy import stats  # lazy: scipy.stats costs ~0.5 s to import
+
         return stats.lognorm(s=self.sigma, scale=self.median)
 
     def _partial(self, c: float, j: int) -> float:
@@ -161,6 +164,8 @@ class Lognormal:
         full = math.exp(j * mu + 0.5 * j * j * s * s)
         if c <= 0:
             return full
+        from scipy import special  # lazy: scipy.stats costs ~0.5 s to import
+
         return full * float(special.ndtr((mu + j * s * s - math.log(c)) / s))
 
 
@@ -191,6 +196,8 @@ class Gamma:
         return rng.gamma(self.shape, self.scale, n)
 
     def _scipy(self) -> Any:
+        from scipy import stats  # lazy: scipy.stats costs ~0.5 s to import
+
         return stats.gamma(a=self.shape, scale=self.scale)
 
     def _partial(self, c: float, j: int) -> float:
@@ -198,6 +205,8 @@ class Gamma:
         factor = 1.0 if j == 0 else (a * th if j == 1 else a * (a + 1) * th * th)
         if c <= 0:
             return factor
+        from scipy import special  # lazy: scipy.stats costs ~0.5 s to import
+
         return factor * float(special.gammaincc(a + j, c / th))
 
 
@@ -224,6 +233,8 @@ class Uniform:
         return rng.uniform(self.low, self.high, n)
 
     def _scipy(self) -> Any:
+        from scipy import stats  # lazy: scipy.stats costs ~0.5 s to import
+
         return stats.uniform(loc=self.low, scale=self.high - self.low)
 
     def _partial(self, c: float, j: int) -> float:
@@ -261,6 +272,8 @@ class Pareto:
         return self.scale * (1.0 + rng.pareto(self.alpha, n))
 
     def _scipy(self) -> Any:
+        from scipy import stats  # lazy: scipy.stats costs ~0.5 s to import
+
         return stats.pareto(b=self.alpha, scale=self.scale)
 
     def _partial(self, c: float, j: int) -> float:
