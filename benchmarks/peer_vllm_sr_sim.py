@@ -6,7 +6,7 @@ and 32 req/s, a ShareGPT-like mix (lognormal, sigma 0.8, means 200 input / 180 o
 instances at 32 req/s each (~200k requests) for speed. capsim runs benchmarks/scenarios/peer_h100_sharegpt.yaml
 with the catalog's derived iteration model (nothing hard-coded here: its figures follow the catalog).
 
-Prints (a) speed: whole-process wall time (median of --runs), requests simulated per second; (b) fidelity
+Prints (a) speed: whole-process wall and CPU time (medians of --runs), requests simulated per wall second; (b) fidelity
 against vLLM v0.6.0's published H100 + Llama-3-8B figures (calibration_facts.csv): mean TPOT, mean batch
 occupancy (requests in the running batch per instance, time-averaged) and saturation throughput.
 
@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -117,18 +118,25 @@ def find_peer_python(explicit: str | None) -> str | None:
     return None
 
 
-def timed(cmd: list[str], runs: int) -> tuple[float, str]:
-    """Median whole-process wall time of `runs` runs, and the last run's stdout."""
-    walls, stdout = [], ""
+def _child_cpu_s() -> float:
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
+def timed(cmd: list[str], runs: int) -> tuple[float, float, str]:
+    """Median whole-process wall time and CPU time (user + sys) of `runs` runs, and the last run's stdout.
+    CPU time is the steadier figure on a shared machine: other processes stretch wall time, not CPU time."""
+    walls, cpus, stdout = [], [], ""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     for _ in range(runs):
-        t0 = time.perf_counter()
+        c0, t0 = _child_cpu_s(), time.perf_counter()
         p = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
         walls.append(time.perf_counter() - t0)
+        cpus.append(_child_cpu_s() - c0)
         if p.returncode != 0:
             raise SystemExit(f"failed ({p.returncode}): {' '.join(cmd)}\n{p.stderr[-2000:]}")
         stdout = p.stdout
-    return median(walls), stdout
+    return median(walls), median(cpus), stdout
 
 
 def run_capsim(rate: float, servers: int, minutes: float, runs: int, out: Path) -> dict:
@@ -153,7 +161,7 @@ def run_capsim(rate: float, servers: int, minutes: float, runs: int, out: Path) 
         "--set",
         "warmup_h=0",
     ]
-    wall, stdout = timed(cmd, runs)
+    wall, cpu, stdout = timed(cmd, runs)
     m = {k: v["mean"] for k, v in json.loads(stdout)["metrics"].items()}
     import pandas as pd
 
@@ -170,8 +178,10 @@ def run_capsim(rate: float, servers: int, minutes: float, runs: int, out: Path) 
         little = m["served"] / horizon_s * (m["e2e_mean_s"] - m["queue_wait_mean_s"]) / servers
     return {
         "wall_s": wall,
+        "cpu_s": cpu,
         "requests": m["requests"],
         "req_per_s": m["requests"] / wall,
+        "req_per_cpu_s": m["requests"] / cpu,
         "tpot_mean_s": m["tpot_mean_s"],
         "ttft_mean_s": m["ttft_mean_s"],
         "occupancy": occupancy,
@@ -187,9 +197,16 @@ def run_peer(py: str, rate: float, instances: int, requests: int, runs: int, out
     child_out = out / f"peer-{rate:g}-{instances}.json"
     cmd = [py, str(Path(__file__).resolve()), "--peer-child", "--rate", repr(rate)]
     cmd += ["--instances", str(instances), "--requests", str(requests), "--child-out", str(child_out)]
-    wall, _ = timed(cmd, runs)
+    wall, cpu, _ = timed(cmd, runs)
     r = json.loads(child_out.read_text())
-    return {**r, "wall_s": wall, "req_per_s": requests / wall, "cmd": " ".join(cmd)}
+    return {
+        **r,
+        "wall_s": wall,
+        "cpu_s": cpu,
+        "req_per_s": requests / wall,
+        "req_per_cpu_s": requests / cpu,
+        "cmd": " ".join(cmd),
+    }
 
 
 def fmt(x: float | None, spec: str) -> str:
@@ -250,14 +267,16 @@ def main() -> None:
     print(f"peer interpreter: {py}; peer batch slots per instance: {rows[0]['peer']['n_slots']} (max_ctx {MAX_CTX})")
     print(f"\n## Speed (whole process, median of {a.runs} runs)")
     print(
-        "| workload | requests | capsim wall s | capsim req/s | vllm-sr-sim wall s | vllm-sr-sim req/s | peer/capsim |"
+        "| workload | requests | capsim wall s | capsim req/s | capsim CPU s | vllm-sr-sim wall s | vllm-sr-sim req/s "
+        "| vllm-sr-sim CPU s | capsim/peer (wall) | capsim/peer (CPU) |"
     )
-    print("|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         c, p = r["capsim"], r["peer"]
         print(
-            f"| {r['label']} | {c['requests']:,.0f} | {c['wall_s']:.2f} | {c['req_per_s']:,.0f} | "
-            f"{p['wall_s']:.2f} | {p['req_per_s']:,.0f} | {p['req_per_s'] / c['req_per_s']:.2f} |"
+            f"| {r['label']} | {c['requests']:,.0f} | {c['wall_s']:.2f} | {c['req_per_s']:,.0f} | {c['cpu_s']:.2f} | "
+            f"{p['wall_s']:.2f} | {p['req_per_s']:,.0f} | {p['cpu_s']:.2f} | "
+            f"{c['req_per_s'] / p['req_per_s']:.2f} | {c['req_per_cpu_s'] / p['req_per_cpu_s']:.2f} |"
         )
     print("\n## Fidelity vs vLLM v0.6.0 (1xH100, Llama-3-8B, ShareGPT)")
     print(
