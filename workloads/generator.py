@@ -7,6 +7,7 @@ their own, so a change to one class, to the cache or to a backend leaves every o
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 
@@ -61,9 +62,10 @@ class RequestGenerator:
     def make_block(self, index: int, t0: float, t1: float) -> RequestBlock:
         # a source may add a fifth column: the class of each request (-1: by share), and mark token
         # counts it leaves to the class distributions with -1 (bursts, sessions: workloads.synthetic)
-        times, in_tok, out_tok, hashes, *extra = self.source.arrivals(t0, t1)
+        columns: tuple[Any, ...] = self.source.arrivals(t0, t1)
+        times, in_tok, out_tok, hashes = columns[:4]
         n = len(times)
-        forced = extra[0] if extra else None
+        forced = columns[4] if len(columns) > 4 else None
         if forced is None:
             class_idx = self.rng_classes.choice(len(self.shares), size=n, p=self.shares).astype(np.int16)
         else:

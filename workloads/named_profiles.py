@@ -3,9 +3,10 @@
 A profile is 168 hour-of-week rate multipliers in UTC, index 0 = Monday 00:00-01:00 UTC, normalised to
 mean 1 over the week (so that `mean_rps` is the week's mean rate).
 
-* ``azure-code-week-2024``: the Azure LLM inference trace 2024, code service, one week from Friday
-  2024-05-10 00:00 UTC, hourly means read off the dataset's per-minute plot (Stojkovic et al., DynamoLLM,
-  HPCA 2025; CC-BY-4.0). Its real mean is 28.0 requests/s; weekend days carry about a third of a weekday.
+* ``azure-code-week-2024`` (alias ``azure-code-week``; ``_`` may stand for ``-``): the Azure LLM
+  inference trace 2024, code service, one week from Friday 2024-05-10 00:00 UTC, hourly means read off
+  the dataset's per-minute plot (Stojkovic et al., DynamoLLM, HPCA 2025; CC-BY-4.0). Its real mean is
+  28.0 requests/s; weekend days carry about a third of a weekday.
 """
 
 from __future__ import annotations
@@ -39,8 +40,13 @@ PROFILES: dict[str, ProfileSource] = {
 }
 
 
+ALIASES: dict[str, str] = {"azure-code-week": "azure-code-week-2024"}
+
+
 def normalise_name(name: str) -> str:
-    return name.strip().lower().replace("_", "-")
+    """Lower case, '_' as '-', aliases resolved: 'azure_code_week' -> 'azure-code-week-2024'."""
+    key = name.strip().lower().replace("_", "-")
+    return ALIASES.get(key, key)
 
 
 def profile_names() -> tuple[str, ...]:

@@ -108,7 +108,16 @@ class SessionMaker:
         self.fresh += nf
         return ids, offsets
 
-    def _append(self, t, c, i, o, s, h, ho) -> None:  # type: ignore[no-untyped-def]
+    def _append(
+        self,
+        t: np.ndarray,
+        c: np.ndarray,
+        i: np.ndarray,
+        o: np.ndarray,
+        s: np.ndarray,
+        h: np.ndarray,
+        ho: np.ndarray,
+    ) -> None:
         self._t = np.concatenate([self._t, t])
         self._c = np.concatenate([self._c, c])
         self._in = np.concatenate([self._in, i])

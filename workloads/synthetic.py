@@ -106,12 +106,13 @@ class SyntheticSource:
     def arrivals(self, t0: float, t1: float) -> SourceColumns:
         base = self._base(t0, t1)
         hashes: tuple[np.ndarray, np.ndarray] | None = None
+        tin: np.ndarray | None = None
+        tout: np.ndarray | None = None
         if self.sessions is not None:
             times, cls, tin, tout, _, hashes = self.sessions.turns_between(base, t1)
         else:
             times = base
             cls = np.full(times.size, -1, dtype=np.int16)
-            tin = tout = None
         if self.bursts is None:
             return times, tin, tout, hashes, cls
         bt, bc = self.bursts.arrivals(t0, t1)
