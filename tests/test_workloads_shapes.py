@@ -234,6 +234,19 @@ def test_time_zones_chi_square_on_weekday_boundaries() -> None:
     assert counts.sum(axis=1).mean() == pytest.approx(expected.sum(), rel=0.01)
 
 
+def test_time_zones_on_a_168_hour_shape_shift_each_population() -> None:
+    week = [1.0 + 2.0 * (h % 24 in (9, 10)) + 0.1 * (h // 24) for h in range(168)]
+    base = {"kind": "hourly", "mean_rps": 1.0, "multipliers": week}
+    zones = [{"share": 0.25, "utc_offset_h": 2}, {"share": 0.75, "utc_offset_h": -3}]
+    mixed = build_rate_curve(ArrivalsSpec(**base, timezones=zones, utc_offset_h=-3), "mon", 7 * DAY)
+    one = build_rate_curve(ArrivalsSpec(**base), "mon", 9 * DAY)  # local time of one population
+    # population at +2 is 5 hours ahead of the clock (at -3); Monday 00:00 clock = Monday 05:00 there
+    t = np.arange(0, 6 * DAY, HOUR)
+    want = [0.25 * one.total(x + 5 * HOUR, x + 6 * HOUR) + 0.75 * one.total(x, x + HOUR) for x in t]
+    got = [mixed.total(x, x + HOUR) for x in t]
+    np.testing.assert_allclose(got, want, rtol=1e-9)
+
+
 # ------------------------------------------------------------------------------------------ profiles
 
 

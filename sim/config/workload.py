@@ -129,8 +129,8 @@ class ArrivalsSpec(Frozen):
             total = math.fsum(z.share for z in self.timezones)
             if abs(total - 1.0) > 1e-6:
                 raise ValueError(f"time zone shares must sum to 1, got {total:.6g}")
-            if self.uses_week_profile:
-                raise ValueError("timezones do not apply to a week profile (it is already a real mix of zones)")
+            if self.uses_week_profile and self.profile is not None:
+                raise ValueError("timezones do not apply to a named profile (it is already a real mix of zones)")
         if self.day_factors is not None and self.uses_week_profile:
             raise ValueError("day_factors do not apply to a 168-hour (week) shape, which carries its own days")
         if self.kind == "trace" and (self.bursts or self.overdispersion is not None):
