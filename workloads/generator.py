@@ -7,15 +7,17 @@ their own, so a change to one class, to the cache or to a backend leaves every o
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 
 from sim.config import Experiment
 from sim.request_block import RequestBlock
 from sim.rng import name_key, stream
-from workloads.arrivals import make_rate_curve, poisson_arrivals
+from workloads.arrivals import poisson_arrivals
 from workloads.distributions import make_token_distribution
 from workloads.popularity import ZipfPopularity
+from workloads.shapes import build_rate_curve
 
 TARGET_BLOCK_REQUESTS = 50_000
 
@@ -58,9 +60,18 @@ class RequestGenerator:
             t0, k = t1, k + 1
 
     def make_block(self, index: int, t0: float, t1: float) -> RequestBlock:
-        times, in_tok, out_tok, hashes = self.source.arrivals(t0, t1)
+        # a source may add a fifth column: the class of each request (-1: by share), and mark token
+        # counts it leaves to the class distributions with -1 (bursts, sessions: workloads.synthetic)
+        columns: tuple[Any, ...] = self.source.arrivals(t0, t1)
+        times, in_tok, out_tok, hashes = columns[:4]
         n = len(times)
-        class_idx = self.rng_classes.choice(len(self.shares), size=n, p=self.shares).astype(np.int16)
+        forced = columns[4] if len(columns) > 4 else None
+        if forced is None:
+            class_idx = self.rng_classes.choice(len(self.shares), size=n, p=self.shares).astype(np.int16)
+        else:
+            class_idx = np.asarray(forced, dtype=np.int16).copy()
+            free = class_idx < 0
+            class_idx[free] = self.rng_classes.choice(len(self.shares), size=int(free.sum()), p=self.shares)
         input_tokens = np.empty(n, dtype=np.int64)
         output_tokens = np.empty(n, dtype=np.int64)
         for k in range(len(self.shares)):
@@ -68,9 +79,11 @@ class RequestGenerator:
             input_tokens[sel] = self.in_dists[k].sample(self.rng_in[k], len(sel))
             output_tokens[sel] = self.out_dists[k].sample(self.rng_out[k], len(sel))
         if in_tok is not None:
-            input_tokens = np.maximum(in_tok.astype(np.int64), 1)
+            given = np.asarray(in_tok, dtype=np.int64)
+            input_tokens = np.where(given >= 0, np.maximum(given, 1), input_tokens)
         if out_tok is not None:
-            output_tokens = np.maximum(out_tok.astype(np.int64), 1)
+            given = np.asarray(out_tok, dtype=np.int64)
+            output_tokens = np.where(given >= 0, np.maximum(given, 1), output_tokens)
         prompt_id = self.popularity.sample(self.rng_cache, n) if self.popularity is not None else None
         block = RequestBlock(index, t0, t1, times, class_idx, input_tokens, output_tokens, prompt_id)
         if hashes is not None:
@@ -82,7 +95,7 @@ class PoissonSource:
     """A (non-homogeneous) Poisson process with the workload's rate curve."""
 
     def __init__(self, exp: Experiment, replication: int, horizon_s: float):
-        self.curve = make_rate_curve(exp.workload.arrivals, exp.start_weekday, horizon_s)
+        self.curve = build_rate_curve(exp.workload.arrivals, exp.start_weekday, horizon_s)
         self.rng = stream(exp.seed, replication, "arrivals")
         self.horizon_s = horizon_s
 
@@ -100,4 +113,8 @@ def make_arrival_source(exp: Experiment, replication: int, horizon_s: float) -> 
         from workloads.trace import TraceSource
 
         return TraceSource(exp, replication, horizon_s)  # type: ignore[return-value]
+    from workloads.synthetic import SyntheticSource, needs_synthetic
+
+    if needs_synthetic(exp):  # bursts, over-dispersion or sessions
+        return SyntheticSource(exp, replication, horizon_s)  # type: ignore[return-value]
     return PoissonSource(exp, replication, horizon_s)

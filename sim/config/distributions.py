@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from sim.config.base import Frozen
 
 Pos = Annotated[float, Field(gt=0)]
 NonNeg = Annotated[float, Field(ge=0)]
+
+
+def absolute_if_beside_config(v: str | None, info: ValidationInfo) -> str | None:
+    base = (info.context or {}).get("base_dir") if isinstance(info.context, dict) else None
+    if v is None or base is None:
+        return v
+    p = Path(v).expanduser()
+    if p.is_absolute():
+        return v
+    candidate = Path(base) / p
+    return str(candidate.resolve()) if candidate.is_file() else v
 
 
 class ConstantSpec(Frozen):
@@ -67,6 +79,11 @@ class EmpiricalSpec(Frozen):
     dist: Literal["empirical"]
     file: str = Field(min_length=1)
     column: str = Field(min_length=1)
+
+    @field_validator("file")
+    @classmethod
+    def _file_beside_config(cls, v: str, info: ValidationInfo) -> str:
+        return absolute_if_beside_config(v, info) or v
 
 
 DistSpec = Annotated[

@@ -210,6 +210,13 @@ def _file_problems(exp: Experiment, base_dir: Path | None) -> list[tuple[str, st
             resolve_data_file(arrivals.file, base_dir)
         except FileNotFoundError as exc:
             problems.append(("workload.arrivals.file", str(exc)))
+        else:
+            from workloads.trace import load_trace
+
+            try:
+                load_trace(arrivals, base_dir)
+            except (ValueError, OSError) as exc:
+                problems.append(("workload.arrivals.file", f"cannot replay this trace: {exc}"))
     for i, cls in enumerate(exp.workload.classes):
         for key in ("input_tokens", "output_tokens"):
             spec = getattr(cls, key)

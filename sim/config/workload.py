@@ -5,12 +5,61 @@ from __future__ import annotations
 import math
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from sim.config.base import Frozen
-from sim.config.distributions import DistSpec, GeometricSpec, LognormalSpec
+from sim.config.distributions import DistSpec, ExponentialSpec, GeometricSpec, LognormalSpec, absolute_if_beside_config
 
-ArrivalKind = Literal["constant", "diurnal", "hourly", "trace"]
+ArrivalKind = Literal["constant", "diurnal", "hourly", "trace", "profile"]
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+
+
+class TimeZoneShare(Frozen):
+    """One population of users living at `utc_offset_h`, sending `share` of the requests."""
+
+    share: Annotated[float, Field(gt=0, le=1)]
+    utc_offset_h: Annotated[float, Field(ge=-12, le=14)]
+
+
+class BurstSpec(Frozen):
+    """Requests submitted together at a time of day (the 9 a.m. enterprise batch), on top of the curve:
+    `count` requests (exactly, or Poisson with that mean when `poisson`), or a Poisson number at `rate_rps`
+    over the window, spread over [at_h - half_width_s, at_h + half_width_s) of the clock, on `days`."""
+
+    name: str = Field(default="burst", min_length=1, max_length=64)
+    at_h: Annotated[float, Field(ge=0, lt=24)] = 9.0
+    half_width_s: Annotated[float, Field(gt=0, le=43200)] = 300.0
+    count: Annotated[int, Field(ge=0, le=100_000_000)] | None = None
+    rate_rps: Annotated[float, Field(gt=0, le=1.0e6)] | None = None
+    poisson: bool = False
+    shape: Literal["uniform", "normal"] = "uniform"  # normal: sd = half_width_s / 2, truncated to the window
+    class_name: str | None = None  # None: classes by share, like the rest of the traffic
+    days: Literal["all", "weekdays", "weekends"] | list[Weekday] = "weekdays"
+
+    @model_validator(mode="after")
+    def _count_or_rate(self) -> BurstSpec:
+        if (self.count is None) == (self.rate_rps is None):
+            raise ValueError("a burst needs exactly one of count or rate_rps")
+        if self.poisson and self.count is None:
+            raise ValueError("poisson applies to count (a rate_rps burst is always Poisson)")
+        return self
+
+
+class OverdispersionSpec(Frozen):
+    """A doubly stochastic rate: the curve times a log-normal AR(1) noise (mean 1, coefficient of variation
+    `cv`, correlation time `correlation_s`). Give `cv`, or the `index_of_dispersion` wanted for counts in
+    windows of `window_s` at the mean rate, from which cv is solved."""
+
+    cv: Annotated[float, Field(gt=0, le=10)] | None = None
+    index_of_dispersion: Annotated[float, Field(gt=1, le=1.0e6)] | None = None
+    window_s: Annotated[float, Field(gt=0, le=86400)] = 60.0
+    correlation_s: Annotated[float, Field(gt=0, le=7 * 86400)] = 300.0
+
+    @model_validator(mode="after")
+    def _one_of(self) -> OverdispersionSpec:
+        if (self.cv is None) == (self.index_of_dispersion is None):
+            raise ValueError("overdispersion needs exactly one of cv or index_of_dispersion")
+        return self
 
 
 class ArrivalsSpec(Frozen):
@@ -33,18 +82,98 @@ class ArrivalsSpec(Frozen):
     output_column: str = "GeneratedTokens"
     speed: Annotated[float, Field(gt=0, le=1.0e4)] = 1.0
     loop: bool = False
+    # --- the working day and week (see docs/workloads.md) ---
+    # diurnal: a night floor (the rate never drops below floor * mean) and an afternoon hump
+    floor: Annotated[float, Field(ge=0, lt=1)] = 0.0
+    hump_hour: Annotated[float, Field(ge=0, lt=24)] | None = None
+    hump_size: Annotated[float, Field(gt=0, le=1)] = 0.5  # the hump's weight relative to the main peak
+    # weekly: 7 factors (mon..sun) scaling each day's mean; replaces weekend_factor when given
+    day_factors: Annotated[list[Annotated[float, Field(ge=0, le=10)]], Field(min_length=7, max_length=7)] | None = None
+    # a named hour-of-week profile shipped with capsim (kind profile, or hourly instead of multipliers)
+    profile: str | None = None
+    # the clock's offset from UTC (profiles are UTC; time zones are placed relative to it)
+    utc_offset_h: Annotated[float, Field(ge=-12, le=14)] = 0.0
+    # a mixture of populations, each following the day curve in its own local time
+    timezones: Annotated[list[TimeZoneShare], Field(min_length=1, max_length=48)] | None = None
+    # on top of the curve
+    bursts: Annotated[list[BurstSpec], Field(max_length=64)] = Field(default_factory=list)
+    overdispersion: OverdispersionSpec | None = None
+
+    @field_validator("file")
+    @classmethod
+    def _file_beside_config(cls, v: str | None, info: ValidationInfo) -> str | None:
+        """A relative file found beside the config file is stored as an absolute path, so the run (and the
+        resolved config.yaml in its results folder) finds it from any working directory."""
+        return absolute_if_beside_config(v, info)
 
     @model_validator(mode="after")
     def _kind_needs(self) -> ArrivalsSpec:
-        if self.kind == "hourly":
-            if self.multipliers is None or len(self.multipliers) != 24:
+        if self.kind == "hourly" and self.profile is None:
+            if self.multipliers is None or len(self.multipliers) not in (24, 168):
                 got = "none" if self.multipliers is None else f"{len(self.multipliers)}"
-                raise ValueError(f"kind 'hourly' needs 24 multipliers, got {got}")
+                raise ValueError(f"kind 'hourly' needs 24 (or 168 hour-of-week) multipliers or a profile, got {got}")
             if sum(self.multipliers) <= 0:
                 raise ValueError("hourly multipliers must not all be 0")
+        if self.kind in ("hourly", "profile") and self.profile is not None:
+            if self.kind == "hourly" and self.multipliers is not None:
+                raise ValueError("give either multipliers or a profile, not both")
+            from workloads.named_profiles import normalise_name, profile_names
+
+            if normalise_name(self.profile) not in profile_names():
+                raise ValueError(f"unknown profile {self.profile!r}; profiles: {', '.join(profile_names())}")
+        if self.kind == "profile" and self.profile is None:
+            raise ValueError("kind 'profile' needs a profile name")
         if self.kind == "trace" and not self.file:
             raise ValueError("kind 'trace' needs a file")
+        if self.timezones is not None:
+            total = math.fsum(z.share for z in self.timezones)
+            if abs(total - 1.0) > 1e-6:
+                raise ValueError(f"time zone shares must sum to 1, got {total:.6g}")
+            if self.uses_week_profile and self.profile is not None:
+                raise ValueError("timezones do not apply to a named profile (it is already a real mix of zones)")
+        if self.day_factors is not None and self.uses_week_profile:
+            raise ValueError("day_factors do not apply to a 168-hour (week) shape, which carries its own days")
+        if self.kind == "trace" and (self.bursts or self.overdispersion is not None):
+            raise ValueError("bursts and overdispersion apply to rate curves, not to kind 'trace'")
+        if self.overdispersion is not None and self.overdispersion.index_of_dispersion is not None:
+            if self.mean_rps <= 0:
+                raise ValueError("overdispersion.index_of_dispersion needs mean_rps > 0")
+            from workloads.overdispersion import cv_for_index_of_dispersion
+
+            od = self.overdispersion
+            assert od.index_of_dispersion is not None
+            cv_for_index_of_dispersion(od.index_of_dispersion, self.mean_rps, od.window_s, od.correlation_s)
         return self
+
+    @property
+    def uses_week_profile(self) -> bool:
+        """True when the shape is 168 hour-of-week values (a named profile or 168 multipliers)."""
+        if self.kind == "profile" or (self.kind == "hourly" and self.profile is not None):
+            return True
+        return self.kind == "hourly" and self.multipliers is not None and len(self.multipliers) == 168
+
+    @property
+    def shape_is_plain(self) -> bool:
+        """True when none of the day/week extensions is in use (the curve is workloads.arrivals' own)."""
+        return (
+            self.kind in ("constant", "diurnal", "hourly")
+            and not self.uses_week_profile
+            and self.timezones is None
+            and self.day_factors is None
+            and (self.kind != "diurnal" or (self.floor == 0 and self.hump_hour is None))
+        )
+
+
+class SessionsSpec(Frozen):
+    """Users who arrive along the curve and hold multi-turn conversations. Turn 1 carries a prompt from the
+    class's input distribution (or `message_tokens`); each later turn arrives `think_time_s` after the
+    previous one and carries the whole conversation so far plus a new message."""
+
+    turns: DistSpec = GeometricSpec(dist="geometric", mean=4)
+    think_time_s: DistSpec = ExponentialSpec(dist="exponential", mean=60.0)
+    message_tokens: DistSpec | None = None  # None: each new message is drawn from the class's input_tokens
+    max_context_tokens: Annotated[int, Field(ge=1, le=10_000_000)] = 128_000
+    hash_block_tokens: Annotated[int, Field(ge=0, le=1_000_000)] = 512  # 0: no prefix hashes
 
 
 class RequestClass(Frozen):
@@ -70,6 +199,7 @@ def _default_classes() -> list[RequestClass]:
 class WorkloadSpec(Frozen):
     arrivals: ArrivalsSpec = ArrivalsSpec()
     classes: Annotated[list[RequestClass], Field(min_length=1, max_length=64)] = Field(default_factory=_default_classes)
+    sessions: SessionsSpec | None = None  # multi-turn conversations instead of independent requests
 
     @model_validator(mode="after")
     def _classes_ok(self) -> WorkloadSpec:
@@ -80,4 +210,9 @@ class WorkloadSpec(Frozen):
         total = math.fsum(c.share for c in self.classes)
         if abs(total - 1.0) > 1e-6:
             raise ValueError(f"class shares must sum to 1, got {total:.6g}")
+        for b in self.arrivals.bursts:
+            if b.class_name is not None and b.class_name not in names:
+                raise ValueError(f"burst {b.name!r} names unknown class {b.class_name!r}; classes: {', '.join(names)}")
+        if self.sessions is not None and self.arrivals.kind == "trace":
+            raise ValueError("sessions make their own arrival times: they do not apply to kind 'trace'")
         return self
