@@ -117,7 +117,6 @@ def day_chart(data: ReportData) -> bytes | None:
                 fontweight="bold",
                 color="#975a16",
             )
-        ax1.legend(loc="upper right")
         ax1.set_title("Arrivals", fontsize=11)
         cap_peak = 0.0
         if "in_flight" in has:
@@ -155,9 +154,18 @@ def day_chart(data: ReportData) -> bytes | None:
             for ax in (ax1, ax2):
                 ax.axvspan(0, data.warmup_h, color=GREY, alpha=0.15, lw=0, zorder=0)
         ax2.set_title("In flight against serving capacity", fontsize=11)
-        ax2.legend(loc="upper right")
-        _hour_axis(ax2, horizon_h, data.get("start_weekday"))
-        ax2.set_xlabel("time of day (simulated clock)" if horizon_h <= 48 else "simulated day")
+        if not ax1.lines and not ax2.lines:
+            return None
+        xlabel = "time of day (simulated clock)" if horizon_h <= 48 else "simulated day"
+        for ax in (ax1, ax2):
+            if not ax.lines:
+                ax.remove()
+                continue
+            ax.legend(loc="upper right")
+        last = ax2 if ax2.lines else ax1
+        last.tick_params(labelbottom=True)
+        _hour_axis(last, horizon_h, data.get("start_weekday"))
+        last.set_xlabel(xlabel)
         return to_png(fig)
 
 
