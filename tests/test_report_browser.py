@@ -55,7 +55,7 @@ class Browser:
     def __init__(self, exe: str, timeout: float = 30.0):
         self.timeout = timeout
         self.profile = tempfile.mkdtemp(prefix="capsim-chromium-")
-        self.log = tempfile.TemporaryFile()  # chromium's stderr (a pipe could fill up and stall it)
+        self.log = tempfile.TemporaryFile()  # noqa: SIM115 - chromium stderr; closed in close() (a pipe could stall it)
         to_chrome_r, to_chrome_w = os.pipe()
         from_chrome_r, from_chrome_w = os.pipe()
         # park the child's ends above 10 so the dup2 onto 3 and 4 below cannot clobber one with the other
