@@ -16,6 +16,8 @@ from sim.report.data import NotAResultsFolder, ReportData, is_results_folder
 if TYPE_CHECKING:
     from sim.report.page import Chart
 
+CHART_SLUGS = frozenset({"day", "latency", "utilization", "bill", "spread", "cache", "plan", "breakeven"})
+
 __all__ = ["NotAResultsFolder", "build_charts", "is_results_folder", "write_report"]
 
 
@@ -108,6 +110,9 @@ def write_report(folder: Path) -> Path:
     charts = build_charts(data)
     for c in charts:
         write_bytes_atomic(folder / "plots" / f"{c.slug}.png", c.png)
+    made = {c.slug for c in charts}
+    for slug in CHART_SLUGS - made:  # a chart an earlier build drew but this data no longer supports
+        (folder / "plots" / f"{slug}.png").unlink(missing_ok=True)
     path = folder / "report.html"
     write_text_atomic(path, render(data, charts, __version__))
     return path

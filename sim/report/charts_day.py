@@ -99,10 +99,10 @@ def day_chart(data: ReportData) -> bytes | None:
         )
         if arrivals is not None:
             lo, med, hi = band(arrivals)
-            ax1.fill_between(x, lo, hi, color=BLUE, alpha=0.2, lw=0, label="p5-p95 across replications")
-            ax1.plot(x, med, color=BLUE, lw=1.4, label="arrivals per minute (median)")
+            ax1.fill_between(x, lo, hi, color=BLUE, alpha=0.2, lw=0, label="p5-p95")
+            ax1.plot(x, med, color=BLUE, lw=1.4, label="arrivals / min (median)")
             ax1.set_ylabel("arrivals / min")
-            ax1.set_ylim(0, max(1.0, float(np.nanmax(hi)) if np.isfinite(hi).any() else 1.0) * 1.18)
+            ax1.set_ylim(0, max(1.0, float(np.nanmax(hi)) if np.isfinite(hi).any() else 1.0) * 1.22)
         _shade_peaks(ax1, starts, peak_label)
         if starts:
             top = ax1.get_ylim()[1]
@@ -116,13 +116,14 @@ def day_chart(data: ReportData) -> bytes | None:
                 fontsize=10,
                 fontweight="bold",
                 color="#975a16",
+                bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.8},
             )
         ax1.set_title("Arrivals", fontsize=11)
         cap_peak = 0.0
         if "in_flight" in has:
             lo, med, hi = band(_binned(_matrix(ts, "in_flight"), size))
             ax2.fill_between(x, lo, hi, color=ORANGE, alpha=0.25, lw=0)
-            ax2.plot(x, med, color=ORANGE, lw=1.4, label="requests in flight (median, p5-p95 band)")
+            ax2.plot(x, med, color=ORANGE, lw=1.4, label="in flight (median, p5-p95)")
             inflight_peak = float(np.nanmax(hi)) if np.isfinite(hi).any() else 0.0
         else:
             inflight_peak = 0.0
@@ -132,28 +133,26 @@ def day_chart(data: ReportData) -> bytes | None:
             lo, med, hi = band(cap)
             if np.isfinite(med).any() and np.nanmax(med) > 0:
                 ax2.fill_between(x, lo, hi, color=GREEN, alpha=0.15, lw=0)
-                ax2.plot(
-                    x, med, color=GREEN, lw=1.6, ls="--", label=f"serving capacity = healthy servers x {max_batch}"
-                )
+                ax2.plot(x, med, color=GREEN, lw=1.6, ls="--", label=f"capacity = healthy servers x {max_batch}")
                 cap_peak = float(np.nanmax(hi))
         if "queue_len" in has:
             q = band(_binned(_matrix(ts, "queue_len"), size))[1]
             if np.isfinite(q).any() and np.nanmax(q) > 0.5:
-                ax2.plot(x, q, color=RED, lw=1.0, label="waiting in queue (median)")
+                ax2.plot(x, q, color=RED, lw=1.0, label="queued (median)")
         if cap_peak > 0 and inflight_peak > 0 and cap_peak / inflight_peak > 20:
             ax2.set_yscale("log")
             ax2.yaxis.set_minor_locator(NullLocator())
             ax2.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-            ax2.set_ylim(bottom=max(0.1, inflight_peak / 1000.0), top=cap_peak * 2.5)
+            ax2.set_ylim(bottom=max(0.01, inflight_peak / 1000.0), top=cap_peak * 2.5)
             ax2.set_ylabel("requests (log scale)")
         else:
-            ax2.set_ylim(bottom=0)
+            ax2.set_ylim(0, max(cap_peak, inflight_peak, 1.0) * 1.1)
             ax2.set_ylabel("requests")
         _shade_peaks(ax2, starts, None)
         if data.warmup_h > 0:
             for ax in (ax1, ax2):
                 ax.axvspan(0, data.warmup_h, color=GREY, alpha=0.15, lw=0, zorder=0)
-        ax2.set_title("In flight against serving capacity", fontsize=11)
+        ax2.set_title("In flight vs serving capacity", fontsize=11)
         if not ax1.lines and not ax2.lines:
             return None
         xlabel = "time of day (simulated clock)" if horizon_h <= 48 else "simulated day"
@@ -161,7 +160,7 @@ def day_chart(data: ReportData) -> bytes | None:
             if not ax.lines:
                 ax.remove()
                 continue
-            ax.legend(loc="upper right")
+            ax.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), ncol=3, borderaxespad=0.2)
         last = ax2 if ax2.lines else ax1
         last.tick_params(labelbottom=True)
         _hour_axis(last, horizon_h, data.get("start_weekday"))
@@ -280,8 +279,10 @@ def utilization_chart(data: ReportData) -> bytes | None:
             servers = data.get("backends.gpu_pool.servers") if pool in (None, "gpu_pool") else None
             frame["prov"] = float(servers) if servers is not None else frame["healthy"]
         g = frame.groupby("hour").mean().reindex(range(24))
-        if float(np.nansum(g["prov"].to_numpy())) <= 0 and float(np.nansum(g["busy"].to_numpy())) <= 0:
-            continue
+        idle_all_day = float(np.nansum(g["healthy"].to_numpy())) <= 0 and float(np.nansum(g["busy"].to_numpy())) <= 0
+        no_pool = not data.metric_mean("cost_gpu_usd") or float(np.nansum(g["prov"].to_numpy())) <= 0
+        if idle_all_day and no_pool:
+            continue  # no pool ran (e.g. routing api_only): nothing to show
         series.append((pool or "gpu_pool", g))
     if not series:
         return None

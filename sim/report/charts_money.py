@@ -113,13 +113,13 @@ def _path_label(data: ReportData) -> dict[str, str]:
     out = {}
     for path, metric in PATH_COUNTS.items():
         v = data.metric_mean(metric)
-        if v is not None:
+        if v:
             out[path] = f"{path}\n{fmt_count(v)} served"
     for k in data.breakdown_keys():
         if k.startswith("requests.path.") or k.startswith("served.path."):
             name = k.split(".path.", 1)[1]
             v = data.metric_mean(k)
-            if v is not None:
+            if v:
                 out[name] = f"{name}\n{fmt_count(v)} served"
     return out
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from matplotlib.ticker import FuncFormatter
+from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator
 
 from sim.report.data import finite
 from sim.report.style import BLUE, GREEN, GREY, INK, ORANGE, PURPLE, RED, fmt_count, fmt_usd, new_figure, rc, to_png
@@ -64,9 +64,9 @@ def plan_chart(plan: dict[str, Any]) -> bytes | None:
                 ax.annotate(
                     f"{pi:.2f}\nn={t.get('replications', '?')}",
                     xy=(xi, pi),
-                    xytext=(0, 8),
+                    xytext=(8, -28) if pi > 0.8 else (0, 8),
                     textcoords="offset points",
-                    ha="center",
+                    ha="left" if pi > 0.8 else "center",
                     fontsize=8.5,
                     color=GREY,
                 )
@@ -75,6 +75,7 @@ def plan_chart(plan: dict[str, Any]) -> bytes | None:
         if answer is not None:
             ax.axvline(answer, color=GREEN, lw=2.0, label=f"answer: {key} = {answer:g}")
         ax.set_ylim(-0.02, 1.15)
+        ax.margins(x=0.08)
         ax.set_xlabel(key)
         ax.set_ylabel("P(meet)")
         if np.allclose(x, np.round(x)):
@@ -123,7 +124,7 @@ def breakeven_chart(be: dict[str, Any]) -> bytes | None:
         )
         fig.suptitle(title, x=0.01, ha="left", fontsize=12.5, fontweight="bold", color=INK)
         drawn = False
-        top = 0.0
+        top, bottom = 0.0, float("inf")
         for key, label, color in lines:
             s = _series(be.get(key), v.size)
             if s is None:
@@ -144,6 +145,7 @@ def breakeven_chart(be: dict[str, Any]) -> bytes | None:
                 label=label + (" (band: interval)" if band_ok.any() else ""),
             )
             top = max(top, float(np.nanmax(np.where(band_ok, high, mean))))
+            bottom = min(bottom, float(np.nanmin(np.where(band_ok, low, mean))))
             drawn = True
             if key == "self_hosted_monthly_usd":
                 servers = be.get("self_hosted_servers")
@@ -163,12 +165,21 @@ def breakeven_chart(be: dict[str, Any]) -> bytes | None:
             return None
         if be_vol is not None:
             ax.axvline(be_vol, color=GREEN, lw=2, ls="--", label=f"break-even {fmt_count(be_vol)} tokens/month")
-        if v.size > 1 and v.min() > 0 and v.max() / v.min() >= 10:
+        log = v.size > 1 and v.min() > 0 and v.max() / v.min() >= 10
+        if log:
             ax.set_xscale("log")
+            ax.xaxis.set_minor_locator(NullLocator())
+            ax.set_xticks(v)
+        if log and bottom > 0:
+            ax.set_yscale("log")  # costs grow with volume: equal ratios read as equal distances
+            ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+            ax.yaxis.set_minor_locator(NullLocator())
+            ax.set_ylim(bottom / 1.5, top * 1.5)
+        else:
+            ax.set_ylim(bottom=0, top=max(top * 1.1, 1.0))
         ax.set_xlabel("tokens per month")
         ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: fmt_count(x)))
         ax.yaxis.set_major_formatter(FuncFormatter(lambda y, _: fmt_usd(y)))
         ax.set_ylabel("USD per month")
-        ax.set_ylim(bottom=0, top=max(top * 1.1, 1.0))
         ax.legend(loc="upper left")
         return to_png(fig)

@@ -89,12 +89,10 @@ def fmt_usd(v: float) -> str:
 
 def fmt_count(v: float) -> str:
     a = abs(v)
-    if a >= 1e9:
-        return f"{v / 1e9:.2f}G"
-    if a >= 1e6:
-        return f"{v / 1e6:.2f}M"
-    if a >= 1e4:
-        return f"{v / 1e3:.1f}k"
+    for scale, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e4, "k")):
+        if a >= scale:
+            x = v / scale
+            return f"{x:.4g}{suffix}" if suffix != "k" else f"{x:.1f}k"
     return f"{v:,.0f}"
 
 
