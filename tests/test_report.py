@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from sim.cli import app
 from sim.report import write_report
 from sim.report.page import fmt_metric
-from sim.report.style import fmt_fraction
+from sim.report.style import fmt_count, fmt_fraction
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 TINY = ["--set", "horizon_h=12", "--set", "workload.arrivals.mean_rps=0.5", "--workers", "1", "--quiet"]
@@ -213,3 +213,4 @@ def test_formats() -> None:
     assert fmt_metric("ttft_p95_s", 0.0551) == "55.1 ms"
     assert fmt_metric("monthly_cost_usd", 7854.8) == "$7,855"
     assert fmt_metric("requests", None) == "-"
+    assert [fmt_count(v) for v in (950, 12_345, 518_766, 6.5e8, 1e10)] == ["950", "12.3k", "518.8k", "650M", "10G"]

@@ -89,10 +89,11 @@ def fmt_usd(v: float) -> str:
 
 def fmt_count(v: float) -> str:
     a = abs(v)
-    for scale, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e4, "k")):
+    for scale, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M")):
         if a >= scale:
-            x = v / scale
-            return f"{x:.4g}{suffix}" if suffix != "k" else f"{x:.1f}k"
+            return f"{v / scale:.4g}{suffix}"
+    if a >= 1e4:
+        return f"{v / 1e3:.1f}k"
     return f"{v:,.0f}"
 
 
