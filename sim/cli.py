@@ -79,6 +79,42 @@ def run(
     raise typer.Exit(code)
 
 
+@app.command()
+def report(
+    results_dir: Path = typer.Argument(..., help="a results folder written by capsim run, plan or breakeven"),
+) -> None:
+    """(Re)build report.html and plots/*.png of a results folder."""
+    from sim.report import is_results_folder, write_report
+
+    if not is_results_folder(results_dir):
+        _err(f"{results_dir}: not a capsim results folder (expected summary.json, plan.json or breakeven.json)")
+        raise typer.Exit(EXIT_USAGE)
+    typer.echo(str(write_report(results_dir)))
+
+
+@app.command()
+def compare(
+    dir_a: Path = typer.Argument(..., help="results folder A (the baseline)"),
+    dir_b: Path = typer.Argument(..., help="results folder B (differences are B - A)"),
+    as_json: bool = typer.Option(False, "--json", help="print the comparison as JSON on stdout"),
+) -> None:
+    """Two runs' metrics side by side, with paired differences when they share the seed."""
+    import json
+
+    from sim.report.compare import NotComparable, print_compare
+    from sim.report.compare import compare as compare_runs
+
+    try:
+        result = compare_runs(dir_a, dir_b)
+    except NotComparable as exc:
+        _err(str(exc))
+        raise typer.Exit(EXIT_USAGE) from None
+    if as_json:
+        sys.stdout.write(json.dumps(result, allow_nan=False) + "\n")
+    else:
+        print_compare(result)
+
+
 def main() -> None:
     """Console entry point: user mistakes exit 2 with a message, never a traceback."""
     signal.signal(signal.SIGPIPE, signal.SIG_DFL) if hasattr(signal, "SIGPIPE") else None
