@@ -148,3 +148,11 @@ def test_missing_file_and_bad_arguments(tmp_path: Path) -> None:
     assert_user_error(capsim("run", str(VALID), "--reps", "0", "--out", str(tmp_path / "o")), "--reps")
     assert_user_error(capsim("run", str(VALID), "--no-such-option"), "--no-such-option")
     assert_user_error(capsim("run", str(VALID), "--executor", "ray", "--out", str(tmp_path / "o")), "--executor")
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "experiments").rglob("*.yaml")), ids=lambda p: p.name)
+def test_shipped_experiments_are_valid(path: Path) -> None:
+    from sim.config import load_config
+
+    exp = load_config(path)
+    assert exp.name

@@ -113,7 +113,7 @@ def test_mmc_utilization_is_rho(c: int, rho: float, es: float, reps: int) -> Non
     _assert_in_t_interval(util, rho, f"utilization c={c}")
 
 
-def test_mmc_served_fraction_and_service_time() -> None:
+def test_mmc_service_time_is_base_times_tokens() -> None:
     """E[e2e - wait] = E[S] = d m: the service a request gets is its K iterations of base d."""
     c, rho, es, reps = MMC_CASES[-1]
     results = _run("mm_c.yaml", _mmc_overrides(c, rho, es, reps))
