@@ -305,7 +305,17 @@ class GpuPool:
 
     # -- end of horizon ----------------------------------------------------------------------
     def close(self, now: float) -> None:
-        """Close open busy periods at the horizon (requests still queued or running stay in flight)."""
+        """Close open busy periods at the horizon (requests still queued or running stay in flight).
+
+        Expired waiting requests are only noticed when they reach the head of the queue, so at the horizon
+        those whose timeout passed while they waited are dropped at their deadline, not left in flight."""
+        for p, q in self.queues.items():
+            expired = [j for j in q if j.deadline < now]
+            if expired:
+                self.queues[p] = deque(j for j in q if j.deadline >= now)
+                self.queued -= len(expired)
+                for job in expired:
+                    self._finish(job.block, job.i, DROPPED, job.deadline)
         for s in self.servers:
             if s.busy_since >= 0.0:
                 self.busy_intervals.append((s.busy_since, now))

@@ -119,25 +119,46 @@ def main() -> None:
     """Console entry point: user mistakes exit 2 with a message, never a traceback."""
     signal.signal(signal.SIGPIPE, signal.SIG_DFL) if hasattr(signal, "SIGPIPE") else None
     try:
-        app(standalone_mode=False)
+        # without standalone mode, typer returns the code of a `typer.Exit` instead of raising it
+        code = app(standalone_mode=False)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         _err("interrupted")
         sys.exit(130)
     except Exception as exc:  # noqa: BLE001 - the last line of defence: say what broke, briefly
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
+        usage, abort = _click_exception_types()
+        if isinstance(exc, usage):
+            exc.show()  # type: ignore[attr-defined]
             sys.exit(EXIT_USAGE)
-        if isinstance(exc, click.exceptions.Abort):
+        if isinstance(exc, abort):
             _err("aborted")
             sys.exit(130)
         if os.environ.get("CAPSIM_DEBUG"):
             raise
         _err(f"internal error: {type(exc).__name__}: {exc} (set CAPSIM_DEBUG=1 for the traceback)")
         sys.exit(EXIT_INTERNAL)
+    sys.exit(code if isinstance(code, int) else EXIT_OK)
+
+
+def _click_exception_types() -> tuple[tuple[type, ...], tuple[type, ...]]:
+    """Usage-error and abort classes: typer >= 0.22 vendors click as typer._click, older typer uses click."""
+    usage: list[type] = []
+    abort: list[type] = [typer.Abort]
+    try:
+        from typer._click.exceptions import ClickException as VendoredClickException
+
+        usage.append(VendoredClickException)
+    except ImportError:
+        pass
+    try:
+        import click
+
+        usage.append(click.exceptions.ClickException)
+        abort.append(click.exceptions.Abort)
+    except ImportError:
+        pass
+    return tuple(usage), tuple(abort)
 
 
 if __name__ == "__main__":
