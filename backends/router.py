@@ -188,6 +188,7 @@ class Router:
         prio, tmo = self.priorities, self.timeouts
         overflow = self.policy == "overflow"
         check_down = self.fallback != "none" and pool is not None and len(pool.servers) > 0
+        predictor = self.predictor if overflow else None
         count = len(idx)
         state = [0]
 
@@ -203,6 +204,8 @@ class Router:
                 elif check_down and pool.num_ready == 0:
                     self._gpu_failed(block, i, now)
                 else:
+                    if predictor is not None:
+                        predictor.note_arrival(prio[c], now)
                     pool.submit(block, i, prio[c], tmo[c])
                 j += 1
                 if j >= count or times[j] > now:
@@ -222,7 +225,7 @@ class Router:
         if pool is None:
             return True
         if self.predictor is not None:
-            return self.predictor.predict(self.priorities[c]) > self.slo_fraction * self.slo[c]
+            return self.predictor.predict(self.priorities[c], now) > self.slo_fraction * self.slo[c]
         ready = pool.num_ready
         return ready == 0 or pool.queue_len > self.max_queue * ready
 

@@ -7,14 +7,18 @@ counted as in flight), read by the replication into metrics and `breakdown` colu
 - `cost_gpu_usd.class.<c>` (GPU spend split by the GPU-served tokens of each class),
   `cost_fixed_usd.class.<c>` (fixed overhead split by served tokens), `cost_total_usd.class.<c>`,
   `cost_per_1k_tokens_usd.class.<c>`, `tokens.class.<c>`, `cost_total_usd.path.{api,api_batch,gpu,fixed}`
+- `ttft_p95_s.class.<c>`, `peak_ttft_p95_s.class.<c>` (arrivals in the peak hour), `slo_attainment.class.<c>`
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
 from backends.api import billed_cached, cost_parts
 from sim.config import Experiment
+from sim.histogram import LogHistogram
 from sim.request_block import (
     FLAG_EXHAUSTED,
     FLAG_FALLBACK,
@@ -58,6 +62,12 @@ class HybridTally:
         self.cost_by_path = {"api": 0.0, "api_batch": 0.0}
         self.tokens_by_class = np.zeros(k)
         self.gpu_tokens_by_class = np.zeros(k)
+        self.peak_hour = int(exp.workload.arrivals.peak_hour)
+        self.slo = np.array([c.slo_ttft_s for c in exp.workload.classes])
+        self.ttft_by_class = [LogHistogram() for _ in range(k)]
+        self.peak_ttft_by_class = [LogHistogram() for _ in range(k)]
+        self.slo_met_by_class = np.zeros(k)
+        self.requests_by_class = np.zeros(k)
 
     def add(self, b: RequestBlock, st: np.ndarray) -> None:
         """Fold a block; `st` is its status column with answers still streaming at the horizon as pending."""
@@ -81,6 +91,7 @@ class HybridTally:
         self.tokens_by_class += np.bincount(b.class_idx[served], weights=tok[served], minlength=k)
         gpu = served & (b.path == PATH_GPU)
         self.gpu_tokens_by_class += np.bincount(b.class_idx[gpu], weights=tok[gpu], minlength=k)
+        self._latency(b, served)
         billed = (b.cost_usd > 0) & ((b.path == PATH_API) | (b.path == PATH_API_BATCH))
         if not billed.any():
             return
@@ -97,6 +108,20 @@ class HybridTally:
             self.cost_by_provider[p] += float(cost.sum())
             self.cost_by_path["api_batch"] += float(cost[batch].sum())
             self.cost_by_path["api"] += float(cost[~batch].sum())
+
+    def _latency(self, b: RequestBlock, served: np.ndarray) -> None:
+        k = len(self.class_names)
+        self.requests_by_class += np.bincount(b.class_idx, minlength=k)
+        cls = b.class_idx[served]
+        arr = b.arrival_at[served]
+        ttft = b.first_token_at[served] - arr
+        self.slo_met_by_class += np.bincount(cls[ttft <= self.slo[cls]], minlength=k)
+        peak = (np.floor(arr / 3600.0).astype(np.int64) % 24) == self.peak_hour
+        for j in np.unique(cls).tolist():
+            sel = cls == j
+            self.ttft_by_class[j].add(ttft[sel])
+            if (sel & peak).any():
+                self.peak_ttft_by_class[j].add(ttft[sel & peak])
 
     def metrics(self, requests: int, cache_hits: int) -> dict[str, float | None]:
         c = self.counts
@@ -135,6 +160,11 @@ class HybridTally:
             out[f"cost_total_usd.class.{name}"] = total
             out[f"tokens.class.{name}"] = float(tok[k])
             out[f"cost_per_1k_tokens_usd.class.{name}"] = total / float(tok[k]) * 1000.0 if tok[k] > 0 else 0.0
+            q, pq = self.ttft_by_class[k].quantile(0.95), self.peak_ttft_by_class[k].quantile(0.95)
+            out[f"ttft_p95_s.class.{name}"] = math.nan if q is None else q
+            out[f"peak_ttft_p95_s.class.{name}"] = math.nan if pq is None else pq
+            n = self.requests_by_class[k]
+            out[f"slo_attainment.class.{name}"] = self.slo_met_by_class[k] / n if n else math.nan
         out["cost_total_usd.path.api"] = self.cost_by_path["api"]
         out["cost_total_usd.path.api_batch"] = self.cost_by_path["api_batch"]
         out["cost_total_usd.path.gpu"] = cost_gpu

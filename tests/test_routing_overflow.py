@@ -83,8 +83,8 @@ def test_predicted_wait_tracks_the_realised_wait(monkeypatch: pytest.MonkeyPatch
     seen: list[float] = []
     real_predict = WaitPredictor.predict
 
-    def spy(self: WaitPredictor, priority: int) -> float:
-        w = real_predict(self, priority)
+    def spy(self: WaitPredictor, priority: int, now: float = 0.0) -> float:
+        w = real_predict(self, priority, now)
         seen.append(w)
         return w
 
