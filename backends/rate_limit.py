@@ -29,6 +29,7 @@ class TokenBuckets:
     def acquire(self, t: float, tokens: int) -> int:
         """Try a call at time t (never earlier than the previous call): ACCEPTED, LIMITED (429) or TOO_LARGE."""
         dt = t - self.t
+        assert dt >= -1e-9, f"rate-limited call at {t} after one at {self.t}: calls out of time order"
         if dt > 0.0:
             self.t = t
             if self.rpm_rate is not None:
