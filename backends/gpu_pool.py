@@ -137,6 +137,8 @@ class GpuPool:
         self.queued = 0
         self.horizon_s = horizon_s
         self.on_done = on_done
+        # routing's fallback hook: called with (block, i, time) for a request that would fail; True = taken over
+        self.on_failed: Callable[[RequestBlock, int, float], bool] | None = None
         self.servers = [Server(i) for i in range(spec.servers)]
         self.idle: list[int] = []
         self.busy_intervals: list[tuple[float, float]] = []
@@ -228,7 +230,7 @@ class GpuPool:
             heapq.heappush(s.heap, (job.finish_iter, s.seq, job))
             s.kv_reserved += job.need
             s.kv_held += job.input
-            prefill += job.input
+            prefill += int(job.block.prefill_tokens[job.i])  # input minus any prefix-cache hit
         s.n = len(s.heap)
         if s.busy_since < 0.0:
             s.busy_since = now
@@ -296,6 +298,8 @@ class GpuPool:
             heapq.heappush(self.idle, s.idx)
 
     def _finish(self, block: RequestBlock, i: int, status: int, at: float) -> None:
+        if status == FAILED and self.on_failed is not None and self.on_failed(block, i, at):
+            return
         block.status[i] = status
         block.path[i] = PATH_GPU
         block.done_at[i] = at

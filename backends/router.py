@@ -1,7 +1,12 @@
-"""Routing: which backend serves each request that the response cache did not answer.
+"""Routing: which backend serves each request that no cache answered, and where failures go.
 
-Static policies (`gpu_only`, `api_only`, `by_class`) are decided for a whole block at once; `overflow`
-looks at the GPU queue when each request arrives, so those requests become events.
+Per block, in order: exact response-cache hits (looked up by the replication), semantic-cache hits (a
+lookup that costs `latency_s` to every request that reaches it), prefix-cache reuse (from hash_ids), then
+the routing policy. Static policies (`gpu_only`, `api_only`, `by_class`) are decided for a whole block at
+once; `overflow` looks at the GPU queue when each request arrives, so GPU-bound requests become events.
+API calls go through the dispatcher (backends.api_dispatch): vectorised when the provider has no rate
+limit, resolved in time order otherwise. `routing.fallback` applies when a backend is down, a call ran out
+of retries, or the GPU pool failed a request.
 """
 
 from __future__ import annotations
@@ -12,16 +17,37 @@ import numpy as np
 import simpy
 
 from backends.api import ApiBackend
+from backends.api_dispatch import SOURCE_GPU, ApiDispatcher
 from backends.gpu_pool import GpuPool
+from backends.prefix_cache import PrefixCache
+from backends.response_cache import ResponseCache
+from backends.semantic_cache import SemanticCache
+from backends.wait_predictor import WaitPredictor
 from sim.config import Experiment
-from sim.request_block import PATH_CACHE, SERVED, RequestBlock
+from sim.request_block import (
+    FLAG_SEMANTIC_FALSE,
+    FLAG_STALE,
+    PATH_CACHE,
+    PATH_SEMANTIC,
+    SERVED,
+    RequestBlock,
+)
+from sim.rng import name_key, stream
 
 TARGET_GPU = -1
 TARGET_BATCH_OFFSET = 1000  # target code 1000 + k: provider k through its batch API
 
 
 class Router:
-    def __init__(self, exp: Experiment, env: simpy.Environment, pool: GpuPool | None, apis: list[ApiBackend]):
+    def __init__(
+        self,
+        exp: Experiment,
+        env: simpy.Environment,
+        pool: GpuPool | None,
+        apis: list[ApiBackend],
+        replication: int = 0,
+        response_cache: ResponseCache | None = None,
+    ):
         self.exp = exp
         self.env = env
         self.pool = pool
@@ -30,13 +56,42 @@ class Router:
         self.hit_latency_s = exp.cache.response.hit_latency_s
         self.priorities = [c.priority for c in exp.workload.classes]
         self.timeouts = [c.timeout_s for c in exp.workload.classes]
+        self.slo = [c.slo_ttft_s for c in exp.workload.classes]
         names = {a.name: a.index for a in apis}
         self.class_target = np.array(
             [self._code(self._class_target(c.name), names) for c in exp.workload.classes], dtype=np.int64
         )
-        self.overflow_code = self._code(exp.routing.overflow.target, names)
-        self.max_queue = exp.routing.overflow.max_queue
+        ov = exp.routing.overflow
+        self.overflow_code = self._code(ov.target, names)
+        self.max_queue = ov.max_queue
+        self.slo_trigger = ov.trigger == "slo"
+        self.slo_fraction = ov.slo_fraction
+        self.fallback = exp.routing.fallback
         self.num_events = 0
+        self.response_cache = response_cache
+        sem = exp.cache.semantic
+        seed = exp.seed
+        self.semantic = SemanticCache(sem, stream(seed, replication, "semantic_cache")) if sem.enabled else None
+        self.prefix = PrefixCache(exp.cache.prefix) if exp.cache.prefix.enabled else None
+        self.dispatch = ApiDispatcher(
+            apis,
+            exp.routing,
+            self.hit_latency_s,
+            degraded_always=sem.enabled,
+            rngs_retry=[stream(seed, replication, "retries", 0 if a.index == 0 else name_key(a.name)) for a in apis],
+        )
+        self._on_finished: Callable[[RequestBlock], None] = lambda _b: None
+        self.dispatch.on_block_done = lambda b: self._on_finished(b)
+        self.predictor: WaitPredictor | None = None
+        if pool is not None:
+            if self.slo_trigger:
+                from workloads.distributions import make_token_distribution
+
+                classes = exp.workload.classes
+                mean_out = sum(c.share * make_token_distribution(c.output_tokens).mean for c in classes)
+                self.predictor = WaitPredictor(pool, float(mean_out))
+            if self.fallback != "none":
+                pool.on_failed = self._gpu_failed
 
     @staticmethod
     def uses_gpu(exp: Experiment) -> bool:
@@ -62,11 +117,20 @@ class Router:
             return 0
         if target == "api_batch":
             return TARGET_BATCH_OFFSET
+        if target.startswith("api_batch:"):
+            return TARGET_BATCH_OFFSET + names[target[10:]]
         return names[target[4:]]
 
+    def _provider(self, code: int) -> tuple[int, bool]:
+        batch = code >= TARGET_BATCH_OFFSET
+        return (code - TARGET_BATCH_OFFSET if batch else code), batch
+
+    # -- a block -----------------------------------------------------------------------------------
     def route_block(
         self, block: RequestBlock, hits: np.ndarray | None, on_finished: Callable[[RequestBlock], None]
     ) -> None:
+        self._on_finished = on_finished
+        self.dispatch.advance(self.env.now)  # calls before this block's start are settled first
         n = len(block)
         todo = np.ones(n, dtype=bool)
         if hits is not None and hits.any():
@@ -78,34 +142,53 @@ class Router:
             block.done_at[idx] = t + self.hit_latency_s
             block.finish_many(idx, SERVED)
             todo &= ~hits
+        rc = self.response_cache
+        if rc is not None and hits is not None and len(rc.stale) == n:
+            block.flags[rc.stale] |= FLAG_STALE
+        ready = block.arrival_at
+        if self.semantic is not None:
+            sem_hit, sem_false = self.semantic.lookup_block(n)
+            lat = self.semantic.latency_s
+            idx = np.flatnonzero(todo & sem_hit)
+            t = block.arrival_at[idx] + lat
+            block.path[idx] = PATH_SEMANTIC
+            block.start_at[idx] = t
+            block.first_token_at[idx] = t
+            block.done_at[idx] = t
+            block.flags[idx[sem_false[idx]]] |= FLAG_SEMANTIC_FALSE
+            block.finish_many(idx, SERVED)
+            todo &= ~sem_hit
+            ready = block.arrival_at + lat  # a miss paid for the lookup too
+        if self.prefix is not None:
+            self.prefix.apply(block, np.flatnonzero(todo))
+        self.dispatch.draw(block)
         target = self.class_target[block.class_idx]
-        ttft_draws, delay_draws = [], []
-        for api in self.apis:
-            ttft, delay = api.draw_block(n)
-            ttft_draws.append(ttft)
-            delay_draws.append(delay)
-        self._draws = (ttft_draws, delay_draws)
         for code in np.unique(target[todo]).tolist():
             if code == TARGET_GPU:
                 continue
             idx = np.flatnonzero(todo & (target == code))
-            batch = code >= TARGET_BATCH_OFFSET
-            api = self.apis[code - TARGET_BATCH_OFFSET if batch else code]
-            api.serve(block, idx, block.arrival_at[idx], ttft_draws[api.index][idx], delay_draws[api.index][idx], batch)
+            p, batch = self._provider(code)
+            self.dispatch.submit_many(block, idx, p, batch, ready[idx])
         gpu_idx = np.flatnonzero(todo & (target == TARGET_GPU))
         if len(gpu_idx):
-            self._pump(block, gpu_idx, (ttft_draws, delay_draws))
+            self._pump(block, gpu_idx, ready[gpu_idx])
         if block.pending == 0:
             on_finished(block)
 
+    def close(self, horizon_s: float) -> None:
+        """At the horizon: settle every call that started before it (later ones stay in flight)."""
+        self.dispatch.advance(horizon_s)
+
     # -- events: one per GPU-bound arrival -----------------------------------------------------
-    def _pump(self, block: RequestBlock, gpu_idx: np.ndarray, draws: tuple[list[np.ndarray], list[np.ndarray]]) -> None:
+    def _pump(self, block: RequestBlock, gpu_idx: np.ndarray, ready: np.ndarray) -> None:
         idx = gpu_idx.tolist()
-        times = block.arrival_at[gpu_idx].tolist()
+        times = ready.tolist()
         cls = block.class_idx[gpu_idx].tolist()
         env, pool = self.env, self.pool
         prio, tmo = self.priorities, self.timeouts
         overflow = self.policy == "overflow"
+        check_down = self.fallback != "none" and pool is not None and len(pool.servers) > 0
+        predictor = self.predictor if overflow else None
         count = len(idx)
         state = [0]
 
@@ -114,9 +197,15 @@ class Router:
             now = env.now
             while True:
                 i, c = idx[j], cls[j]
-                if overflow and self._spill(now):
-                    self._serve_api(block, i, self.overflow_code, now, draws)
-                elif pool is not None:
+                if overflow and self._spill(now, c):
+                    self._call_at(block, i, self.overflow_code, now)
+                elif pool is None:
+                    pass
+                elif check_down and pool.num_ready == 0:
+                    self._gpu_failed(block, i, now)
+                else:
+                    if predictor is not None:
+                        predictor.note_arrival(prio[c], now)
                     pool.submit(block, i, prio[c], tmo[c])
                 j += 1
                 if j >= count or times[j] > now:
@@ -131,22 +220,32 @@ class Router:
         ev.callbacks.append(fire)  # type: ignore[union-attr]
         self.num_events += 1
 
-    def _spill(self, now: float) -> bool:
+    def _spill(self, now: float, c: int) -> bool:
         pool = self.pool
         if pool is None:
             return True
+        if self.predictor is not None:
+            return self.predictor.predict(self.priorities[c], now) > self.slo_fraction * self.slo[c]
         ready = pool.num_ready
         return ready == 0 or pool.queue_len > self.max_queue * ready
 
-    def _serve_api(
-        self, block: RequestBlock, i: int, code: int, now: float, draws: tuple[list[np.ndarray], list[np.ndarray]]
-    ) -> None:
-        batch = code >= TARGET_BATCH_OFFSET
-        api = self.apis[code - TARGET_BATCH_OFFSET if batch else code]
-        one = np.array([i])
-        api.serve(block, one, np.array([now]), draws[0][api.index][one], draws[1][api.index][one], batch)
-        if block.pending == 0 and self.pool is not None:
-            self.pool.on_done(block)
+    def _call_at(self, block: RequestBlock, i: int, code: int, now: float) -> None:
+        """An API call decided at event time (an overflow spill)."""
+        self.dispatch.advance(now)
+        p, batch = self._provider(code)
+        self.dispatch.submit_one(block, i, p, batch, now)
+        if block.pending == 0:
+            self._on_finished(block)
+
+    def _gpu_failed(self, block: RequestBlock, i: int, at: float) -> bool:
+        """The GPU pool is down, or failed this request: hand it to routing.fallback."""
+        if self.fallback == "none":
+            return False
+        self.dispatch.advance(at)
+        self.dispatch.fail_one(block, i, at, SOURCE_GPU, 0)
+        if block.pending == 0:
+            self._on_finished(block)
+        return True
 
     def up_intervals(self, horizon_s: float) -> list[tuple[float, float]]:
         """Intervals during which at least one path that routing uses could serve."""
@@ -156,9 +255,10 @@ class Router:
         used = set(self.class_target.tolist())
         if self.policy == "overflow":
             used.add(self.overflow_code)
+        if self.fallback == "api":
+            used.add(self.dispatch.fallback_provider)
         for code in used:
             if code == TARGET_GPU:
                 continue
-            api = self.apis[code - TARGET_BATCH_OFFSET if code >= TARGET_BATCH_OFFSET else code]
-            out.extend(api.up_intervals(horizon_s))
+            out.extend(self.apis[self._provider(code)[0]].up_intervals(horizon_s))
         return out

@@ -35,6 +35,20 @@ METRICS: dict[str, str] = {
     "cost_fixed_usd": "fixed monthly overhead prorated to the horizon",
     "cost_per_1k_tokens_usd": "cost_total_usd / (tokens_in + tokens_out) x 1000",
     "monthly_cost_usd": "cost_total_usd scaled from the horizon to costs.hours_per_month",
+    # caches, rate limits, outages and fallbacks (sim/hybrid_tally.py)
+    "cache_hit_rate": "cache_hits / requests: share of requests answered by the exact response cache",
+    "semantic_hits": "requests answered by the semantic cache (after an exact-cache miss)",
+    "semantic_false_hits": "semantic-cache answers that were wrong (a similar but different prompt's answer)",
+    "semantic_false_hit_rate": "semantic_false_hits / requests: the quality cost of the semantic cache",
+    "degraded": "requests answered with a degraded response (stale or nearest cached) by routing.fallback: cache",
+    "fallbacks": "requests handed to routing.fallback (backend down, retries exhausted, GPU failure)",
+    "api_rate_limited": "429 answers received (every rejected attempt of every request counts)",
+    "api_retries": "attempts retried after a 429 (api_rate_limited - api_retries_exhausted)",
+    "api_retries_exhausted": "requests whose API call gave up after max_retries 429 answers",
+    "api_outage_failures": "API calls that started while their provider was down",
+    "served_by_api_batch": "requests served through a provider's batch API (included in served_by_api)",
+    "prefix_cached_tokens": "input tokens found in the prefix cache (hash_ids): billed cached, not prefilled",
+    "prefix_hit_rate": "prefix_cached_tokens / input tokens of requests looked up in the prefix cache",
 }
 
 METRIC_NAMES: frozenset[str] = frozenset(METRICS)
@@ -53,5 +67,15 @@ COUNT_METRICS: frozenset[str] = frozenset(
         "tokens_in",
         "tokens_out",
         "peak_concurrency",
+        "semantic_hits",
+        "semantic_false_hits",
+        "degraded",
+        "fallbacks",
+        "api_rate_limited",
+        "api_retries",
+        "api_retries_exhausted",
+        "api_outage_failures",
+        "served_by_api_batch",
+        "prefix_cached_tokens",
     }
 )

@@ -10,6 +10,7 @@ import numpy as np
 
 from sim.config import Experiment
 from sim.histogram import LogHistogram
+from sim.hybrid_tally import HybridTally
 from sim.request_block import (
     DROPPED,
     FAILED,
@@ -96,6 +97,7 @@ class Recorder:
         self._next = 0
         self.request_rows: list[dict[str, np.ndarray]] = []
         self.keep_requests = exp.output.requests
+        self.hybrid = HybridTally(exp)
 
     # blocks may finish out of order; fold them in order
     def block_done(self, block: RequestBlock) -> None:
@@ -146,6 +148,7 @@ class Recorder:
         c["served_by_api"] += int((served & ((b.path == PATH_API) | (b.path == PATH_API_BATCH))).sum())
         c["tokens_in"] += int(b.input_tokens[served].sum())
         c["tokens_out"] += int(b.output_tokens[served].sum())
+        self.hybrid.add(b, st)
         self.requests_by_class += np.bincount(b.class_idx, minlength=len(self.class_names))
         self.served_by_class += np.bincount(b.class_idx[served], minlength=len(self.class_names))
         arr = b.arrival_at[served]
@@ -193,7 +196,19 @@ def _subset(b: RequestBlock, m: np.ndarray) -> RequestBlock:
         b.output_tokens[m],
         None if b.prompt_id is None else b.prompt_id[m],
     )
-    for name in ("status", "path", "provider", "start_at", "first_token_at", "done_at", "cost_usd", "cached_tokens"):
+    for name in (
+        "status",
+        "path",
+        "provider",
+        "start_at",
+        "first_token_at",
+        "done_at",
+        "cost_usd",
+        "cached_tokens",
+        "prefill_tokens",
+        "retries",
+        "flags",
+    ):
         setattr(s, name, getattr(b, name)[m])
     return s
 
@@ -211,4 +226,7 @@ def _request_columns(b: RequestBlock, class_names: list[str]) -> dict[str, np.nd
         "first_token_at": b.first_token_at,
         "done_at": b.done_at,
         "cost_usd": b.cost_usd,
+        "cached_tokens": b.cached_tokens,
+        "retries": b.retries,
+        "flags": b.flags,
     }

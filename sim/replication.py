@@ -80,7 +80,7 @@ class Replication:
             if Router.uses_gpu(exp)
             else None
         )
-        self.router = Router(exp, self.env, self.pool, self.apis)
+        self.router = Router(exp, self.env, self.pool, self.apis, replication=replication, response_cache=self.cache)
         self.live: dict[int, RequestBlock] = {}
 
     def run(self) -> ReplicationResult:
@@ -88,6 +88,7 @@ class Replication:
         blocks = self.generator.blocks()
         self._load(blocks)
         self.env.run(until=self.horizon_s)
+        self.router.close(self.horizon_s)
         if self.pool is not None:
             self.pool.close(self.horizon_s)
         pending = [b for b in self.live.values() if b.pending > 0]
@@ -171,6 +172,7 @@ class Replication:
             "cost_per_1k_tokens_usd": cost_total / tokens * 1000.0 if tokens else None,
             "monthly_cost_usd": cost_total * exp.costs.hours_per_month / measured_h,
         }
+        metrics.update(rec.hybrid.metrics(requests, c["cache_hits"]))
         breakdown: dict[str, float] = {}
         for name, v in zip(rec.class_names, rec.cost_by_class.tolist(), strict=True):
             breakdown[f"cost_api_usd.class.{name}"] = v
@@ -181,6 +183,7 @@ class Replication:
         ):
             breakdown[f"requests.class.{name}"] = r
             breakdown[f"served.class.{name}"] = s
+        breakdown.update(rec.hybrid.breakdown(rec.cost_by_class, cost_gpu, cost_fixed))
         n_min = rec.num_minutes
         busy = np.zeros(n_min)
         healthy = np.zeros(n_min)

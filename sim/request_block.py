@@ -15,6 +15,7 @@ import numpy as np
 PENDING, SERVED, FAILED, DROPPED = 0, 1, 2, 3
 # path codes: who answered (or was last tried)
 PATH_NONE, PATH_CACHE, PATH_GPU, PATH_API, PATH_API_BATCH, PATH_DEGRADED = 0, 1, 2, 3, 4, 5
+PATH_SEMANTIC = 6
 PATH_NAMES = {
     PATH_NONE: "none",
     PATH_CACHE: "cache",
@@ -22,7 +23,16 @@ PATH_NAMES = {
     PATH_API: "api",
     PATH_API_BATCH: "api_batch",
     PATH_DEGRADED: "degraded",
+    PATH_SEMANTIC: "semantic",
 }
+# bits of the `flags` column
+FLAG_FALLBACK = 1  # sent to routing.fallback after its backend was down or its retries ran out
+FLAG_SEMANTIC_FALSE = 2  # answered by the semantic cache with a wrong answer (a false hit)
+FLAG_EXHAUSTED = 4  # an API call gave up after max_retries 429 answers
+FLAG_OUTAGE = 8  # an API call started while its provider was down
+FLAG_STALE = 16  # the response cache holds an expired answer for this prompt (fallback: cache can use it)
+FLAG_PREFIX = 32  # cached_tokens comes from the prefix cache (hash_ids), not cached_input_fraction
+FLAG_TOO_LARGE = 64  # the call needs more tokens than the provider's TPM bucket holds
 
 
 @dataclass(eq=False)
@@ -47,6 +57,9 @@ class RequestBlock:
     done_at: np.ndarray = field(init=False)  # last token, failure or drop time
     cost_usd: np.ndarray = field(init=False)
     cached_tokens: np.ndarray = field(init=False)  # input tokens billed or served from a prefix cache
+    prefill_tokens: np.ndarray = field(init=False)  # prompt tokens the GPU must prefill (input - prefix hit)
+    retries: np.ndarray = field(init=False)  # int16: 429 answers this request received
+    flags: np.ndarray = field(init=False)  # int8 bitmask of FLAG_*
     pending: int = field(init=False)
 
     def __post_init__(self) -> None:
@@ -59,6 +72,9 @@ class RequestBlock:
         self.done_at = np.full(n, np.nan)
         self.cost_usd = np.zeros(n)
         self.cached_tokens = np.zeros(n, dtype=np.int64)
+        self.prefill_tokens = np.asarray(self.input_tokens, dtype=np.int64).copy()
+        self.retries = np.zeros(n, dtype=np.int16)
+        self.flags = np.zeros(n, dtype=np.int8)
         self.pending = n
 
     def __len__(self) -> int:

@@ -13,10 +13,22 @@ NonNegPrice = Annotated[float, Field(ge=0, le=1.0e6)]
 
 
 class RateLimitSpec(Frozen):
+    """Token buckets that answer 429: RPM (requests) and TPM (input + output tokens of a call).
+
+    Each bucket refills continuously at rpm/60 (tpm/60) per second and holds `rpm_burst_s` (`tpm_burst_s`)
+    seconds of refill, starting full. A rejected call is retried after backoff_s * 2^(k-1) * (1 + jitter *
+    (2U - 1)) seconds (k = 1, 2, ...; U uniform from the `retries` stream; capped at max_backoff_s), at most
+    max_retries times; then it fails or goes to `routing.fallback`. Batch-API calls are not rate-limited.
+    """
+
     rpm: Annotated[float, Field(gt=0)] | None = None
     tpm: Annotated[float, Field(gt=0)] | None = None
     max_retries: Annotated[int, Field(ge=0, le=100)] = 5
     backoff_s: Annotated[float, Field(ge=0, le=3600)] = 1.0
+    max_backoff_s: Annotated[float, Field(ge=0, le=86_400)] = 60.0
+    jitter: Annotated[float, Field(ge=0, le=1)] = 0.5
+    rpm_burst_s: Annotated[float, Field(gt=0, le=3600)] = 1.0  # providers enforce RPM per second
+    tpm_burst_s: Annotated[float, Field(gt=0, le=3600)] = 60.0  # a whole minute: any call <= tpm tokens can pass
 
 
 class OutageSpec(Frozen):

@@ -88,14 +88,18 @@ class Experiment(Frozen):
                         f"names unknown class {cls_name!r}; classes: " + ", ".join(sorted(names)),
                     )
                 )
-            if target.startswith("api:") and target[4:] not in self.backends.apis:
-                problems.append((f"routing.by_class.{cls_name}", f"names unknown API provider {target[4:]!r}"))
+            provider = target.split(":", 1)[1] if ":" in target else None
+            if provider is not None and provider not in self.backends.apis:
+                problems.append((f"routing.by_class.{cls_name}", f"names unknown API provider {provider!r}"))
         if self.routing.policy == "by_class":
             for cls_name in sorted(names - set(self.routing.by_class)):
                 problems.append(("routing.by_class", f"policy by_class has no target for class {cls_name!r}"))
         ot = self.routing.overflow.target
-        if ot.startswith("api:") and ot[4:] not in self.backends.apis:
-            problems.append(("routing.overflow.target", f"names unknown API provider {ot[4:]!r}"))
+        if ":" in ot and ot.split(":", 1)[1] not in self.backends.apis:
+            problems.append(("routing.overflow.target", f"names unknown API provider {ot.split(':', 1)[1]!r}"))
+        ft = self.routing.fallback_target
+        if ft.startswith("api:") and ft[4:] not in self.backends.apis:
+            problems.append(("routing.fallback_target", f"names unknown API provider {ft[4:]!r}"))
         from backends.catalog import catalog_problems
 
         problems.extend(catalog_problems(self.backends.gpu_pool))

@@ -17,12 +17,19 @@ def check_target(target: str) -> str:
         return target
     if target.startswith("api:") and len(target) > 4:
         return target
-    raise ValueError(f"unknown routing target {target!r}: expected gpu, api, api_batch or api:<name>")
+    if target.startswith("api_batch:") and len(target) > 10:
+        return target
+    raise ValueError(f"unknown routing target {target!r}: expected gpu, api, api_batch, api:<name> or api_batch:<name>")
 
 
 class OverflowSpec(Frozen):
+    """Spill a GPU-bound request to `target` when (trigger queue) the GPU queue per ready server exceeds
+    `max_queue`, or (trigger slo) its predicted queue wait exceeds slo_fraction x its class's slo_ttft_s."""
+
     max_queue: Annotated[float, Field(ge=0)] = 4.0  # waiting requests per GPU server before spilling
     target: str = "api"
+    trigger: Literal["queue", "slo"] = "queue"
+    slo_fraction: Annotated[float, Field(gt=0, le=100)] = 1.0
 
     @field_validator("target")
     @classmethod
@@ -35,6 +42,14 @@ class RoutingSpec(Frozen):
     by_class: dict[str, str] = Field(default_factory=dict)
     overflow: OverflowSpec = OverflowSpec()
     fallback: Fallback = "none"
+    fallback_target: str = "api"  # the provider that `fallback: api` sends to: api or api:<name>
+
+    @field_validator("fallback_target")
+    @classmethod
+    def _fallback_target(cls, v: str) -> str:
+        if v == "api" or (v.startswith("api:") and len(v) > 4):
+            return v
+        raise ValueError(f"fallback_target must be api or api:<name>, got {v!r}")
 
     @field_validator("by_class")
     @classmethod
