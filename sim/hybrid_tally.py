@@ -142,8 +142,8 @@ class HybridTally:
             "prefix_hit_rate": c["prefix_cached_tokens"] / looked if looked else None,
         }
 
-    def breakdown(self, cost_api_by_class: np.ndarray, cost_gpu: float, cost_fixed: float) -> dict[str, float]:
-        out: dict[str, float] = {}
+    def breakdown(self, cost_api_by_class: np.ndarray, cost_gpu: float, cost_fixed: float) -> dict[str, float | None]:
+        out: dict[str, float | None] = {}
         for name, v in self.cost_tokens.items():
             out[f"cost_api_usd.tokens.{name}"] = v
         for (name, _), v in zip(self.providers, self.cost_by_provider.tolist(), strict=True):
@@ -161,10 +161,10 @@ class HybridTally:
             out[f"tokens.class.{name}"] = float(tok[k])
             out[f"cost_per_1k_tokens_usd.class.{name}"] = total / float(tok[k]) * 1000.0 if tok[k] > 0 else 0.0
             q, pq = self.ttft_by_class[k].quantile(0.95), self.peak_ttft_by_class[k].quantile(0.95)
-            out[f"ttft_p95_s.class.{name}"] = math.nan if q is None else q
-            out[f"peak_ttft_p95_s.class.{name}"] = math.nan if pq is None else pq
+            out[f"ttft_p95_s.class.{name}"] = q
+            out[f"peak_ttft_p95_s.class.{name}"] = pq
             n = self.requests_by_class[k]
-            out[f"slo_attainment.class.{name}"] = self.slo_met_by_class[k] / n if n else math.nan
+            out[f"slo_attainment.class.{name}"] = self.slo_met_by_class[k] / n if n else None
         out["cost_total_usd.path.api"] = self.cost_by_path["api"]
         out["cost_total_usd.path.api_batch"] = self.cost_by_path["api_batch"]
         out["cost_total_usd.path.gpu"] = cost_gpu

@@ -31,7 +31,7 @@ from workloads.generator import RequestGenerator
 class ReplicationResult:
     replication: int
     metrics: dict[str, float | None]
-    breakdown: dict[str, float] = field(default_factory=dict)
+    breakdown: dict[str, float | None] = field(default_factory=dict)
     timeseries: dict[str, np.ndarray] = field(default_factory=dict)
     hourly: dict[str, list[float | None]] = field(default_factory=dict)
     histograms: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -173,7 +173,7 @@ class Replication:
             "monthly_cost_usd": cost_total * exp.costs.hours_per_month / measured_h,
         }
         metrics.update(rec.hybrid.metrics(requests, c["cache_hits"]))
-        breakdown: dict[str, float] = {}
+        breakdown: dict[str, float | None] = {}
         for name, v in zip(rec.class_names, rec.cost_by_class.tolist(), strict=True):
             breakdown[f"cost_api_usd.class.{name}"] = v
         for name, v in rec.cost_by_path.items():
