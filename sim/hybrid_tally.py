@@ -12,8 +12,6 @@ counted as in flight), read by the replication into metrics and `breakdown` colu
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from backends.api import billed_cached, cost_parts
