@@ -83,7 +83,9 @@ def main() -> None:
     """Console entry point: user mistakes exit 2 with a message, never a traceback."""
     signal.signal(signal.SIGPIPE, signal.SIG_DFL) if hasattr(signal, "SIGPIPE") else None
     try:
-        app(standalone_mode=False)
+        # with standalone_mode=False click returns the exit code of typer.Exit instead of exiting
+        code = app(standalone_mode=False)
+        sys.exit(code if isinstance(code, int) else EXIT_OK)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
