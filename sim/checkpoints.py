@@ -13,6 +13,7 @@ Keys are built with `checkpoint_key(*parts)`: integers are zero-padded so keys s
 
 from __future__ import annotations
 
+import contextlib
 import pickle
 import re
 from collections.abc import Iterator
@@ -97,7 +98,5 @@ class CheckpointStore:
             for f in self.dir.iterdir():
                 if f.is_file():
                     f.unlink(missing_ok=True)
-            try:
+            with contextlib.suppress(OSError):  # something else lives there; leave it
                 self.dir.rmdir()
-            except OSError:
-                pass  # something else lives there; leave it

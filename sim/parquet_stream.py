@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import pandas as pd
@@ -63,10 +64,8 @@ class ParquetStream:
 
     def abort(self) -> None:
         if self._writer is not None:
-            try:
+            with contextlib.suppress(Exception):  # we are discarding it anyway
                 self._writer.close()
-            except Exception:  # noqa: BLE001 - we are discarding it anyway
-                pass
         if self._tmp is not None:
             self._tmp.unlink(missing_ok=True)
         self._writer, self._tmp, self._buf = None, None, []
