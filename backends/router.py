@@ -100,36 +100,7 @@ class Router:
 
     # -- events: one per GPU-bound arrival -----------------------------------------------------
     def _pump(self, block: RequestBlock, gpu_idx: np.ndarray, draws: tuple[list[np.ndarray], list[np.ndarray]]) -> None:
-        idx = gpu_idx.tolist()
-        times = block.arrival_at[gpu_idx].tolist()
-        cls = block.class_idx[gpu_idx].tolist()
-        env, pool = self.env, self.pool
-        prio, tmo = self.priorities, self.timeouts
-        overflow = self.policy == "overflow"
-        count = len(idx)
-        state = [0]
-
-        def fire(_e: simpy.Event) -> None:
-            j = state[0]
-            now = env.now
-            while True:
-                i, c = idx[j], cls[j]
-                if overflow and self._spill(now):
-                    self._serve_api(block, i, self.overflow_code, now, draws)
-                elif pool is not None:
-                    pool.submit(block, i, prio[c], tmo[c])
-                j += 1
-                if j >= count or times[j] > now:
-                    break
-            state[0] = j
-            if j < count:
-                ev = simpy.Timeout(env, times[j] - now)
-                ev.callbacks.append(fire)  # type: ignore[union-attr]
-                self.num_events += 1
-
-        ev = simpy.Timeout(env, max(times[0] - env.now, 0.0))
-        ev.callbacks.append(fire)  # type: ignore[union-attr]
-        self.num_events += 1
+        _Pump(self, block, gpu_idx, draws).start()
 
     def _spill(self, now: float) -> bool:
         pool = self.pool
@@ -162,3 +133,54 @@ class Router:
             api = self.apis[code - TARGET_BATCH_OFFSET if code >= TARGET_BATCH_OFFSET else code]
             out.extend(api.up_intervals(horizon_s))
         return out
+
+
+class _Pump:
+    """Feeds a block's GPU-bound requests to the pool at their arrival times, one event per distinct time.
+
+    A class rather than a closure that re-schedules itself: a self-referencing closure is a reference cycle
+    that keeps its whole block alive until the cyclic garbage collector runs (gigabytes under overload).
+    """
+
+    __slots__ = ("router", "block", "idx", "times", "cls", "draws", "j")
+
+    def __init__(
+        self, router: Router, block: RequestBlock, gpu_idx: np.ndarray, draws: tuple[list[np.ndarray], list[np.ndarray]]
+    ):
+        self.router = router
+        self.block = block
+        self.idx = gpu_idx.tolist()
+        self.times = block.arrival_at[gpu_idx].tolist()
+        self.cls = block.class_idx[gpu_idx].tolist()
+        self.draws = draws
+        self.j = 0
+
+    def start(self) -> None:
+        env = self.router.env
+        ev = simpy.Timeout(env, max(self.times[0] - env.now, 0.0))
+        ev.callbacks.append(self.fire)  # type: ignore[union-attr]
+        self.router.num_events += 1
+
+    def fire(self, _e: simpy.Event) -> None:
+        router = self.router
+        env, pool = router.env, router.pool
+        prio, tmo = router.priorities, router.timeouts
+        overflow = router.policy == "overflow"
+        idx, times, cls, block = self.idx, self.times, self.cls, self.block
+        count = len(idx)
+        j = self.j
+        now = env.now
+        while True:
+            i, c = idx[j], cls[j]
+            if overflow and router._spill(now):
+                router._serve_api(block, i, router.overflow_code, now, self.draws)
+            elif pool is not None:
+                pool.submit(block, i, prio[c], tmo[c])
+            j += 1
+            if j >= count or times[j] > now:
+                break
+        self.j = j
+        if j < count:
+            ev = simpy.Timeout(env, times[j] - now)
+            ev.callbacks.append(self.fire)  # type: ignore[union-attr]
+            router.num_events += 1

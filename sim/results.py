@@ -56,12 +56,12 @@ class DoneReplications(Mapping[int, ReplicationResult]):
 
     def __init__(self, store: CheckpointStore, limit: int):
         self.store = store
-        self._reps = sorted(
-            int(k[4:]) for k in store.keys("rep-") if k[4:].isdigit() and int(k[4:]) < limit
-        )  # "rep-NNNNNN"
+        keys = store.keys("rep-")  # "rep-NNNNNN"
+        self._reps = sorted(int(k[4:]) for k in keys if k[4:].isdigit() and int(k[4:]) < limit)
+        self._set = frozenset(self._reps)
 
     def __contains__(self, rep: object) -> bool:
-        return isinstance(rep, int) and rep in set(self._reps)
+        return rep in self._set
 
     def __getitem__(self, rep: int) -> ReplicationResult:
         return self.store.load(rep_key(rep))  # type: ignore[no-any-return]
