@@ -153,6 +153,7 @@ class GpuPool:
         self.max_w_ns = 0
         self.blocked_from = math.inf  # priority level from which arrivals are behind a never-admitted one
         self.never_admitted = 0  # requests recorded as in flight at the horizon without a Job
+        self.jobless = 0  # every request recorded without a Job (in flight, or dropped at its deadline)
         self.on_done = on_done
         self.servers = [Server(i) for i in range(spec.servers)]
         self.idle: list[int] = []
@@ -238,7 +239,7 @@ class GpuPool:
 
     def _never_admitted(self, block: RequestBlock, i: int, priority: int, deadline: float) -> None:
         """Record a request that cannot be admitted before the horizon as it will end, without a Job."""
-        block.path[i] = PATH_GPU
+        self.jobless += 1
         if deadline < self.horizon_s:
             block.status[i] = DROPPED
             block.done_at[i] = deadline

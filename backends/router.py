@@ -158,7 +158,7 @@ class _Pump:
     def start(self) -> None:
         env = self.router.env
         ev = simpy.Timeout(env, max(self.times[0] - env.now, 0.0))
-        ev.callbacks.append(self.fire)  # type: ignore[union-attr]
+        ev.callbacks.append(self.fire)
         self.router.num_events += 1
 
     def fire(self, _e: simpy.Event) -> None:
@@ -182,5 +182,5 @@ class _Pump:
         self.j = j
         if j < count:
             ev = simpy.Timeout(env, times[j] - now)
-            ev.callbacks.append(self.fire)  # type: ignore[union-attr]
+            ev.callbacks.append(self.fire)
             router.num_events += 1

@@ -46,8 +46,14 @@ def write_atomic(path: Path, writer: Callable[[Path], None]) -> None:
 
 
 def write_text_atomic(path: Path, text: str) -> None:
-    write_atomic(path, lambda p: p.write_text(text, encoding="utf-8"))
+    def writer(p: Path) -> None:
+        p.write_text(text, encoding="utf-8")
+
+    write_atomic(path, writer)
 
 
 def write_bytes_atomic(path: Path, data: bytes) -> None:
-    write_atomic(path, lambda p: p.write_bytes(data))
+    def writer(p: Path) -> None:
+        p.write_bytes(data)
+
+    write_atomic(path, writer)

@@ -21,9 +21,9 @@ class ParquetStream:
     one row group plus the frame being added, whatever the total size.
     """
 
-    def __init__(self, path: Path, rows_per_group: int = ROWS_PER_GROUP):
+    def __init__(self, path: Path, rows_per_group: int | None = None):
         self.path = Path(path)
-        self.rows_per_group = rows_per_group
+        self.rows_per_group = rows_per_group or ROWS_PER_GROUP
         self._buf: list[pa.Table] = []
         self._buffered = 0
         self._writer: pq.ParquetWriter | None = None

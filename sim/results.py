@@ -64,7 +64,8 @@ class DoneReplications(Mapping[int, ReplicationResult]):
         return rep in self._set
 
     def __getitem__(self, rep: int) -> ReplicationResult:
-        return self.store.load(rep_key(rep))  # type: ignore[no-any-return]
+        result: ReplicationResult = self.store.load(rep_key(rep))
+        return result
 
     def __iter__(self) -> Iterator[int]:
         return iter(self._reps)

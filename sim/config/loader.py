@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -113,7 +113,7 @@ def apply_overrides(data: dict[str, Any], overrides: Iterable[str]) -> dict[str,
     return data
 
 
-def _format_pydantic(err: dict[str, Any]) -> str:
+def _format_pydantic(err: Mapping[str, Any]) -> str:
     msg = str(err.get("msg", "invalid"))
     kind = err.get("type", "")
     if kind == "extra_forbidden":
@@ -164,7 +164,7 @@ def _loc_path(loc: Sequence[Any]) -> list[str | int]:
 _MESSAGE_KEYS = {"class shares": "classes", "class names": "classes"}
 
 
-def _refine_path(data: Any, path: list[str | int], err: dict[str, Any]) -> list[str | int]:
+def _refine_path(data: Any, path: list[str | int], err: Mapping[str, Any]) -> list[str | int]:
     """A check of a whole model ("warmup_h must be < horizon_h") is located at the key it names."""
     if err.get("type") != "value_error":
         return path
@@ -317,18 +317,18 @@ def parse_yaml(text: str) -> tuple[yaml.Node | None, Any]:
         ) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-        line = mark.line + 1 if mark is not None else None
+        yaml_line: int | None = mark.line + 1 if mark is not None else None
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         if "constructor for the tag" in str(problem):
             problem = f"{problem} (tags that build objects are not allowed; write plain values)"
-            raise ConfigError([Problem("", line, f"YAML tag not allowed: {problem}")]) from None
-        raise ConfigError([Problem("", line, f"YAML syntax error: {problem}")]) from None
+            raise ConfigError([Problem("", yaml_line, f"YAML tag not allowed: {problem}")]) from None
+        raise ConfigError([Problem("", yaml_line, f"YAML syntax error: {problem}")]) from None
     except RecursionError:
         raise ConfigError([Problem("", _deepest_line(text), "YAML is nested too deeply")]) from None
     except ValueError as exc:  # e.g. an integer literal longer than Python converts (4300 digits)
         m = re.search(r"\d{4000,}", text)
-        line = text.count("\n", 0, m.start()) + 1 if m else None
-        raise ConfigError([Problem("", line, f"YAML value cannot be read: {exc}")]) from None
+        long_line = text.count("\n", 0, m.start()) + 1 if m else None
+        raise ConfigError([Problem("", long_line, f"YAML value cannot be read: {exc}")]) from None
     finally:
         if loader is not None:
             loader.dispose()
