@@ -12,13 +12,14 @@ import pyarrow.parquet as pq
 from sim.atomic import commit_tmp, make_tmp
 
 ROWS_PER_GROUP = 500_000
+PIECES_PER_GROUP = 1_000  # many small frames (one per replication) cost more in overhead than in rows
 
 
 class ParquetStream:
     """Append DataFrames with the same columns; `close()` renames the file into place, `abort()` drops it.
 
-    Frames are buffered up to ROWS_PER_GROUP rows and written as one row group, so memory holds at most
-    one row group plus the frame being added, whatever the total size.
+    Frames are buffered up to ROWS_PER_GROUP rows (or PIECES_PER_GROUP frames) and written as one row group,
+    so memory holds at most one row group plus the frame being added, whatever the total size.
     """
 
     def __init__(self, path: Path, rows_per_group: int | None = None):
@@ -40,7 +41,7 @@ class ParquetStream:
         self._buf.append(table)
         self._buffered += table.num_rows
         self.rows += table.num_rows
-        if self._buffered >= self.rows_per_group:
+        if self._buffered >= self.rows_per_group or len(self._buf) >= PIECES_PER_GROUP:
             self._flush()
 
     def _flush(self) -> None:
