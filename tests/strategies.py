@@ -160,11 +160,11 @@ def mutated_configs(draw: st.DrawFn, max_mutations: int = 3) -> tuple[dict[str, 
         if how == "delete":
             del parent[key]
         elif how == "replace":
-            parent[key] = draw(JUNK_VALUES)
+            parent[key] = copy.deepcopy(draw(JUNK_VALUES))  # st.just shares one object between draws
         elif how == "junk_key":
             target = parent[key] if isinstance(parent[key], dict) else parent
             if isinstance(target, dict):
-                target[draw(st.text(min_size=1, max_size=10))] = draw(JUNK_VALUES)
+                target[draw(st.text(min_size=1, max_size=10))] = copy.deepcopy(draw(JUNK_VALUES))
         elif how == "wrong_enum":
             parent[key] = draw(st.sampled_from(["bogus", "GPU_ONLY", "Mon", "lognormall", "h1000", "api:nope"]))
         else:
