@@ -13,6 +13,16 @@ admitted at a segment start emits its first token at T(1) and its k-th (last) at
 (or of later segments, counted in absolute iterations). Nothing happens in between, so the server keeps a
 single timer for its next boundary that matters (the next completion, or the next boundary after an
 arrival it has claimed) and skips every unchanged iteration. Stale timers are ignored by a version number.
+
+Overload (bounded memory): a request is admitted only after every request ahead of it (same or higher
+priority, FCFS) has been admitted, and admitting request j costs its server at least
+w_j = base/max_batch + per_seq + per_prefill_token * input_j of iteration time (its share of the iteration
+that prefills it). So once the work ahead that can only leave the queue by admission (no deadline before
+the horizon) exceeds servers * (time left) plus the slack of one last boundary, a new arrival cannot be
+admitted before the horizon. Such a request gets no Job: it is recorded at once as it would end, in flight
+at the horizon (or dropped at its deadline if that comes first), and so is every later arrival at its
+priority or lower (they are behind it). The queue, and memory, are then bounded by what can still be
+served, not by the arrivals. Every way a queued job leaves the queue must go through `_dequeued`.
 """
 
 from __future__ import annotations
@@ -136,6 +146,14 @@ class GpuPool:
         self.queues: dict[int, deque[Job]] = {p: deque() for p in self.levels}
         self.queued = 0
         self.horizon_s = horizon_s
+        # overload bound (see the module docstring); work in integer nanoseconds so sums stay exact
+        self.bound_queue = True
+        self.sure_work_ns: dict[int, int] = dict.fromkeys(self.levels, 0)
+        self.w0 = self.base / spec.max_batch + self.per_seq
+        self.max_w_ns = 0
+        self.blocked_from = math.inf  # priority level from which arrivals are behind a never-admitted one
+        self.never_admitted = 0  # requests recorded as in flight at the horizon without a Job
+        self.jobless = 0  # every request recorded without a Job (in flight, or dropped at its deadline)
         self.on_done = on_done
         # routing's fallback hook: called with (block, i, time) for a request that would fail; True = taken over
         self.on_failed: Callable[[RequestBlock, int, float], bool] | None = None
@@ -171,7 +189,8 @@ class GpuPool:
 
     @property
     def queue_len(self) -> int:
-        return self.queued
+        """Requests waiting for a batch (those that can never be admitted included)."""
+        return self.queued + self.never_admitted
 
     @property
     def num_ready(self) -> int:
@@ -180,19 +199,65 @@ class GpuPool:
     # -- arrivals --------------------------------------------------------------------------
     def submit(self, block: RequestBlock, i: int, priority: int, timeout: float | None) -> None:
         now = self.env.now
+        block.path[i] = PATH_GPU  # from now on: a request of the GPU pool (queued ones count in queue_len)
         inp = int(block.input_tokens[i])
         out = int(block.output_tokens[i])
         if inp + out > self.kv_capacity or not self.servers:
             self._finish(block, i, FAILED, now)
             return
-        job = Job(block, i, now, inp, out, priority, now + timeout if timeout is not None else math.inf)
+        deadline = now + timeout if timeout is not None else math.inf
         if self.idle and not self.queued:
             s = self.servers[heapq.heappop(self.idle)]
-            self._start_segment(s, now, [job])
+            self._start_segment(s, now, [Job(block, i, now, inp, out, priority, deadline)])
             return
+        if self.bound_queue and (priority >= self.blocked_from or self._hopeless(priority, inp, now)):
+            self._never_admitted(block, i, priority, deadline)
+            return
+        job = Job(block, i, now, inp, out, priority, deadline)
         self.queues[priority].append(job)
         self.queued += 1
+        if deadline >= self.horizon_s:
+            self.sure_work_ns[priority] += self._work_ns(inp)
         self._claim(job, now)
+
+    def _work_ns(self, inp: int) -> int:
+        """Lower bound on the iteration time that admitting a request costs its server (floored)."""
+        return int((self.w0 + self.per_prefill * inp) * 1e9)
+
+    def _hopeless(self, priority: int, inp: int, now: float) -> bool:
+        """True if a request arriving now at this priority cannot be admitted before the horizon."""
+        w_ns = math.ceil((self.w0 + self.per_prefill * inp) * 1e9) + 1
+        if w_ns > self.max_w_ns:
+            self.max_w_ns = w_ns
+        ahead = 0
+        for p in self.levels:
+            if p > priority:
+                break
+            ahead += self.sure_work_ns[p]
+        # the last boundary before its admission may admit up to servers * max_batch others unfinished
+        slack = len(self.servers) * self.max_batch * self.max_w_ns
+        capacity = math.ceil(len(self.servers) * (self.horizon_s - now) * 1e9)
+        return ahead - slack > capacity
+
+    def _never_admitted(self, block: RequestBlock, i: int, priority: int, deadline: float) -> None:
+        """Record a request that cannot be admitted before the horizon as it will end, without a Job."""
+        self.jobless += 1
+        if deadline < self.horizon_s:
+            block.status[i] = DROPPED
+            block.done_at[i] = deadline
+        else:
+            self.never_admitted += 1
+            if priority < self.blocked_from:
+                self.blocked_from = priority
+        block.pending -= 1
+        if block.pending == 0:
+            self.on_done(block)
+
+    def _dequeued(self, job: Job) -> None:
+        """Bookkeeping for every job leaving the queue (admitted or dropped)."""
+        self.queued -= 1
+        if job.deadline >= self.horizon_s:
+            self.sure_work_ns[job.priority] -= self._work_ns(job.input)
 
     def _claim(self, job: Job, now: float) -> None:
         """Ask the least-loaded busy server with room to stop at its next boundary."""
@@ -274,14 +339,14 @@ class GpuPool:
                     job = q[0]
                     if job.deadline < now:
                         q.popleft()
-                        self.queued -= 1
+                        self._dequeued(job)
                         self._finish(job.block, job.i, DROPPED, job.deadline)
                         continue
                     if job.need > kv_free:
                         room = 0  # FCFS: the head waits for memory, nobody overtakes it
                         break
                     q.popleft()
-                    self.queued -= 1
+                    self._dequeued(job)
                     admitted.append(job)
                     room -= 1
                     kv_free -= job.need
@@ -309,18 +374,20 @@ class GpuPool:
 
     # -- end of horizon ----------------------------------------------------------------------
     def close(self, now: float) -> None:
-        """Close open busy periods at the horizon (requests still queued or running stay in flight).
-
-        Expired waiting requests are only noticed when they reach the head of the queue, so at the horizon
-        those whose timeout passed while they waited are dropped at their deadline, not left in flight."""
-        for p, q in self.queues.items():
-            expired = [j for j in q if j.deadline < now]
-            if expired:
-                self.queues[p] = deque(j for j in q if j.deadline >= now)
-                self.queued -= len(expired)
-                for job in expired:
-                    self._finish(job.block, job.i, DROPPED, job.deadline)
+        """Close open busy periods at the horizon. Requests still running, or queued with no deadline
+        before the horizon, stay in flight; a queued request whose deadline passed was dropped then."""
         for s in self.servers:
             if s.busy_since >= 0.0:
                 self.busy_intervals.append((s.busy_since, now))
                 s.busy_since = -1.0
+        for p in self.levels:
+            q = self.queues[p]
+            keep: deque[Job] = deque()
+            while q:
+                job = q.popleft()
+                if job.deadline < now:
+                    self._dequeued(job)
+                    self._finish(job.block, job.i, DROPPED, job.deadline)
+                else:
+                    keep.append(job)
+            self.queues[p] = keep

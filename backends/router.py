@@ -181,44 +181,7 @@ class Router:
 
     # -- events: one per GPU-bound arrival -----------------------------------------------------
     def _pump(self, block: RequestBlock, gpu_idx: np.ndarray, ready: np.ndarray) -> None:
-        idx = gpu_idx.tolist()
-        times = ready.tolist()
-        cls = block.class_idx[gpu_idx].tolist()
-        env, pool = self.env, self.pool
-        prio, tmo = self.priorities, self.timeouts
-        overflow = self.policy == "overflow"
-        check_down = self.fallback != "none" and pool is not None and len(pool.servers) > 0
-        predictor = self.predictor if overflow else None
-        count = len(idx)
-        state = [0]
-
-        def fire(_e: simpy.Event) -> None:
-            j = state[0]
-            now = env.now
-            while True:
-                i, c = idx[j], cls[j]
-                if overflow and self._spill(now, c):
-                    self._call_at(block, i, self.overflow_code, now)
-                elif pool is None:
-                    pass
-                elif check_down and pool.num_ready == 0:
-                    self._gpu_failed(block, i, now)
-                else:
-                    if predictor is not None:
-                        predictor.note_arrival(prio[c], now)
-                    pool.submit(block, i, prio[c], tmo[c])
-                j += 1
-                if j >= count or times[j] > now:
-                    break
-            state[0] = j
-            if j < count:
-                ev = simpy.Timeout(env, times[j] - now)
-                ev.callbacks.append(fire)  # type: ignore[union-attr]
-                self.num_events += 1
-
-        ev = simpy.Timeout(env, max(times[0] - env.now, 0.0))
-        ev.callbacks.append(fire)  # type: ignore[union-attr]
-        self.num_events += 1
+        _Pump(self, block, gpu_idx, ready).start()
 
     def _spill(self, now: float, c: int) -> bool:
         pool = self.pool
@@ -262,3 +225,112 @@ class Router:
                 continue
             out.extend(self.apis[self._provider(code)[0]].up_intervals(horizon_s))
         return out
+
+
+class _Pump:
+    """Feeds a block's GPU-bound requests to the pool at their arrival times, one event per distinct time.
+
+    A class rather than a closure that re-schedules itself: a self-referencing closure is a reference cycle
+    that keeps its whole block alive until the cyclic garbage collector runs (gigabytes under overload).
+    """
+
+    __slots__ = ("router", "block", "idx", "times", "cls", "draws", "j")
+
+    def __init__(
+        self, router: Router, block: RequestBlock, gpu_idx: np.ndarray, draws: tuple[list[np.ndarray], list[np.ndarray]]
+    ):
+        self.router = router
+        self.block = block
+        self.idx = gpu_idx.tolist()
+        self.times = block.arrival_at[gpu_idx].tolist()
+        self.cls = block.class_idx[gpu_idx].tolist()
+        self.draws = draws
+        self.j = 0
+
+    def start(self) -> None:
+        env = self.router.env
+        ev = simpy.Timeout(env, max(self.times[0] - env.now, 0.0))
+        ev.callbacks.append(self.fire)
+        self.router.num_events += 1
+
+    def fire(self, _e: simpy.Event) -> None:
+        router = self.router
+        env, pool = router.env, router.pool
+        prio, tmo = router.priorities, router.timeouts
+        overflow = router.policy == "overflow"
+        idx, times, cls, block = self.idx, self.times, self.cls, self.block
+        count = len(idx)
+        j = self.j
+        now = env.now
+        while True:
+            i, c = idx[j], cls[j]
+            if overflow and router._spill(now):
+                router._serve_api(block, i, router.overflow_code, now, self.draws)
+            elif pool is not None:
+                pool.submit(block, i, prio[c], tmo[c])
+            j += 1
+            if j >= count or times[j] > now:
+                break
+        self.j = j
+        if j < count:
+            ev = simpy.Timeout(env, times[j] - now)
+            ev.callbacks.append(self.fire)
+            router.num_events += 1
+
+
+class _Pump:
+    """Feeds a block's GPU-bound requests to the pool at their arrival times, one event per distinct time.
+
+    A class rather than a closure that re-schedules itself: a self-referencing closure is a reference cycle
+    that keeps its whole block alive until the cyclic garbage collector runs (gigabytes under overload).
+    """
+
+    __slots__ = ("router", "block", "idx", "times", "cls", "j", "overflow", "check_down", "predictor")
+
+    def __init__(self, router: Router, block: RequestBlock, gpu_idx: np.ndarray, ready: np.ndarray):
+        self.router = router
+        self.block = block
+        self.idx = gpu_idx.tolist()
+        self.times = ready.tolist()
+        self.cls = block.class_idx[gpu_idx].tolist()
+        self.j = 0
+        pool = router.pool
+        self.overflow = router.policy == "overflow"
+        self.check_down = router.fallback != "none" and pool is not None and len(pool.servers) > 0
+        self.predictor = router.predictor if self.overflow else None
+
+    def start(self) -> None:
+        env = self.router.env
+        ev = simpy.Timeout(env, max(self.times[0] - env.now, 0.0))
+        ev.callbacks.append(self.fire)  # type: ignore[union-attr]
+        self.router.num_events += 1
+
+    def fire(self, _e: simpy.Event) -> None:
+        router = self.router
+        env, pool = router.env, router.pool
+        prio, tmo = router.priorities, router.timeouts
+        idx, times, cls, block = self.idx, self.times, self.cls, self.block
+        overflow, check_down, predictor = self.overflow, self.check_down, self.predictor
+        count = len(idx)
+        j = self.j
+        now = env.now
+        while True:
+            i, c = idx[j], cls[j]
+            if overflow and router._spill(now, c):
+                router._call_at(block, i, router.overflow_code, now)
+            elif pool is None:
+                pass
+            elif check_down and pool.num_ready == 0:
+                router._gpu_failed(block, i, now)
+            else:
+                if predictor is not None:
+                    predictor.note_arrival(prio[c], now)
+                pool.submit(block, i, prio[c], tmo[c])
+            j += 1
+            if j >= count or times[j] > now:
+                break
+        self.j = j
+        if j < count:
+            ev = simpy.Timeout(env, times[j] - now)
+            ev.callbacks.append(self.fire)  # type: ignore[union-attr]
+            router.num_events += 1

@@ -1,15 +1,48 @@
-"""`capsim run`: fan out the replications, checkpoint each, write the folder, print the summary."""
+"""`capsim run`: fan out the replications, checkpoint each, write the folder, print the summary.
+
+Interruptions: Ctrl-C (SIGINT) or SIGTERM stops the workers at once, keeps every finished replication in
+`<out>/.partial/` and prints the command that finishes the run; `kill -9` loses only the replications
+that were running. `--resume` runs what is missing and assembles the folder from the checkpoints.
+"""
 
 from __future__ import annotations
 
 import json
+import shlex
+import signal
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from types import FrameType
 
 from sim.config import Experiment
-from sim.replication import ReplicationResult
-from sim.results import ResultsFolder, ResumeMismatch, default_out_dir
+from sim.results import AlreadyComplete, ResultsFolder, ResumeMismatch, default_out_dir
 from sim.runner import run_replications
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, handled like Ctrl-C."""
+
+
+@contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    def handler(signum: int, frame: FrameType | None) -> None:
+        raise Terminated()
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def resume_command(out: Path) -> str:
+    return f"capsim run CONFIG --out {shlex.quote(str(out))} --resume   (CONFIG: your config, or {out}/config.yaml)"
 
 
 def run_experiment(
@@ -28,30 +61,41 @@ def run_experiment(
     folder = ResultsFolder(out if out is not None else default_out_dir(exp))
     try:
         done = folder.prepare(exp, resume)
+    except AlreadyComplete as exc:
+        sys.stderr.write(f"--resume: {exc}; nothing to do\n")
+        if as_json:
+            sys.stdout.write((folder.path / "summary.json").read_text(encoding="utf-8").strip() + "\n")
+        return 0
     except ResumeMismatch as exc:
-        sys.stderr.write(f"--resume: {exc}\n")
+        sys.stderr.write(f"{'--resume' if resume else '--out'}: {exc}\n")
         return 2
     todo = [r for r in range(exp.replications) if r not in done]
-    results: dict[int, ReplicationResult] = {r: done[r] for r in range(exp.replications) if r in done}
-    progress = Progress(total=exp.replications, done=len(results), enabled=not quiet and not as_json, label=exp.name)
+    finished = len(done)
+    if resume and finished and not quiet and not as_json:
+        sys.stderr.write(f"resuming: {finished} of {exp.replications} replications already done\n")
+    progress = Progress(total=exp.replications, done=finished, enabled=not quiet and not as_json, label=exp.name)
     try:
-        with progress:
-            for res in run_replications(exp, todo, workers=workers, executor=executor, address=address):
-                folder.checkpoint(res)
-                results[res.replication] = res
-                progress.advance()
-    except KeyboardInterrupt:
-        sys.stderr.write(
-            f"interrupted: {len(results)} of {exp.replications} replications are saved in {folder.path}; "
-            f"finish with: capsim run CONFIG --out {folder.path} --resume\n"
-        )
-        return 130
-    summary = folder.write_final(exp, list(results.values()))
-    if exp.output.report:
-        from sim.report import write_report
+        with sigterm_as_interrupt():
+            with progress:
+                for res in run_replications(exp, todo, workers=workers, executor=executor, address=address):
+                    folder.checkpoint(res)
+                    finished += 1
+                    progress.advance()
+            summary = folder.finalize(exp)
+            if exp.output.report:
+                from sim.report import write_report
 
-        write_report(folder.path)
-    folder.clear_partial()
+                write_report(folder.path)
+            folder.clear_partial()
+    except KeyboardInterrupt as exc:
+        saved = len(folder.store.keys("rep-"))
+        what = "terminated" if isinstance(exc, Terminated) else "interrupted"
+        if saved >= exp.replications:
+            sys.stderr.write(f"{what} while writing the results of {folder.path}; every replication is saved\n")
+        else:
+            sys.stderr.write(f"{what}: {saved} of {exp.replications} replications are saved in {folder.path}\n")
+        sys.stderr.write(f"finish the run with: {resume_command(folder.path)}\n")
+        return 143 if isinstance(exc, Terminated) else 130
     if as_json:
         sys.stdout.write(json.dumps(summary, allow_nan=False) + "\n")
     else:

@@ -1,7 +1,10 @@
 """Folds finished request blocks into per-replication tallies: counters, latency histograms, per-minute series.
 
-Tallies (one value per request) live apart from levels (time-weighted, see sim.timeseries). Blocks are
-folded in index order, so the exact running maximum of requests in flight can be swept as a stream.
+Tallies (one value per request) live apart from levels (time-weighted, see sim.timeseries). Everything is
+folded as soon as a block finishes, in any order, except the exact running maximum of requests in flight,
+which is swept in block order: a block that finishes before an earlier one keeps only its arrival times and
+finite end times (8-16 bytes a request) until its turn, so an overloaded run, where early blocks wait for
+the GPU queue while later ones finish at once, does not hold whole blocks.
 """
 
 from __future__ import annotations
@@ -93,31 +96,36 @@ class Recorder:
         self.in_flight = LevelSeries(self.num_minutes)
         self.queue = LevelSeries(self.num_minutes)
         self.concurrency = ConcurrencyPeak(self.warmup_s)
-        self._waiting: dict[int, RequestBlock] = {}
+        self._waiting: dict[int, tuple[np.ndarray, np.ndarray, float]] = {}  # concurrency sweep, by block
         self._next = 0
-        self.request_rows: list[dict[str, np.ndarray]] = []
+        self._rows_by_block: dict[int, dict[str, np.ndarray]] = {}
         self.keep_requests = exp.output.requests
         self.hybrid = HybridTally(exp)
 
-    # blocks may finish out of order; fold them in order
+    @property
+    def request_rows(self) -> list[dict[str, np.ndarray]]:
+        """Per-request columns of the folded blocks, in block order (output.requests)."""
+        return [self._rows_by_block[k] for k in sorted(self._rows_by_block)]
+
+    # blocks may finish out of order: fold each at once; sweep the concurrency peak in block order
     def block_done(self, block: RequestBlock) -> None:
-        self._waiting[block.index] = block
+        self._fold(block)
         while self._next in self._waiting:
-            self._fold(self._waiting.pop(self._next))
+            self.concurrency.feed(*self._waiting.pop(self._next))
             self._next += 1
 
     def flush(self, blocks_in_flight: list[RequestBlock]) -> None:
         """At the horizon: fold every remaining block (their pending requests count as in flight)."""
-        for b in blocks_in_flight:
-            self._waiting.setdefault(b.index, b)
+        for b in sorted(blocks_in_flight, key=lambda b: b.index):
+            self._fold(b)
         for k in sorted(self._waiting):
-            self._fold(self._waiting.pop(k))
+            self.concurrency.feed(*self._waiting.pop(k))
         self._next = 0
 
     def _fold(self, b: RequestBlock) -> None:
         n = len(b)
         ends = np.where(b.status == PENDING, np.inf, b.done_at)
-        self.concurrency.feed(b.arrival_at, ends, b.end_s)
+        self._waiting[b.index] = (b.arrival_at, ends[np.isfinite(ends)], b.end_s)
         self.arrivals += counts_per_minute(b.arrival_at, self.num_minutes) if n else 0.0
         self.in_flight.add(b.arrival_at, np.minimum(ends, self.horizon_s))
         gpu = b.path == PATH_GPU
@@ -131,7 +139,7 @@ class Recorder:
             b = _subset(b, m)
         self._tally(b)
         if self.keep_requests and len(b):
-            self.request_rows.append(_request_columns(b, self.class_names))
+            self._rows_by_block[b.index] = _request_columns(b, self.class_names)
 
     def _tally(self, b: RequestBlock) -> None:
         c = self.counts

@@ -1,30 +1,37 @@
 """The results folder: resolved config, summary, per-replication rows, time series, partial checkpoints.
 
-Every finished replication is checkpointed at once (`.partial/rep-NNNNNN.pkl`), so an interrupted run
-resumes with `--resume`; the final files are written from the sorted replications, each atomically.
+Every finished replication is checkpointed at once (`.partial/rep-NNNNNN.pkl`, see sim.checkpoints), so
+an interrupted run resumes with `--resume`. The final files are assembled by streaming the checkpoints in
+replication order, one replication in memory at a time (the summary needs only the small per-replication
+rows), each file written under a temporary name and renamed. Then `.partial/` is removed.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import pickle
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import yaml
 
 from sim import __version__
-from sim.atomic import write_atomic, write_bytes_atomic, write_text_atomic
+from sim.atomic import write_atomic, write_text_atomic
+from sim.checkpoints import CheckpointStore, checkpoint_key, remove_stale_tmp
 from sim.config import Experiment
 from sim.config.loader import resolved_yaml
 from sim.metrics_catalog import METRICS
+from sim.parquet_stream import ParquetStream
 from sim.replication import ReplicationResult
 from sim.stats import summarize
 
 PARTIAL = ".partial"
+# keys of the resolved config that may differ between a run and its resume (they do not change results)
+RESUME_FREE_KEYS = ("replications", "limits")
 
 
 def default_out_dir(exp: Experiment, root: Path = Path("results")) -> Path:
@@ -32,90 +39,178 @@ def default_out_dir(exp: Experiment, root: Path = Path("results")) -> Path:
     return root / exp.name / stamp
 
 
-class ResultsFolder:
-    def __init__(self, path: Path):
-        self.path = Path(path)
-
-    @property
-    def partial_dir(self) -> Path:
-        return self.path / PARTIAL
-
-    def prepare(self, exp: Experiment, resume: bool) -> dict[int, ReplicationResult]:
-        """Create the folder; with resume, return the replications already finished there."""
-        self.path.mkdir(parents=True, exist_ok=True)
-        done: dict[int, ReplicationResult] = {}
-        cfg = self.path / "config.yaml"
-        if resume and cfg.exists():
-            from sim.config.loader import load_config_text
-
-            previous = load_config_text(cfg.read_text(encoding="utf-8"))
-            if previous.model_copy(update={"replications": exp.replications}) != exp:
-                raise ResumeMismatch(
-                    f"{cfg} holds a different experiment; resume needs the same config (only replications may grow)"
-                )
-            if self.partial_dir.exists():
-                for f in sorted(self.partial_dir.glob("rep-*.pkl")):
-                    try:
-                        r = pickle.loads(f.read_bytes())
-                    except Exception:  # noqa: BLE001 - a damaged checkpoint is simply rerun
-                        continue
-                    done[r.replication] = r
-        write_text_atomic(cfg, resolved_yaml(exp))
-        return done
-
-    def checkpoint(self, result: ReplicationResult) -> None:
-        write_bytes_atomic(
-            self.partial_dir / f"rep-{result.replication:06d}.pkl",
-            pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL),
-        )
-
-    def write_final(
-        self, exp: Experiment, results: list[ReplicationResult], extra: dict[str, Any] | None = None
-    ) -> dict[str, Any]:
-        results = sorted(results, key=lambda r: r.replication)
-        rows = []
-        for r in results:
-            row: dict[str, Any] = {"replication": r.replication}
-            row.update(r.metrics)
-            row.update(r.breakdown)
-            row["wall_s"] = r.wall_s
-            row["num_events"] = r.num_events
-            rows.append(row)
-        table = pd.DataFrame(rows)
-        summary = build_summary(exp, results, extra)
-        write_text_atomic(self.path / "summary.json", json.dumps(summary, indent=2, allow_nan=False) + "\n")
-        write_atomic(self.path / "replications.parquet", lambda p: table.to_parquet(p, index=False))
-        write_atomic(self.path / "replications.csv", lambda p: table.to_csv(p, index=False))
-        if exp.output.timeseries and results and results[0].timeseries:
-            ts = pd.concat(
-                [
-                    pd.DataFrame({"replication": np.full(len(r.timeseries["minute"]), r.replication), **r.timeseries})
-                    for r in results
-                ],
-                ignore_index=True,
-            )
-            write_atomic(self.path / "timeseries.parquet", lambda p: ts.to_parquet(p, index=False))
-        hourly = pd.concat(
-            [pd.DataFrame({"replication": r.replication, "hour": np.arange(24), **r.hourly}) for r in results],
-            ignore_index=True,
-        )
-        write_atomic(self.path / "hourly.parquet", lambda p: hourly.to_parquet(p, index=False))
-        if exp.output.requests:
-            frames = [pd.DataFrame({"replication": r.replication, **r.requests}) for r in results if r.requests]
-            if frames:
-                req = pd.concat(frames, ignore_index=True)
-                write_atomic(self.path / "requests.parquet", lambda p: req.to_parquet(p, index=False))
-        return summary
-
-    def clear_partial(self) -> None:
-        if self.partial_dir.exists():
-            for f in self.partial_dir.glob("*"):
-                f.unlink(missing_ok=True)
-            self.partial_dir.rmdir()
+def rep_key(replication: int) -> str:
+    return checkpoint_key("rep", replication)
 
 
 class ResumeMismatch(Exception):
     pass
+
+
+class AlreadyComplete(Exception):
+    """--resume on a folder whose run finished with this many replications: nothing to do."""
+
+
+class DoneReplications(Mapping[int, ReplicationResult]):
+    """The replications checkpointed in a store, by index; results are loaded only when asked for."""
+
+    def __init__(self, store: CheckpointStore, limit: int):
+        self.store = store
+        keys = store.keys("rep-")  # "rep-NNNNNN"
+        self._reps = sorted(int(k[4:]) for k in keys if k[4:].isdigit() and int(k[4:]) < limit)
+        self._set = frozenset(self._reps)
+
+    def __contains__(self, rep: object) -> bool:
+        return rep in self._set
+
+    def __getitem__(self, rep: int) -> ReplicationResult:
+        result: ReplicationResult = self.store.load(rep_key(rep))
+        return result
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._reps)
+
+    def __len__(self) -> int:
+        return len(self._reps)
+
+
+class ResultsFolder:
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.store = CheckpointStore(self.path / PARTIAL)
+
+    @property
+    def partial_dir(self) -> Path:
+        return self.store.dir
+
+    def prepare(self, exp: Experiment, resume: bool) -> DoneReplications:
+        """Create the folder; with resume, the replications already finished there (loaded lazily).
+
+        Raises ResumeMismatch when resuming a different experiment, or when a folder holds an
+        interrupted run and resume was not asked for (its finished replications would be thrown away);
+        AlreadyComplete when resuming a run that finished with the same number of replications.
+        """
+        cfg = self.path / "config.yaml"
+        if not resume and self.store.keys("rep-"):
+            raise ResumeMismatch(
+                f"{self.path} holds an interrupted run ({len(self.store.keys('rep-'))} finished replications); "
+                f"add --resume to finish it, or use another --out (or delete {self.partial_dir})"
+            )
+        if resume and cfg.exists():
+            self._check_same_experiment(cfg, exp)
+            summary = self.path / "summary.json"
+            if not self.store.keys() and summary.exists():
+                finished = json.loads(summary.read_text(encoding="utf-8")).get("replications")
+                if finished == exp.replications:
+                    raise AlreadyComplete(f"{self.path} already holds the finished run ({finished} replications)")
+                raise ResumeMismatch(
+                    f"{self.path} holds a finished run of {finished} replications; a finished run cannot be "
+                    f"resumed to {exp.replications}: use another --out"
+                )
+        self.path.mkdir(parents=True, exist_ok=True)
+        remove_stale_tmp(self.path)
+        self.store.remove_stale_tmp()
+        if not resume:
+            self.store.clear()
+        write_text_atomic(cfg, resolved_yaml(exp))
+        return DoneReplications(self.store, exp.replications)
+
+    @staticmethod
+    def _check_same_experiment(cfg: Path, exp: Experiment) -> None:
+        try:
+            previous = yaml.safe_load(cfg.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+            raise ResumeMismatch(f"{cfg} cannot be read ({exc}); cannot resume from it") from None
+        current = exp.model_dump(mode="json")
+        if not isinstance(previous, dict):
+            raise ResumeMismatch(f"{cfg} is not a config; cannot resume from it")
+        for k in RESUME_FREE_KEYS:
+            previous.pop(k, None)
+            current.pop(k, None)
+        if previous != current:
+            diff = sorted(k for k in set(previous) | set(current) if previous.get(k) != current.get(k))
+            raise ResumeMismatch(
+                f"{cfg} holds a different experiment (differs in: {', '.join(diff)}); resume needs the same "
+                "config (only replications may change)"
+            )
+
+    def checkpoint(self, result: ReplicationResult) -> None:
+        self.store.save(rep_key(result.replication), result)
+
+    def finalize(self, exp: Experiment, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Write the final files from the checkpoints (replications 0..replications-1), streaming."""
+        results = (r for k, r in self.store.items("rep-") if int(k[4:]) < exp.replications)
+        return self.write_final(exp, results, extra)
+
+    def write_final(
+        self, exp: Experiment, results: Iterable[ReplicationResult], extra: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """Write summary, rows, time series from results given in replication order (any iterable;
+        each result is dropped once written, so a generator keeps memory to one replication)."""
+        rows: list[dict[str, Any]] = []
+        ts = ParquetStream(self.path / "timeseries.parquet") if exp.output.timeseries else None
+        hourly = ParquetStream(self.path / "hourly.parquet")
+        req = ParquetStream(self.path / "requests.parquet") if exp.output.requests else None
+        streams = [s for s in (ts, hourly, req) if s is not None]
+        try:
+            for r in sorted(results, key=lambda r: r.replication) if isinstance(results, list) else results:
+                rows.append(replication_row(r))
+                if ts is not None and r.timeseries:
+                    n = len(r.timeseries["minute"])
+                    ts.add(pd.DataFrame({"replication": np.full(n, r.replication, dtype=np.int64), **r.timeseries}))
+                if r.hourly:
+                    hourly.add(
+                        pd.DataFrame(
+                            {"replication": np.full(24, r.replication, dtype=np.int64), "hour": np.arange(24)}
+                            | {k: pd.array(v, dtype="Float64") for k, v in r.hourly.items()}
+                        )
+                    )
+                if req is not None and r.requests:
+                    n = len(next(iter(r.requests.values())))
+                    req.add(pd.DataFrame({"replication": np.full(n, r.replication, dtype=np.int64), **r.requests}))
+            for s in streams:
+                s.close()
+        except BaseException:
+            for s in streams:
+                s.abort()
+            raise
+        for name, on in (("timeseries.parquet", exp.output.timeseries), ("requests.parquet", exp.output.requests)):
+            if not on:
+                (self.path / name).unlink(missing_ok=True)  # left by an earlier run into this folder
+        table = rows_frame(rows)
+        summary = summary_from_rows(exp, rows, extra)
+        write_text_atomic(self.path / "summary.json", json.dumps(summary, indent=2, allow_nan=False) + "\n")
+        write_atomic(self.path / "replications.parquet", lambda p: table.to_parquet(p, index=False))
+        write_atomic(self.path / "replications.csv", lambda p: table.to_csv(p, index=False))
+        return summary
+
+    def clear_partial(self) -> None:
+        self.store.clear()
+
+
+def replication_row(r: ReplicationResult) -> dict[str, Any]:
+    row: dict[str, Any] = {"replication": r.replication}
+    row.update(r.metrics)
+    row.update(r.breakdown)
+    row["wall_s"] = r.wall_s
+    row["num_events"] = r.num_events
+    return row
+
+
+def rows_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """One row per replication; an undefined metric (None, NaN, inf) is a null in Parquet and CSV."""
+    table = pd.DataFrame(rows)
+    for col in table.columns:
+        s = table[col]
+        if s.dtype == object:
+            if any(v is not None and not isinstance(v, (int, float, np.number)) for v in s):
+                continue  # not a numeric column
+            s = pd.to_numeric(s, errors="coerce")
+        if s.dtype.kind == "f":
+            arr = s.to_numpy(dtype=np.float64)
+            finite = np.isfinite(arr)
+            table[col] = s if finite.all() else pd.array(np.where(finite, arr, np.nan), dtype="Float64")
+    return table
 
 
 def _json_safe(v: Any) -> Any:
@@ -128,23 +223,22 @@ def _json_safe(v: Any) -> Any:
     return v
 
 
-def build_summary(
-    exp: Experiment, results: list[ReplicationResult], extra: dict[str, Any] | None = None
+def summary_from_rows(
+    exp: Experiment, rows: list[dict[str, Any]], extra: dict[str, Any] | None = None
 ) -> dict[str, Any]:
-    metrics: dict[str, Any] = {}
-    names = list(METRICS)
-    for name in names:
-        values = [r.metrics.get(name) for r in results]
-        metrics[name] = {k: _json_safe(v) for k, v in summarize(values).items()}
-    breakdown_keys = sorted({k for r in results for k in r.breakdown})
+    """summary.json from per-replication rows (metrics and breakdown columns)."""
+    metrics = {
+        name: {k: _json_safe(v) for k, v in summarize([row.get(name) for row in rows]).items()} for name in METRICS
+    }
+    skip = {"replication", "wall_s", "num_events", *METRICS}
+    breakdown_keys = sorted({k for row in rows for k in row if k not in skip})
     breakdown = {
-        k: {kk: _json_safe(vv) for kk, vv in summarize([r.breakdown.get(k) for r in results]).items()}
-        for k in breakdown_keys
+        k: {kk: _json_safe(vv) for kk, vv in summarize([row.get(k) for row in rows]).items()} for k in breakdown_keys
     }
     out: dict[str, Any] = {
         "name": exp.name,
         "seed": exp.seed,
-        "replications": len(results),
+        "replications": len(rows),
         "horizon_h": exp.horizon_h,
         "warmup_h": exp.warmup_h,
         "capsim_version": __version__,
@@ -155,3 +249,9 @@ def build_summary(
     if extra:
         out.update(extra)
     return out
+
+
+def build_summary(
+    exp: Experiment, results: list[ReplicationResult], extra: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    return summary_from_rows(exp, [replication_row(r) for r in results], extra)

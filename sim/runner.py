@@ -7,6 +7,8 @@ which replication, nor on how many workers there were.
 from __future__ import annotations
 
 import os
+import signal
+import sys
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 
@@ -45,21 +47,58 @@ def run_replications(
             yield fn(exp, r)
         return
     # a few tasks in flight per worker keeps both cores busy without queueing the whole run
-    with ProcessPoolExecutor(max_workers=min(workers, len(reps))) as pool:
+    pool = ProcessPoolExecutor(max_workers=min(workers, len(reps)), initializer=_worker_init)
+    finished = False
+    try:
         pending: set[Future[ReplicationResult]] = set()
         it = iter(reps)
-        try:
-            for r in it:
-                pending.add(pool.submit(fn, exp, r))
-                if len(pending) >= 2 * workers:
-                    break
-            while pending:
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for f in done:
-                    yield f.result()
-                    nxt = next(it, None)
-                    if nxt is not None:
-                        pending.add(pool.submit(fn, exp, nxt))
-        finally:
-            for f in pending:
-                f.cancel()
+        for r in it:
+            pending.add(pool.submit(fn, exp, r))
+            if len(pending) >= 2 * workers:
+                break
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for f in done:
+                yield f.result()
+                nxt = next(it, None)
+                if nxt is not None:
+                    pending.add(pool.submit(fn, exp, nxt))
+        finished = True
+    finally:
+        if finished:
+            pool.shutdown(wait=True)
+        else:  # Ctrl-C, an error, or the caller stopped early: do not wait for running replications
+            abort_pool(pool)
+
+
+def _worker_init() -> None:
+    """In each worker: leave Ctrl-C to the parent (which stops the pool), and die with the parent."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _die_with_parent()
+
+
+def _die_with_parent() -> None:
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        pr_set_pdeathsig = 1
+        libc.prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() == 1:  # the parent is already gone
+        os._exit(1)
+
+
+def abort_pool(pool: ProcessPoolExecutor) -> None:
+    """Cancel queued tasks, stop the worker processes now, and reap them (no orphans, no waiting)."""
+    found = getattr(pool, "_processes", None)  # private, but the only handle on the workers
+    procs = list(found.values()) if isinstance(found, dict) else []
+    for p in procs:
+        if p.is_alive():
+            p.terminate()
+    pool.shutdown(wait=True, cancel_futures=True)
+    for p in procs:
+        p.join(timeout=5)

@@ -10,6 +10,7 @@ from pydantic import Field, field_validator, model_validator
 from sim.config.backends import BackendsSpec
 from sim.config.base import Frozen
 from sim.config.cache import CacheSpec
+from sim.config.limits import LimitsSpec
 from sim.config.routing import RoutingSpec
 from sim.config.workload import WorkloadSpec
 
@@ -69,6 +70,7 @@ class Experiment(Frozen):
     costs: CostsSpec = CostsSpec()
     plan: PlanSpec = PlanSpec()
     output: OutputSpec = OutputSpec()
+    limits: LimitsSpec = LimitsSpec()
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Experiment:

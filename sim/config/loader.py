@@ -7,7 +7,8 @@ pydantic error path is walked down that tree to the line of the key (or of its n
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,8 +28,10 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
-        where = self.path or "<document>"
-        return f"{where} (line {self.line}): {self.message}" if self.line else f"{where}: {self.message}"
+        # one line per problem, whatever a key or a message holds
+        where = " ".join((self.path or "<document>").split())
+        message = " ".join(self.message.split())
+        return f"{where} (line {self.line}): {message}" if self.line else f"{where}: {message}"
 
 
 class ConfigError(Exception):
@@ -51,8 +54,8 @@ def _node_line(root: yaml.Node | None, path: Sequence[str | int]) -> int | None:
                     break
             else:
                 return line
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and 0 <= part < len(node.value):
-            node = node.value[part]
+        elif isinstance(node, yaml.SequenceNode) and str(part).isdigit() and int(part) < len(node.value):
+            node = node.value[int(part)]
             line = node.start_mark.line + 1
         else:
             return line
@@ -110,7 +113,7 @@ def apply_overrides(data: dict[str, Any], overrides: Iterable[str]) -> dict[str,
     return data
 
 
-def _format_pydantic(err: dict[str, Any]) -> str:
+def _format_pydantic(err: Mapping[str, Any]) -> str:
     msg = str(err.get("msg", "invalid"))
     kind = err.get("type", "")
     if kind == "extra_forbidden":
@@ -119,16 +122,30 @@ def _format_pydantic(err: dict[str, Any]) -> str:
         ctx = err.get("ctx", {})
         bound = next(iter(ctx.values())) if ctx else "?"
         op = {"greater_than_equal": ">=", "greater_than": ">", "less_than_equal": "<=", "less_than": "<"}[kind]
-        return f"must be {op} {bound}, got {err.get('input')!r}"
+        return f"must be {op} {bound}, got {_short(err.get('input'))}"
     if kind == "finite_number":
-        return f"must be a finite number, got {err.get('input')!r}"
+        return f"must be a finite number, got {_short(err.get('input'))}"
     if kind == "missing":
         return "required key is missing"
     if msg.startswith("Value error, "):
         msg = msg[len("Value error, ") :]
-    if kind in ("literal_error", "union_tag_invalid", "enum"):
-        return f"{msg}, got {err.get('input')!r}"
+    if kind == "union_tag_invalid":
+        ctx = err.get("ctx", {})
+        return f"unknown {str(ctx.get('discriminator', '')).strip(chr(39))} {ctx.get('tag')!r}; expected one of " + str(
+            ctx.get("expected_tags", "")
+        ).replace("'", "")
+    if kind == "union_tag_not_found":
+        return "needs a `dist:` key naming the distribution (constant, exponential, lognormal, ...)"
+    if kind in ("literal_error", "enum"):
+        return f"{msg}, got {_short(err.get('input'))}"
+    if kind.endswith("_type") or kind.endswith("_parsing"):
+        return f"{msg}, got {_short(err.get('input'))}"
     return msg
+
+
+def _short(v: Any, limit: int = 60) -> str:
+    text = repr(v)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _loc_path(loc: Sequence[Any]) -> list[str | int]:
@@ -142,6 +159,49 @@ def _loc_path(loc: Sequence[Any]) -> list[str | int]:
                 continue
         out.append(part)
     return out
+
+
+_MESSAGE_KEYS = {"class shares": "classes", "class names": "classes"}
+
+
+def _refine_path(data: Any, path: list[str | int], err: Mapping[str, Any]) -> list[str | int]:
+    """A check of a whole model ("warmup_h must be < horizon_h") is located at the key it names."""
+    if err.get("type") != "value_error":
+        return path
+    node = data
+    for part in path:
+        try:
+            node = node[part]
+        except (KeyError, IndexError, TypeError):
+            return path
+    if not isinstance(node, dict):
+        return path
+    msg = str(err.get("msg", "")).removeprefix("Value error, ")
+    for prefix, key in _MESSAGE_KEYS.items():
+        if msg.startswith(prefix) and key in node:
+            return [*path, key]
+    first = msg.split(" ", 1)[0].strip("'\"`")
+    return [*path, first] if first in node else path
+
+
+def _known_keys() -> set[str]:
+    from sim.config.base import Frozen
+
+    keys: set[str] = set()
+    todo = list(Frozen.__subclasses__())
+    while todo:
+        cls = todo.pop()
+        keys.update(cls.model_fields)
+        todo.extend(cls.__subclasses__())
+    return keys
+
+
+def _unknown_key_message(path: list[str | int]) -> str:
+    import difflib
+
+    key = str(path[-1]) if path else ""
+    close = difflib.get_close_matches(key, sorted(_known_keys()), n=1, cutoff=0.75)
+    return f"unknown key (not allowed here); did you mean {close[0]!r}?" if close else "unknown key (not allowed here)"
 
 
 def _check_numbers(node: Any, path: list[str | int], problems: list[tuple[list[str | int], str]]) -> None:
@@ -158,43 +218,164 @@ def _check_numbers(node: Any, path: list[str | int], problems: list[tuple[list[s
             _check_numbers(v, path + [i], problems)
 
 
+MAX_EXPANDED_VALUES = 100_000  # values after YAML aliases are expanded (a "billion laughs" document is refused)
+
+
+def _expanded_size(root: yaml.Node, limit: int) -> int:
+    """Number of nodes the document expands to (aliases counted at every use), stopping once above limit."""
+    memo: dict[int, int] = {}
+
+    def size(node: yaml.Node, depth: int) -> int:
+        key = id(node)
+        if key in memo:
+            return memo[key]
+        if depth > 200:
+            raise ConfigError([Problem("", node.start_mark.line + 1, "YAML is nested too deeply")])
+        total = 1
+        if isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                total += size(k, depth + 1) + size(v, depth + 1)
+                if total > limit:
+                    break
+        elif isinstance(node, yaml.SequenceNode):
+            for v in node.value:
+                total += size(v, depth + 1)
+                if total > limit:
+                    break
+        memo[key] = total
+        return total
+
+    return size(root, 0)
+
+
+def _duplicate_keys(node: yaml.Node, path: list[str], out: list[Problem], seen: set[int]) -> None:
+    """PyYAML keeps the last of repeated keys silently; a repeated key is almost always a mistake."""
+    if id(node) in seen:
+        return
+    seen.add(id(node))
+    if isinstance(node, yaml.MappingNode):
+        first: dict[str, int] = {}
+        for k, v in node.value:
+            name = str(k.value) if isinstance(k, yaml.ScalarNode) else None
+            line = k.start_mark.line + 1
+            if name is not None:
+                if name in first and name != "<<":
+                    msg = f"duplicate key (first given on line {first[name]})"
+                    out.append(Problem(".".join([*path, name]), line, msg))
+                first.setdefault(name, line)
+            _duplicate_keys(v, [*path, name if name is not None else "?"], out, seen)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, v in enumerate(node.value):
+            _duplicate_keys(v, [*path, str(i)], out, seen)
+
+
+def _deepest_line(text: str, limit: int = 100) -> int:
+    """The line where flow brackets first nest `limit` deep, else the most indented line."""
+    depth, line = 0, 1
+    for ch in text:
+        if ch == "\n":
+            line += 1
+        elif ch in "[{":
+            depth += 1
+            if depth >= limit:
+                return line
+        elif ch in "]}":
+            depth -= 1
+    lines = text.splitlines() or [""]
+    indents = [len(x) - len(x.lstrip(" ")) for x in lines]
+    return indents.index(max(indents)) + 1
+
+
+def parse_yaml(text: str) -> tuple[yaml.Node | None, Any]:
+    """Parse YAML safely (no Python object construction), once, keeping the node tree for line numbers.
+
+    Raises ConfigError for binary text, syntax errors, unsafe or unknown tags, documents that expand to
+    absurd sizes (aliases), nesting too deep, integers too long to convert, and repeated keys.
+    """
+    if "\x00" in text:
+        line = text.count("\n", 0, text.index("\x00")) + 1
+        raise ConfigError([Problem("", line, "config is binary (holds NUL bytes), not YAML text")])
+    loader: yaml.SafeLoader | None = None
+    try:
+        loader = yaml.SafeLoader(text)
+        root = loader.get_single_node()
+        if root is None:
+            return None, None
+        if _expanded_size(root, MAX_EXPANDED_VALUES) > MAX_EXPANDED_VALUES:
+            raise ConfigError(
+                [Problem("", 1, f"the document expands to more than {MAX_EXPANDED_VALUES} values (YAML aliases)")]
+            )
+        dupes: list[Problem] = []
+        _duplicate_keys(root, [], dupes, set())
+        if dupes:
+            raise ConfigError(dupes)
+        data = loader.construct_document(root)
+    except yaml.reader.ReaderError as exc:  # a control character: no mark, only a position
+        line = text.count("\n", 0, max(exc.position, 0)) + 1
+        raise ConfigError(
+            [Problem("", line, f"YAML cannot hold character {exc.character:#06x} here ({exc.reason})")]
+        ) from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        yaml_line: int | None = mark.line + 1 if mark is not None else None
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        if "constructor for the tag" in str(problem):
+            problem = f"{problem} (tags that build objects are not allowed; write plain values)"
+            raise ConfigError([Problem("", yaml_line, f"YAML tag not allowed: {problem}")]) from None
+        raise ConfigError([Problem("", yaml_line, f"YAML syntax error: {problem}")]) from None
+    except RecursionError:
+        raise ConfigError([Problem("", _deepest_line(text), "YAML is nested too deeply")]) from None
+    except ValueError as exc:  # e.g. an integer literal longer than Python converts (4300 digits)
+        m = re.search(r"\d{4000,}", text)
+        long_line = text.count("\n", 0, m.start()) + 1 if m else None
+        raise ConfigError([Problem("", long_line, f"YAML value cannot be read: {exc}")]) from None
+    finally:
+        if loader is not None:
+            loader.dispose()
+    return root, data
+
+
 def load_config_text(
     text: str, overrides: Iterable[str] = (), base_dir: Path | None = None, source: str = "<config>"
 ) -> Experiment:
-    """Parse, override and validate; raise ConfigError listing every problem."""
+    """Parse, override and validate; raise ConfigError listing every problem.
+
+    An empty document (nothing but whitespace or comments) is an error: it is far more often a truncated
+    file, a wrong path or an empty pipe than a wish for every default; write `{}` for an all-defaults run.
+    """
     if len(text) > MAX_CONFIG_BYTES:
         raise ConfigError([Problem("", None, f"config is larger than {MAX_CONFIG_BYTES} bytes")])
-    if "\x00" in text:
-        raise ConfigError([Problem("", None, "config is binary, not YAML text")])
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError([Problem("", line, f"YAML syntax error: {problem}")]) from None
-    except RecursionError:
-        raise ConfigError([Problem("", None, "YAML is nested too deeply")]) from None
+    root, data = parse_yaml(text)
     if data is None:
-        data = {}
+        raise ConfigError(
+            [Problem("", 1, "the config is empty; write {} to run with every default (see docs/config.md)")]
+        )
     if not isinstance(data, dict):
         raise ConfigError([Problem("", 1, f"the document must be a mapping of keys, got {type(data).__name__}")])
     data = apply_overrides(data, overrides)
     number_problems: list[tuple[list[str | int], str]] = []
     _check_numbers(data, [], number_problems)
-    if number_problems:
-        raise ConfigError([Problem(".".join(map(str, p)), _node_line(root, p), m) for p, m in number_problems])
+    problems = [Problem(".".join(map(str, p)), _node_line(root, p), m) for p, m in number_problems]
     try:
         exp = Experiment.model_validate(data, context={"base_dir": base_dir})
     except ValidationError as exc:
-        problems = []
+        seen = {p.path for p in problems}
         for err in exc.errors():
-            path = _loc_path(err["loc"])
-            problems.append(Problem(".".join(map(str, path)), _node_line(root, path), _format_pydantic(err)))
+            path = _refine_path(data, _loc_path(err["loc"]), err)
+            dotted = ".".join(map(str, path))
+            if dotted in seen:  # already said (a non-finite number)
+                continue
+            seen.add(dotted)
+            message = _unknown_key_message(path) if err.get("type") == "extra_forbidden" else _format_pydantic(err)
+            problems.append(Problem(dotted, _node_line(root, path), message))
         raise ConfigError(problems) from None
+    if problems:
+        raise ConfigError(problems)
+    from sim.config.limits import limit_problems
+
     cross = exp.cross_section_problems()
     cross.extend(_file_problems(exp, base_dir))
+    cross.extend(limit_problems(exp))
     if cross:
         raise ConfigError([Problem(p, _node_line(root, p.split(".")), m) for p, m in cross])
     return exp
@@ -228,26 +409,40 @@ def _file_problems(exp: Experiment, base_dir: Path | None) -> list[tuple[str, st
     return problems
 
 
+def decode_config_bytes(raw: bytes, where: str) -> str:
+    """UTF-8 text of a config file (a leading byte-order mark is dropped), or ConfigError naming the line."""
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError([Problem(where, None, f"config is larger than {MAX_CONFIG_BYTES} bytes")])
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        what = "binary" if b"\x00" in raw else "not UTF-8 text"
+        raise ConfigError([Problem(where, line, f"config is {what} (byte {exc.start} is not UTF-8)")]) from None
+    return text[1:] if text.startswith("\ufeff") else text
+
+
 def load_config(path: str | Path, overrides: Iterable[str] = ()) -> Experiment:
     """Read a config file ('-' for stdin) and validate it."""
     import sys
 
     if str(path) == "-":
-        text = sys.stdin.read()
+        stream = getattr(sys.stdin, "buffer", None)
+        raw = stream.read(MAX_CONFIG_BYTES + 1) if stream is not None else sys.stdin.read().encode("utf-8")
+        text = decode_config_bytes(raw, "<stdin>")
         base_dir = Path.cwd()
     else:
         p = Path(path)
-        if not p.exists():
-            raise ConfigError([Problem(str(path), None, "no such file")])
-        if p.is_dir():
-            raise ConfigError([Problem(str(path), None, "is a directory, not a config file")])
-        raw = p.read_bytes()
-        if len(raw) > MAX_CONFIG_BYTES:
-            raise ConfigError([Problem(str(path), None, f"config is larger than {MAX_CONFIG_BYTES} bytes")])
         try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            raise ConfigError([Problem(str(path), None, "config is not UTF-8 text")]) from None
+            if not p.exists():
+                raise ConfigError([Problem(str(path), None, "no such file")])
+            if p.is_dir():
+                raise ConfigError([Problem(str(path), None, "is a directory, not a config file")])
+            with open(p, "rb") as fh:
+                raw = fh.read(MAX_CONFIG_BYTES + 1)
+        except OSError as exc:
+            raise ConfigError([Problem(str(path), None, f"cannot read: {exc.strerror or exc}")]) from None
+        text = decode_config_bytes(raw, str(path))
         base_dir = p.resolve().parent
     return load_config_text(text, overrides, base_dir=base_dir, source=str(path))
 
