@@ -37,7 +37,7 @@ def _check_confidence(confidence: float) -> float:
 
 
 def _to_float(v: Any) -> float:
-    if v is None:
+    if v is None or type(v).__name__ == "NAType":  # pandas.NA from nullable columns: missing, like None
         return math.nan
     try:
         return float(v)

@@ -25,6 +25,8 @@ from sim.config import Experiment, load_config_text
 from sim.config.distributions import DistSpec
 from workloads.distributions import make_token_distribution
 
+_DIST: TypeAdapter[Any] = TypeAdapter(DistSpec)
+
 MAX_EXPECTED_REQUESTS = 2500.0
 
 POLICIES_SIMPLE = ("gpu_only", "api_only")

@@ -170,16 +170,21 @@ def test_queued_past_deadline_at_horizon_is_dropped() -> None:
 
 
 @pytest.mark.parametrize(
-    "policy,served_by",
-    [("api_only", "served_by_api"), ("overflow", "served_by_api"), ("gpu_only", None)],
+    "policy,fallback,served_by",
+    [
+        ("api_only", "api", "served_by_api"),
+        ("overflow", "api", "served_by_api"),
+        ("gpu_only", "api", "served_by_api"),  # every request falls back to the API
+        ("gpu_only", "none", None),
+    ],
 )
-def test_zero_gpu_servers(tmp_path: Path, policy: str, served_by: str | None) -> None:
-    exp = exp_of("backends.gpu_pool.servers=0", f"routing.policy={policy}", "routing.fallback=api")
+def test_zero_gpu_servers(tmp_path: Path, policy: str, fallback: str, served_by: str | None) -> None:
+    exp = exp_of("backends.gpu_pool.servers=0", f"routing.policy={policy}", f"routing.fallback={fallback}")
     res = simulate(exp, 0)
     m = res.metrics
     assert m["requests"] > 1000
     assert m["gpu_utilization"] is None and m["cost_gpu_usd"] == 0
-    if served_by is None:  # nothing can serve (the API fallback is routing's business): all fail, none crash
+    if served_by is None:  # nothing can serve: all fail, none crash
         assert m["failed"] == m["requests"]
         for k in ("ttft_p95_s", "tpot_mean_s", "cost_per_1k_tokens_usd"):
             assert m[k] is None

@@ -46,6 +46,8 @@ def _read_parquet(path: Path) -> pd.DataFrame | None:
         df = pd.read_parquet(path)
     except Exception:  # noqa: BLE001 - a damaged optional file is left out of the report
         return None
+    # nullable Float64 columns (nulls for undefined metrics) become plain floats with NaN for plotting
+    df = df.astype({c: "float64" for c in df.columns if str(df[c].dtype) in ("Float64", "Int64")})
     return df if len(df) else None
 
 
