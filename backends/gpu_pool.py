@@ -102,7 +102,8 @@ class GpuPool:
         self.preemptions = 0
         self.failures = 0
         self.work_s = 0.0  # server-time the work done would take in full batches (after warm-up)
-        self.audit: Callable[[GpuPool, Server], None] | None = None  # tests: called after every batch change
+        # tests: called at every segment start with the number of iterations until its timer
+        self.audit: Callable[[GpuPool, Server, int], None] | None = None
         self.controller.start()
 
     # -- plumbing ---------------------------------------------------------------------------
@@ -390,7 +391,7 @@ class GpuPool:
         if self.paged:
             m = s.overflow_m(m, self.cap_blocks)
         if self.audit is not None:
-            self.audit(self, s)
+            self.audit(self, s, m)
         self._set_timer(s, m)
 
     def _on_boundary(self, s: Server, version: int) -> None:
