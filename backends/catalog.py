@@ -111,14 +111,14 @@ class Efficiency:
 
 # Fitted by benchmarks/calibrate_iteration.py (docs/calibration.md); Ampere and Ada carry Hopper's factors.
 _HOPPER = Efficiency(
-    memory=0.9773,
-    kernel_s=3.87e-05,
-    decode_compute=0.7616,
-    prefill_compute=0.7285,
-    act_bytes_per_hidden=0.0,
-    overhead_s=0.0015,
-    per_seq_s=4.0e-05,
-    allreduce_s=8e-6,
+    memory=0.9791,
+    kernel_s=3.01e-05,
+    decode_compute=0.9170,
+    prefill_compute=0.7643,
+    act_bytes_per_hidden=35.58,
+    overhead_s=0.002481,
+    per_seq_s=5.109e-06,
+    allreduce_s=8e-06,
 )
 EFFICIENCY: dict[str, Efficiency] = {
     "hopper": _HOPPER,
@@ -163,7 +163,10 @@ def catalog_problems(spec: GpuPoolSpec) -> list[tuple[str, str]]:
     a = spec.autoscaler
     if a.enabled and spec.servers > a.max_servers:
         problems.append(
-            ("backends.gpu_pool.servers", f"initial servers ({spec.servers}) exceed autoscaler.max_servers ({a.max_servers})")
+            (
+                "backends.gpu_pool.servers",
+                f"initial servers ({spec.servers}) exceed autoscaler.max_servers ({a.max_servers})",
+            )
         )
     if a.enabled and spec.schedule is not None and max(spec.schedule) > a.max_servers:
         problems.append(
@@ -181,9 +184,10 @@ def layer_seconds(m: Model, g: Gpu, eff: Efficiency, tp: int, tokens: float, com
     return weights + m.layers * eff.kernel_s + tokens * per_token
 
 
-def derived_iteration(spec: GpuPoolSpec) -> IterationSpec:
+def derived_iteration(spec: GpuPoolSpec, eff: Efficiency | None = None) -> IterationSpec:
     g, m, tp = gpu(spec.gpu), MODELS[spec.model], spec.tensor_parallel
-    eff = EFFICIENCY[g.family]
+    if eff is None:
+        eff = EFFICIENCY[g.family]
     bw = g.hbm_tb_s * 1e12 * eff.memory
     flops = g.bf16_tflops * 1e12
     streamed = m.streamed_params
@@ -227,4 +231,3 @@ def kv_blocks(spec: GpuPoolSpec) -> int:
 
 def ceil_div(a: int, b: int) -> int:
     return -(-a // b)
-

@@ -109,7 +109,7 @@ class GpuPool:
     # -- plumbing ---------------------------------------------------------------------------
     def _at(self, delay: float, fn: Callable[[simpy.Event], None]) -> None:
         ev = simpy.Timeout(self.env, delay)
-        ev.callbacks.append(fn)  # type: ignore[union-attr]
+        ev.callbacks.append(fn)
         self.num_events += 1
 
     @property

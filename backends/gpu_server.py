@@ -185,7 +185,7 @@ class Server:
 
     def next_boundary_m(self, dt: float) -> int:
         """Smallest m >= 1 with T(m) >= dt."""
-        if self.C == math.inf or self.P <= 0.0:
+        if math.inf == self.C or self.P <= 0.0:
             m = _quad_m(self.P, self.A, self.B, dt)
         else:
             m = max(_quad_m(0.0, self.A + self.C, self.B, dt), _quad_m(self.P, self.A, self.B, dt))

@@ -121,7 +121,7 @@ def simulate_reference(
         res.max_blocks = max(res.max_blocks, blocks(it_now))
         prefill = 0
         if chunk is None:
-            prefill = sum(j.inp_eff for j in running if j.F == it_now)
+            prefill = sum(j.inp_eff for j in running if it_now == j.F)
         else:
             budget = chunk
             for j in running:
@@ -143,7 +143,7 @@ def simulate_reference(
                     if j.pref_left == 0:
                         j.F = it
         for j in running:
-            if j.F == it and math.isnan(res.first_token_at[j.idx]):
+            if it == j.F and math.isnan(res.first_token_at[j.idx]):
                 res.first_token_at[j.idx] = t
         still = []
         for j in running:

@@ -37,7 +37,12 @@ def _spec(c: GpuCase, **extra: object) -> GpuPoolSpec:
         "kv_policy": "paged" if c.paged else "reserve",
         "kv_block_tokens": c.block,
         "max_prefill_tokens": c.chunk,
-        "iteration_s": {"base": c.base, "per_seq": c.per_seq, "per_prefill_token": c.per_prefill, "per_kv_token": c.per_kv},
+        "iteration_s": {
+            "base": c.base,
+            "per_seq": c.per_seq,
+            "per_prefill_token": c.per_prefill,
+            "per_kv_token": c.per_kv,
+        },
         "cold_start_s": {"dist": "constant", "value": 0},
     }
     data.update(extra)
@@ -112,7 +117,9 @@ def test_pool_equals_per_iteration_reference(c: GpuCase) -> None:
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(gpu_cases(max_requests=60), st.sampled_from(["requeue", "fail"]), st.floats(0.002, 0.05), st.integers(1, 3))
-def test_no_request_lost_under_failures_and_preemption(c: GpuCase, on_failure: str, mtbf_h: float, servers: int) -> None:
+def test_no_request_lost_under_failures_and_preemption(
+    c: GpuCase, on_failure: str, mtbf_h: float, servers: int
+) -> None:
     violations: list[str] = []
     horizon = c.arrivals[-1] + 30.0
     env = simpy.Environment()
@@ -126,7 +133,13 @@ def test_no_request_lost_under_failures_and_preemption(c: GpuCase, on_failure: s
     )
     finished: list[int] = []
     pool = GpuPool(
-        env, spec, prios, [None, None], np.random.default_rng(1), horizon, lambda b: finished.append(b.index),
+        env,
+        spec,
+        prios,
+        [None, None],
+        np.random.default_rng(1),
+        horizon,
+        lambda b: finished.append(b.index),
         rng_failures=np.random.default_rng(2),
     )
     pool.audit = auditor(violations)

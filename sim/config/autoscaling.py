@@ -32,8 +32,7 @@ class AutoscalerSpec(Frozen):
             given = [self.target_in_flight_per_server is not None, self.target_queue_wait_s is not None]
             if sum(given) != 1:
                 raise ValueError(
-                    "an enabled autoscaler needs exactly one target: target_in_flight_per_server or "
-                    "target_queue_wait_s"
+                    "an enabled autoscaler needs exactly one target: target_in_flight_per_server or target_queue_wait_s"
                 )
         return self
 
