@@ -69,6 +69,8 @@ class GpuPool:
         self.kv_capacity = kv_capacity(spec)
         self.cap_blocks = kv_blocks(spec) if self.paged else self.kv_capacity
         self.watermark = int(KV_WATERMARK * self.cap_blocks) if self.paged else 0
+        # largest input + output that fits alone (paged: the last iteration holds input + output - 1 tokens)
+        self.max_tokens = self.cap_blocks * self.bs + 1 if self.paged else self.kv_capacity
         self.chunk = spec.max_prefill_tokens
         self.priorities = priorities
         self.timeouts = timeouts
@@ -254,6 +256,7 @@ class GpuPool:
             job.rem_out = job.output
             if b.first_token_at[i] > now:
                 b.first_token_at[i] = math.nan
+                job.need_first = True
             self.queues[job.priority].appendleft(job)
             self.queued += 1
 
@@ -287,7 +290,7 @@ class GpuPool:
         now = self.env.now
         inp = int(block.input_tokens[i])
         out = int(block.output_tokens[i])
-        if self._never_fits(inp, out) or not self.servers:
+        if inp + out > self.max_tokens or not self.servers:
             self._finish(block, i, FAILED, now)
             return
         job = Job(block, i, now, inp, out, priority, now + timeout if timeout is not None else math.inf)
@@ -300,28 +303,24 @@ class GpuPool:
         self.queued += 1
         self._claim(job)
 
-    def _never_fits(self, inp: int, out: int) -> bool:
-        if self.paged:
-            return ceil_div(inp + out - 1, self.bs) > self.cap_blocks
-        return inp + out > self.kv_capacity
-
     def _claim(self, job: Job) -> None:
         """Ask the least-loaded busy server with room to stop at its next boundary."""
         best: Server | None = None
         best_load = 0
-        need = job.input if self.paged else job.input + job.output
-        cap = self.kv_capacity
+        paged = self.paged
+        need = job.input if paged else job.input + job.output
+        room = self.kv_capacity - need
+        max_batch = self.max_batch
         for s in self.servers:
             if s.state != READY or s.draining or not s.running:
                 continue
             load = len(s.running) + s.claims
-            if load >= self.max_batch:
+            if load >= max_batch or (best is not None and load >= best_load):
                 continue
-            used = s.tokens_at(s.iters + 1) if self.paged else s.kv_reserved
-            if used + s.claims_kv + need > cap:
+            used = s.sum_a + s.n_grow * (s.iters + 1) + s.pref_tokens if paged else s.kv_reserved
+            if used + s.claims_kv > room:
                 continue
-            if best is None or load < best_load:
-                best, best_load = s, load
+            best, best_load = s, load
         if best is None:
             return
         best.claims += 1
@@ -332,64 +331,90 @@ class GpuPool:
 
     # -- batching --------------------------------------------------------------------------
     def _set_timer(self, s: Server, m: int) -> None:
-        s.version += 1
+        s.version = v = s.version + 1
         s.timer_m = m
-        v = s.version
         delay = s.seg_start + s.t_of(m) - self.env.now
-        self._at(max(delay, 0.0), lambda _e: self._on_boundary(s, v))
+        ev = simpy.Timeout(self.env, delay if delay > 0.0 else 0.0)
+        ev.callbacks.append(lambda _e: self._on_boundary(s, v))
+        self.num_events += 1
 
     def _start_segment(self, s: Server, now: float, admitted: list[Job]) -> None:
         i0 = s.iters
-        prefill = 0
         chunked = self.chunk is not None
-        for job in admitted:
-            self.seq += 1
-            job.seq = self.seq
-            job.deadline = math.inf  # admitted: no longer a waiting client that may give up
-            s.running[job.seq] = job
-            if not self.paged:
-                s.kv_reserved += job.input + job.output
-            if chunked:
-                job.F = -1
-                job.pref_left = job.inp_eff
-                s.pref.append(job)
-                s.pref_left += job.inp_eff
-                s.pref_tokens += job.inp_eff
-                s.pref_blocks += ceil_div(job.inp_eff, self.bs) if self.paged else 0
-            else:
-                job.F = i0 + 1
-                job.a = job.inp_eff - job.F
-                s.add_grow(job)
-                heapq.heappush(s.heap, (i0 + job.rem_out, job.seq, job))
-                prefill += job.inp_eff
-        self.running_total += len(admitted)
-        n = len(s.running)
-        if s.busy_since < 0.0:
-            s.busy_since = now
-        s.seg_start = now
-        s.A = self.base + self.per_seq * n + self.per_kv * s.tokens_at(i0 + 1)
-        s.B = self.per_kv * s.n_grow
-        if chunked:
-            s.P = self.per_prefill * s.pref_left
-            s.C = self.per_prefill * self.chunk  # type: ignore[operator]
-        else:
-            s.P = self.per_prefill * prefill
-        if admitted:
-            first = now + s.t_of(1)
-            for job in admitted:
-                b, i = job.block, job.i
-                if b.start_at[i] != b.start_at[i]:
-                    b.start_at[i] = now
-                if not chunked and b.first_token_at[i] != b.first_token_at[i]:
-                    b.first_token_at[i] = first
+        paged = self.paged
         heap = s.heap
+        if admitted:
+            prefill = 0
+            running = s.running
+            seq = self.seq
+            bs = self.bs
+            for job in admitted:
+                seq += 1
+                job.seq = seq
+                job.deadline = math.inf  # admitted: no longer a waiting client that may give up
+                running[seq] = job
+                if chunked:
+                    job.F = -1
+                    job.pref_left = job.inp_eff
+                    s.pref.append(job)
+                    s.pref_left += job.inp_eff
+                    s.pref_tokens += job.inp_eff
+                    if paged:
+                        s.pref_blocks += -(-job.inp_eff // bs)
+                    else:
+                        s.kv_reserved += job.input + job.output
+                else:
+                    job.F = f = i0 + 1
+                    job.a = a = job.inp_eff - f
+                    s.n_grow += 1
+                    s.sum_a += a
+                    if bs > 1:
+                        qq, r = divmod(a + bs - 1, bs)
+                        s.sum_qq += qq
+                        s.cnt[r] += 1
+                    else:
+                        s.sum_qq += a
+                    heapq.heappush(heap, (i0 + job.rem_out, seq, job))
+                    prefill += job.inp_eff
+                    if not paged:
+                        s.kv_reserved += job.input + job.output
+            self.seq = seq
+            self.running_total += len(admitted)
+            if s.busy_since < 0.0:
+                s.busy_since = now
+        else:
+            prefill = 0
+        s.seg_start = now
+        per_kv = self.per_kv
+        n_grow = s.n_grow
+        A = s.A = self.base + self.per_seq * len(s.running) + per_kv * (s.sum_a + n_grow * (i0 + 1) + s.pref_tokens)
+        s.B = per_kv * n_grow
+        if chunked:
+            P = s.P = self.per_prefill * s.pref_left
+            C = s.C = self.per_prefill * self.chunk  # type: ignore[operator]
+            if admitted:
+                first = now + (C if C < P else P) + A
+        else:
+            P = s.P = self.per_prefill * prefill
+            if admitted:
+                first = now + P + A
+        if admitted:
+            for job in admitted:
+                if not job.started:
+                    job.started = True
+                    job.block.start_at[job.i] = now
+                if job.need_first and not chunked:
+                    job.need_first = False
+                    job.block.first_token_at[job.i] = first
         while heap and heap[0][2].seq != heap[0][1]:
             heapq.heappop(heap)
         m = heap[0][0] - i0 if heap else 1 << 60
         if chunked and s.pref:
             m = min(m, ceil_div(s.pref[0].pref_left, self.chunk))  # type: ignore[arg-type]
-        if self.paged:
-            m = s.overflow_m(m, self.cap_blocks)
+        if paged and m > 1:
+            cap = self.cap_blocks
+            if s.sum_qq + s.n_grow * ((i0 + m) // s.bs + 1) + s.pref_blocks > cap:  # may run out: solve
+                m = s.overflow_m(m, cap)
         if self.audit is not None:
             self.audit(self, s, m)
         self._set_timer(s, m)
@@ -400,26 +425,38 @@ class GpuPool:
         now = self.env.now
         m = s.timer_m
         if now >= self.warmup_s:
-            n = len(s.running)
-            self.work_s += s.t_of(m) - m * self.base * max(0.0, 1.0 - n / self.max_batch)
+            full = len(s.running) / self.max_batch
+            self.work_s += (now - s.seg_start) - (m * self.base * (1.0 - full) if full < 1.0 else 0.0)
         it = s.iters = s.iters + m
         if s.pref:
             self._advance_prefill(s, m, it, now)
         heap = s.heap
-        while heap and heap[0][0] <= it:
-            _, seq, job = heapq.heappop(heap)
-            if job.seq != seq:
-                continue
-            del s.running[seq]
-            self.running_total -= 1
-            s.remove_grow(job)
-            if not self.paged:
-                s.kv_reserved -= job.input + job.output
-            job.seq = -1
-            self._finish(job.block, job.i, SERVED, now)
+        paged = self.paged
+        bs = s.bs
+        if heap and heap[0][0] <= it:
+            running = s.running
+            while heap and heap[0][0] <= it:
+                _, seq, job = heapq.heappop(heap)
+                if job.seq != seq:
+                    continue
+                del running[seq]
+                self.running_total -= 1
+                s.n_grow -= 1
+                a = job.a
+                s.sum_a -= a
+                if bs > 1:
+                    qq, r = divmod(a + bs - 1, bs)
+                    s.sum_qq -= qq
+                    s.cnt[r] -= 1
+                else:
+                    s.sum_qq -= a
+                if not paged:
+                    s.kv_reserved -= job.input + job.output
+                job.seq = -1
+                self._finish(job.block, job.i, SERVED, now)
         s.claims = 0
         s.claims_kv = 0
-        if self.paged and s.running:
+        if paged and s.n_grow and s.sum_qq + s.n_grow * ((it + 1) // bs + 1) + s.pref_blocks > self.cap_blocks:
             self._preempt_to_fit(s, it)
         self._admit_from_queue(s, now)
         if self.queued and self.idle:  # preempted requests: an idle server may take them now
@@ -444,9 +481,9 @@ class GpuPool:
             job.a = job.inp_eff - it
             s.add_grow(job)
             heapq.heappush(s.heap, (it + job.rem_out - 1, job.seq, job))
-            b, i = job.block, job.i
-            if b.first_token_at[i] != b.first_token_at[i]:
-                b.first_token_at[i] = now
+            if job.need_first:
+                job.need_first = False
+                job.block.first_token_at[job.i] = now
 
     def _preempt_to_fit(self, s: Server, it: int) -> None:
         """Preempt the newest requests until the next iteration's KV fits (recompute later)."""
@@ -495,7 +532,7 @@ class GpuPool:
                         self.queued -= 1
                         self._finish(job.block, job.i, DROPPED, job.deadline)
                         continue
-                    need = ceil_div(job.inp_eff, bs) if paged else job.input + job.output
+                    need = -(-job.inp_eff // bs) if paged else job.input + job.output
                     if need > kv_free:
                         room = 0  # FCFS: the head waits for memory, nobody overtakes it
                         break

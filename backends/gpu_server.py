@@ -47,6 +47,8 @@ class Job:
         "F",
         "a",
         "pref_left",
+        "started",
+        "need_first",
     )
 
     def __init__(
@@ -66,6 +68,8 @@ class Job:
         self.F = -1  # iteration that ends this run's prefill (-1: still prefilling, or not running)
         self.a = 0
         self.pref_left = 0  # chunked prefill: prompt tokens of this run not yet prefilled
+        self.started = False  # admitted at least once (start_at is set)
+        self.need_first = True  # no first token emitted yet (first_token_at still to set)
 
 
 class Server:
@@ -135,17 +139,31 @@ class Server:
     # -- KV bookkeeping of decoding requests ---------------------------------------------------
     def add_grow(self, job: Job) -> None:
         self.n_grow += 1
-        self.sum_a += job.a
-        qq, r = divmod(job.a + self.bs - 1, self.bs)
-        self.sum_qq += qq
-        self.cnt[r] += 1
+        a = job.a
+        self.sum_a += a
+        bs = self.bs
+        if bs > 1:
+            qq, r = divmod(a + bs - 1, bs)
+            self.sum_qq += qq
+            self.cnt[r] += 1
+        else:
+            self.sum_qq += a
 
     def remove_grow(self, job: Job) -> None:
         self.n_grow -= 1
-        self.sum_a -= job.a
-        qq, r = divmod(job.a + self.bs - 1, self.bs)
-        self.sum_qq -= qq
-        self.cnt[r] -= 1
+        a = job.a
+        self.sum_a -= a
+        bs = self.bs
+        if bs > 1:
+            qq, r = divmod(a + bs - 1, bs)
+            self.sum_qq -= qq
+            self.cnt[r] -= 1
+        else:
+            self.sum_qq -= a
+
+    def may_exceed(self, it: int, capacity_blocks: int) -> bool:
+        """Cheap upper bound: False when iteration `it` surely fits."""
+        return self.sum_qq + self.n_grow * (it // self.bs + 1) + self.pref_blocks > capacity_blocks
 
     def blocks_at(self, it: int) -> int:
         """KV blocks the batch needs during iteration `it` (decoding requests plus prompts in prefill)."""
@@ -181,7 +199,9 @@ class Server:
     # -- segment timing -----------------------------------------------------------------------
     def t_of(self, m: int) -> float:
         """Time from the segment start to the end of its m-th iteration (m >= 1)."""
-        return min(m * self.C, self.P) + m * self.A + self.B * m * (m - 1) * 0.5
+        c = m * self.C
+        P = self.P
+        return (c if c < P else P) + m * self.A + self.B * m * (m - 1) * 0.5
 
     def next_boundary_m(self, dt: float) -> int:
         """Smallest m >= 1 with T(m) >= dt."""
