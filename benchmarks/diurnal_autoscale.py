@@ -58,16 +58,18 @@ def main() -> None:
     assert fixed is not None
     auto = run([], args.reps)
     print(
-        f"\n| pool | servers (mean provisioned) | gpu_utilization | gpu_capacity_utilization | p95 TTFT 09-10h | p95 TTFT all day | monthly GPU cost |"
+        "\n| pool | servers (mean provisioned) | gpu_utilization | gpu_capacity_utilization "
+        "| p95 TTFT 09-10h | p95 TTFT all day | monthly GPU cost |"
     )
     print("|---|---|---|---|---|---|---|")
-    for name, (k, row) in (
+    for name, (_k, row) in (
         ("fixed, sized for the 9 a.m. peak", fixed),
         ("autoscaled (1-6, 80 in flight/server)", (None, auto)),
     ):
         print(
-            f"| {name} | {row['mean_servers']:.2f} | {row['gpu_utilization']:.1%} | {row['gpu_capacity_utilization']:.1%} | "
-            f"{row['peak_ttft_p95_s']:.3f} s | {row['ttft_p95_s']:.3f} s | ${row['monthly_cost_usd']:,.0f} |"
+            f"| {name} | {row['mean_servers']:.2f} | {row['gpu_utilization']:.1%} "
+            f"| {row['gpu_capacity_utilization']:.1%} | {row['peak_ttft_p95_s']:.3f} s | {row['ttft_p95_s']:.3f} s "
+            f"| ${row['monthly_cost_usd']:,.0f} |"
         )
     print(f"({time.perf_counter() - t0:.0f} s, {args.reps} replications each)")
 
