@@ -1,9 +1,19 @@
-"""GPU and model catalogs, and the iteration-time model derived from them.
+"""GPU and model catalogs, and the iteration-time, KV-capacity and cold-start models derived from them.
 
-Decode is memory-bound: every iteration reads the weights once (base) and each sequence's KV cache
-(per_kv_token); prefill and per-sequence decode work are compute-bound (2 FLOPs per parameter per token).
-Tensor parallelism splits weights, KV and FLOPs across GPUs and adds an all-reduce per layer.
-The efficiency factors are per GPU family (see EFFICIENCY and docs/calibration.md).
+First principles (docs/calibration.md has the derivation, the fit and its residuals):
+
+* decode is memory-bound: every iteration streams the weights once (`base`) and each sequence's KV cache
+  (`per_kv_token` per token of context); each extra sequence adds its share of the GEMM FLOPs at the
+  (low) efficiency of small-batch GEMMs, plus activation traffic that tensor parallelism does not split
+  (norms, residual adds) and a per-sequence CPU cost (`per_seq`);
+* prefill is compute-bound: 2 FLOPs per streamed parameter per prompt token (`per_prefill_token`);
+* tensor parallelism splits weights, KV and FLOPs over `tp` GPUs and adds two all-reduces per layer
+  (a latency per all-reduce plus 2 (tp-1)/tp x hidden x 2 bytes per token over NVLink or PCIe).
+
+The efficiency factors (`EFFICIENCY`) are per GPU family, never per (GPU, model) pair. Hopper's were fitted
+once by benchmarks/calibrate_iteration.py on Vidur's H100 profile of Llama-2-7B (TP 1-8) and on vLLM
+v0.6.0's published H100 + Llama-3-8B serving numbers; Ampere and Ada have no public profile here and carry
+Hopper's factors (their specifications still differ: bandwidth, FLOP/s, memory, interconnect).
 """
 
 from __future__ import annotations
@@ -23,21 +33,41 @@ class Gpu:
     nvlink_gb_s: float  # per-GPU NVLink bandwidth, GB/s (0: PCIe only)
     price_per_hour_usd: float  # default rental price per GPU-hour
     price_source: str
+    pcie_gb_s: float = 32.0  # PCIe 4.0/5.0 x16 one direction, used when there is no NVLink
+
+    @property
+    def interconnect_gb_s(self) -> float:
+        return self.nvlink_gb_s if self.nvlink_gb_s > 0 else self.pcie_gb_s
 
 
 @dataclass(frozen=True)
 class Model:
     name: str
-    params_b: float  # parameters, billions
+    params_b: float  # parameters, billions (embeddings included)
     layers: int
     hidden: int
+    heads: int
     kv_heads: int
     head_dim: int
+    intermediate: int  # MLP width (gated MLP: three hidden x intermediate matrices)
+    vocab: int
     bytes_per_param: float = 2.0
 
     @property
     def weight_bytes(self) -> float:
         return self.params_b * 1e9 * self.bytes_per_param
+
+    @property
+    def layer_params(self) -> int:
+        """Parameters of one transformer layer's projections (Q, K, V, O and the gated MLP)."""
+        h = self.hidden
+        return 2 * h * self.heads * self.head_dim + 2 * h * self.kv_heads * self.head_dim + 3 * h * self.intermediate
+
+    @property
+    def streamed_params(self) -> int:
+        """Parameters read (and multiplied) once per iteration: every layer plus the LM head (the embedding
+        table is only gathered)."""
+        return self.layers * self.layer_params + self.vocab * self.hidden
 
     @property
     def kv_bytes_per_token(self) -> float:
@@ -49,7 +79,7 @@ GPUS: dict[str, Gpu] = {
     for g in [
         Gpu("h100", "hopper", 80, 3.35, 989, 900, 2.69, "tier-2 cloud on-demand, calibration_facts.csv (2.49-2.99)"),
         Gpu("h200", "hopper", 141, 4.8, 989, 900, 3.50, "tier-2 cloud on-demand list prices, 2025-2026"),
-        Gpu("a100-80gb", "ampere", 80, 2.04, 312, 600, 1.80, "tier-2 cloud on-demand list prices, 2025-2026"),
+        Gpu("a100-80gb", "ampere", 80, 2.039, 312, 600, 1.80, "tier-2 cloud on-demand list prices, 2025-2026"),
         Gpu("l40s", "ada", 48, 0.864, 362, 0, 1.00, "tier-2 cloud on-demand list prices, 2025-2026"),
     ]
 }
@@ -58,32 +88,52 @@ GPU_ALIASES = {"a100": "a100-80gb", "a100_80gb": "a100-80gb", "h100-sxm": "h100"
 MODELS: dict[str, Model] = {
     m.name: m
     for m in [
-        Model("llama-3-8b", 8.03, 32, 4096, 8, 128),
-        Model("llama-3-70b", 70.6, 80, 8192, 8, 128),
-        Model("mistral-7b", 7.24, 32, 4096, 8, 128),
-        Model("qwen2.5-32b", 32.8, 64, 5120, 8, 128),
-        Model("llama-2-7b", 6.74, 32, 4096, 32, 128),
+        Model("llama-3-8b", 8.03, 32, 4096, 32, 8, 128, 14336, 128256),
+        Model("llama-3-70b", 70.6, 80, 8192, 64, 8, 128, 28672, 128256),
+        Model("mistral-7b", 7.24, 32, 4096, 32, 8, 128, 14336, 32000),
+        Model("qwen2.5-32b", 32.8, 64, 5120, 40, 8, 128, 27648, 152064),
+        Model("llama-2-7b", 6.74, 32, 4096, 32, 32, 128, 11008, 32000),
     ]
 }
 
 
 @dataclass(frozen=True)
 class Efficiency:
-    memory: float  # achieved fraction of HBM bandwidth when streaming weights and KV
-    compute: float  # achieved fraction of dense bf16 FLOP/s in prefill / batched decode GEMMs
-    overhead_s: float  # fixed per-iteration cost: scheduling, sampling, kernel launches
-    per_seq_s: float  # per-sequence CPU-side cost per iteration (sampling, detokenisation)
-    allreduce_s: float  # latency of one all-reduce (tensor parallel), per layer, twice per layer
+    memory: float  # achieved fraction of HBM bandwidth when streaming weights, KV and activations
+    kernel_s: float  # fixed GPU time per layer and iteration (kernel launches and tails; not split by TP)
+    decode_compute: float  # effective fraction of bf16 FLOP/s of one more decode token (small-batch GEMMs)
+    prefill_compute: float  # achieved fraction of bf16 FLOP/s on prompt tokens (large GEMMs)
+    act_bytes_per_hidden: float  # activation bytes per token, layer and hidden unit that TP replicates
+    overhead_s: float  # per-iteration CPU cost: scheduling, sampling, Python (vLLM-class engine)
+    per_seq_s: float  # per-sequence CPU cost per iteration (sampling, detokenisation, bookkeeping)
+    allreduce_s: float  # latency of one all-reduce (tensor parallel), two per layer
 
 
+# Fitted by benchmarks/calibrate_iteration.py (docs/calibration.md); Ampere and Ada carry Hopper's factors.
+_HOPPER = Efficiency(
+    memory=0.9791,
+    kernel_s=3.01e-05,
+    decode_compute=0.9170,
+    prefill_compute=0.7643,
+    act_bytes_per_hidden=35.58,
+    overhead_s=0.002481,
+    per_seq_s=5.109e-06,
+    allreduce_s=8e-06,
+)
 EFFICIENCY: dict[str, Efficiency] = {
-    "hopper": Efficiency(memory=0.75, compute=0.55, overhead_s=0.0015, per_seq_s=0.00004, allreduce_s=8e-6),
-    "ampere": Efficiency(memory=0.75, compute=0.55, overhead_s=0.0015, per_seq_s=0.00004, allreduce_s=10e-6),
-    "ada": Efficiency(memory=0.75, compute=0.55, overhead_s=0.0015, per_seq_s=0.00004, allreduce_s=25e-6),
+    "hopper": _HOPPER,
+    "ampere": _HOPPER,
+    "ada": _HOPPER,
 }
 
 GPU_MEMORY_UTILIZATION = 0.90  # vLLM's default share of HBM it manages
 ACTIVATION_RESERVE_GB = 2.0  # per GPU, for activations and CUDA graphs
+
+# Cold start of a fresh vLLM server = engine start + weight load, from the cold-start rows of
+# calibration_facts.csv (vLLM 0.11.0 fresh starts on A100, TP1): Qwen3-0.6B (1.2 GB) 37.9 s and
+# Qwen3-Coder-30B-A3B (61 GB) 47.4 s give 37.7 s + 0.159 s per GB of weights (~6.3 GB/s).
+COLD_START_ENGINE_S = 37.7
+COLD_START_S_PER_GB = 0.159
 
 
 def gpu(name: str) -> Gpu:
@@ -110,22 +160,48 @@ def catalog_problems(spec: GpuPoolSpec) -> list[tuple[str, str]]:
                 f"model {spec.model} does not fit on {spec.tensor_parallel} x {spec.gpu}: raise tensor_parallel",
             )
         )
+    a = spec.autoscaler
+    if a.enabled and spec.servers > a.max_servers:
+        problems.append(
+            (
+                "backends.gpu_pool.servers",
+                f"initial servers ({spec.servers}) exceed autoscaler.max_servers ({a.max_servers})",
+            )
+        )
+    if a.enabled and spec.schedule is not None and max(spec.schedule) > a.max_servers:
+        problems.append(
+            ("backends.gpu_pool.schedule", f"a scheduled count ({max(spec.schedule)}) exceeds autoscaler.max_servers")
+        )
     return problems
 
 
-def derived_iteration(spec: GpuPoolSpec) -> IterationSpec:
+def layer_seconds(m: Model, g: Gpu, eff: Efficiency, tp: int, tokens: float, compute: float) -> float:
+    """GPU time of the layers' non-attention work for `tokens` batched tokens (the quantity Vidur profiles)."""
+    bw = g.hbm_tb_s * 1e12 * eff.memory
+    flops = g.bf16_tflops * 1e12 * compute
+    weights = m.layers * m.layer_params * m.bytes_per_param / (tp * bw)
+    per_token = 2.0 * m.layers * m.layer_params / (tp * flops) + m.layers * eff.act_bytes_per_hidden * m.hidden / bw
+    return weights + m.layers * eff.kernel_s + tokens * per_token
+
+
+def derived_iteration(spec: GpuPoolSpec, eff: Efficiency | None = None) -> IterationSpec:
     g, m, tp = gpu(spec.gpu), MODELS[spec.model], spec.tensor_parallel
-    eff = EFFICIENCY[g.family]
-    bw = g.hbm_tb_s * 1e12 * eff.memory * tp
-    flops = g.bf16_tflops * 1e12 * eff.compute * tp
-    allreduce = 2 * m.layers * eff.allreduce_s if tp > 1 else 0.0
-    base = m.weight_bytes / bw + eff.overhead_s + allreduce
-    flop_per_token = 2.0 * m.params_b * 1e9
+    if eff is None:
+        eff = EFFICIENCY[g.family]
+    bw = g.hbm_tb_s * 1e12 * eff.memory
+    flops = g.bf16_tflops * 1e12
+    streamed = m.streamed_params
+    act = m.layers * eff.act_bytes_per_hidden * m.hidden / bw  # replicated on every GPU
+    comm_latency = comm_per_token = 0.0
+    if tp > 1:
+        comm_latency = 2 * m.layers * eff.allreduce_s
+        comm_per_token = 2 * m.layers * 2.0 * (tp - 1) / tp * m.hidden * 2.0 / (g.interconnect_gb_s * 1e9)
+    base = streamed * m.bytes_per_param / (tp * bw) + m.layers * eff.kernel_s + eff.overhead_s + comm_latency
     return IterationSpec(
         base=base,
-        per_seq=eff.per_seq_s + flop_per_token / flops,
-        per_prefill_token=flop_per_token / flops,
-        per_kv_token=m.kv_bytes_per_token / bw,
+        per_seq=2.0 * streamed / (tp * flops * eff.decode_compute) + act + eff.per_seq_s + comm_per_token,
+        per_prefill_token=2.0 * streamed / (tp * flops * eff.prefill_compute) + act + comm_per_token,
+        per_kv_token=m.kv_bytes_per_token / (tp * bw),
     )
 
 
@@ -135,9 +211,23 @@ def derived_kv_tokens(spec: GpuPoolSpec) -> int:
     return int(max(free, 0.0) // m.kv_bytes_per_token)
 
 
+def derived_cold_start_s(spec: GpuPoolSpec) -> float:
+    m = MODELS[spec.model]
+    return COLD_START_ENGINE_S + COLD_START_S_PER_GB * m.weight_bytes / 1e9
+
+
 def iteration_model(spec: GpuPoolSpec) -> IterationSpec:
     return spec.iteration_s if spec.iteration_s is not None else derived_iteration(spec)
 
 
 def kv_capacity(spec: GpuPoolSpec) -> int:
     return spec.kv_cache_tokens if spec.kv_cache_tokens is not None else derived_kv_tokens(spec)
+
+
+def kv_blocks(spec: GpuPoolSpec) -> int:
+    """KV capacity in blocks of `kv_block_tokens` (paged policy)."""
+    return kv_capacity(spec) // spec.kv_block_tokens
+
+
+def ceil_div(a: int, b: int) -> int:
+    return -(-a // b)

@@ -1,18 +1,24 @@
-"""The self-hosted GPU pool: one shared queue, continuous batching on each server, KV admission.
+"""The self-hosted GPU pool: one shared queue, continuous batching on each server, KV memory, failures, scaling.
 
 Semantics (CONTRACT.md, "GPU server semantics"): a server with room takes the next waiting request
 (least-loaded server first); at every iteration boundary it admits waiting requests (priority, then FCFS)
-while the batch is below `max_batch` and the KV reservation (input + output tokens) fits. Iteration k of
-a segment in which the batch is unchanged lasts
+while the batch is below `max_batch` and KV memory allows. KV memory is either
 
-    d_k = A + B*k + P*[k == 0],  A = base + per_seq*n + per_kv_token*KV0,  B = per_kv_token*n,
-    P = per_prefill_token * (prompt tokens of the requests admitted at the segment start),
+* `reserve`: a request reserves input + output tokens at admission and never grows beyond that; or
+* `paged` (vLLM): a request holds blocks of `kv_block_tokens` for its input and the tokens generated so far;
+  admission needs the prompt's blocks (plus a 1% watermark when the server is busy); when a growing batch
+  would not fit into the next iteration, the newest request is preempted: it frees its blocks, goes back
+  to the front of the queue and later re-prefills its prompt plus what it had generated (recompute).
 
-so the end of iteration m (m >= 1) is at T(m) = P + m*A + B*m*(m-1)/2 after the segment start. A request
-admitted at a segment start emits its first token at T(1) and its k-th (last) at T(k) of that segment
-(or of later segments, counted in absolute iterations). Nothing happens in between, so the server keeps a
-single timer for its next boundary that matters (the next completion, or the next boundary after an
-arrival it has claimed) and skips every unchanged iteration. Stale timers are ignored by a version number.
+Within a segment (unchanged batch) iteration times follow the closed form of backends.gpu_server, so the
+server keeps a single timer for its next boundary that matters: the next completion, the iteration at which
+the batch would run out of KV (solved in closed form), the end of the current chunk of prefill, or the
+next boundary after an arrival it has claimed. Stale timers are ignored by a version number.
+
+Servers are OFF, COLD (provisioned, paid, loading: `cold_start_s`), READY, or DOWN (failed, repairing,
+paid). Every start is a cold start: at t = 0, after a repair, on scale-up. Time to failure is exponential
+with mean `failures.mtbf_h` while a server is READY; repair takes Exponential(`mttr_h`); requests running
+on a failed server go back to the front of the queue to start over (`requeue`) or fail (`fail`).
 
 Overload (bounded memory): a request is admitted only after every request ahead of it (same or higher
 priority, FCFS) has been admitted, and admitting request j costs its server at least
@@ -22,7 +28,8 @@ the horizon) exceeds servers * (time left) plus the slack of one last boundary, 
 admitted before the horizon. Such a request gets no Job: it is recorded at once as it would end, in flight
 at the horizon (or dropped at its deadline if that comes first), and so is every later arrival at its
 priority or lower (they are behind it). The queue, and memory, are then bounded by what can still be
-served, not by the arrivals. Every way a queued job leaves the queue must go through `_dequeued`.
+served, not by the arrivals. Every way a job enters or leaves the queue goes through `_enqueue` /
+`_dequeued` (arrivals, preemptions and failed servers' requeues included), so the bound stays a bound.
 """
 
 from __future__ import annotations
@@ -35,87 +42,12 @@ from collections.abc import Callable
 import numpy as np
 import simpy
 
-from backends.catalog import iteration_model, kv_capacity
+from backends.catalog import ceil_div, derived_cold_start_s, iteration_model, kv_blocks, kv_capacity
+from backends.gpu_server import COLD, DOWN, OFF, READY, Job, Server
 from sim.config.backends import GpuPoolSpec
 from sim.request_block import DROPPED, FAILED, PATH_GPU, SERVED, RequestBlock
 
-
-class Job:
-    __slots__ = ("block", "i", "arrival_at", "input", "output", "need", "priority", "deadline", "finish_iter")
-
-    def __init__(
-        self, block: RequestBlock, i: int, arrival_at: float, inp: int, out: int, priority: int, deadline: float
-    ):
-        self.block = block
-        self.i = i
-        self.arrival_at = arrival_at
-        self.input = inp
-        self.output = out
-        self.need = inp + out
-        self.priority = priority
-        self.deadline = deadline
-        self.finish_iter = 0
-
-
-class Server:
-    __slots__ = (
-        "idx",
-        "heap",
-        "n",
-        "kv_reserved",
-        "kv_held",
-        "iters",
-        "seg_start",
-        "A",
-        "B",
-        "P",
-        "version",
-        "timer_m",
-        "claims",
-        "claims_kv",
-        "busy_since",
-        "ready",
-        "seq",
-    )
-
-    def __init__(self, idx: int):
-        self.idx = idx
-        self.heap: list[tuple[int, int, Job]] = []
-        self.n = 0
-        self.kv_reserved = 0
-        self.kv_held = 0
-        self.iters = 0
-        self.seg_start = 0.0
-        self.A = self.B = self.P = 0.0
-        self.version = 0
-        self.timer_m = 0
-        self.claims = 0
-        self.claims_kv = 0
-        self.busy_since = -1.0
-        self.ready = False
-        self.seq = 0
-
-    def t_of(self, m: int) -> float:
-        """Time from the segment start to the end of its m-th iteration."""
-        return self.P + m * self.A + self.B * m * (m - 1) * 0.5
-
-    def next_boundary_m(self, dt: float) -> int:
-        """Smallest m >= 1 with T(m) >= dt."""
-        A, B, x = self.A, self.B, dt - self.P
-        if x <= A:
-            return 1
-        if B <= 0.0:
-            m = math.ceil(x / A - 1e-12)
-        else:
-            # B/2 m^2 + (A - B/2) m - x >= 0
-            b = A - 0.5 * B
-            m = math.ceil((-b + math.sqrt(b * b + 2.0 * B * x)) / B - 1e-12)
-        m = max(m, 1)
-        while self.t_of(m) < dt - 1e-12:
-            m += 1
-        while m > 1 and self.t_of(m - 1) >= dt:
-            m -= 1
-        return m
+KV_WATERMARK = 0.01  # share of KV blocks kept free when admitting into a busy server (vLLM's default)
 
 
 class GpuPool:
@@ -130,7 +62,11 @@ class GpuPool:
         rng_cold: np.random.Generator,
         horizon_s: float,
         on_done: Callable[[RequestBlock], None],
+        rng_failures: np.random.Generator | None = None,
+        warmup_s: float = 0.0,
     ):
+        from backends.autoscaler import CapacityController
+        from sim.config.distributions import ConstantSpec
         from workloads.distributions import make_distribution
 
         self.env = env
@@ -139,13 +75,21 @@ class GpuPool:
         self.base, self.per_seq = it.base, it.per_seq
         self.per_prefill, self.per_kv = it.per_prefill_token, it.per_kv_token
         self.max_batch = spec.max_batch
+        self.paged = spec.kv_policy == "paged"
+        self.bs = spec.kv_block_tokens if self.paged else 1
         self.kv_capacity = kv_capacity(spec)
+        self.cap_blocks = kv_blocks(spec) if self.paged else self.kv_capacity
+        self.watermark = int(KV_WATERMARK * self.cap_blocks) if self.paged else 0
+        # largest input + output that fits alone (paged: the last iteration holds input + output - 1 tokens)
+        self.max_tokens = self.cap_blocks * self.bs + 1 if self.paged else self.kv_capacity
+        self.chunk = spec.max_prefill_tokens
         self.priorities = priorities
         self.timeouts = timeouts
         self.levels = sorted(set(priorities))
         self.queues: dict[int, deque[Job]] = {p: deque() for p in self.levels}
         self.queued = 0
         self.horizon_s = horizon_s
+        self.warmup_s = warmup_s
         # overload bound (see the module docstring); work in integer nanoseconds so sums stay exact
         self.bound_queue = True
         self.sure_work_ns: dict[int, int] = dict.fromkeys(self.levels, 0)
@@ -157,35 +101,39 @@ class GpuPool:
         self.on_done = on_done
         # routing's fallback hook: called with (block, i, time) for a request that would fail; True = taken over
         self.on_failed: Callable[[RequestBlock, int, float], bool] | None = None
-        self.servers = [Server(i) for i in range(spec.servers)]
+        self.rng_cold = rng_cold
+        self.rng_fail = rng_failures if rng_failures is not None else np.random.default_rng(0)
+        fs = spec.failures
+        self.mtbf_s = fs.mtbf_h * 3600.0 if fs.mtbf_h is not None else None
+        self.mttr_s = fs.mttr_h * 3600.0
+        self.requeue_on_failure = fs.on_failure == "requeue"
+        cold_spec = spec.cold_start_s
+        if cold_spec is None:
+            cold_spec = ConstantSpec(dist="constant", value=derived_cold_start_s(spec))
+        self.cold = make_distribution(cold_spec)
+        self.controller = CapacityController(env, self, spec, horizon_s)
+        size = self.controller.size
+        self.servers = [Server(i, self.bs) for i in range(size)]
         self.idle: list[int] = []
+        self.ready_count = 0
+        self.running_total = 0
+        self.seq = 0
         self.busy_intervals: list[tuple[float, float]] = []
         self.healthy_intervals: list[tuple[float, float]] = []
-        self.provisioned_intervals: list[tuple[float, float]] = [(0.0, horizon_s)] * spec.servers
+        self.provisioned_intervals: list[tuple[float, float]] = []
         self.num_events = 0
-        cold = make_distribution(spec.cold_start_s)
-        ready_at = cold.sample(rng_cold, spec.servers) if spec.servers else np.zeros(0)
-        for s, r in zip(self.servers, ready_at, strict=True):
-            r = float(r)
-            if r <= 0.0:
-                self._become_ready(s)
-            else:
-                self._at(r, lambda _e, s=s: self._become_ready(s))
+        self.preemptions = 0
+        self.failures = 0
+        self.work_s = 0.0  # server-time the work done would take in full batches (after warm-up)
+        # tests: called at every segment start with the number of iterations until its timer
+        self.audit: Callable[[GpuPool, Server, int], None] | None = None
+        self.controller.start()
 
     # -- plumbing ---------------------------------------------------------------------------
     def _at(self, delay: float, fn: Callable[[simpy.Event], None]) -> None:
         ev = simpy.Timeout(self.env, delay)
-        ev.callbacks.append(fn)  # type: ignore[union-attr]
+        ev.callbacks.append(fn)
         self.num_events += 1
-
-    def _become_ready(self, s: Server) -> None:
-        s.ready = True
-        now = self.env.now
-        self.healthy_intervals.append((now, self.horizon_s))
-        heapq.heappush(self.idle, s.idx)
-        if self.queued:
-            heapq.heappop(self.idle)
-            self._admit_from_queue(s, now, [])
 
     @property
     def queue_len(self) -> int:
@@ -194,7 +142,169 @@ class GpuPool:
 
     @property
     def num_ready(self) -> int:
-        return sum(1 for s in self.servers if s.ready)
+        """READY servers that take new requests (not draining)."""
+        return self.ready_count
+
+    @property
+    def in_flight(self) -> int:
+        return self.running_total + self.queued + self.never_admitted
+
+    @property
+    def provisioned(self) -> int:
+        """Servers provisioned and not draining (the count the autoscaler and schedule steer)."""
+        return sum(1 for s in self.servers if s.state != OFF and not s.draining)
+
+    def oldest_wait(self, now: float) -> float:
+        heads = [q[0].arrival_at for q in self.queues.values() if q]
+        return now - min(heads) if heads else 0.0
+
+    # -- server lifecycle --------------------------------------------------------------------
+    def provision(self, s: Server) -> None:
+        s.prov_since = self.env.now
+        self._cold_start(s)
+
+    def _cold_start(self, s: Server) -> None:
+        s.state = COLD
+        s.life += 1
+        life = s.life
+        delay = float(self.cold.sample(self.rng_cold, 1)[0])
+        if delay <= 0.0:
+            self._become_ready(s, life)
+        else:
+            self._at(delay, lambda _e: self._become_ready(s, life))
+
+    def _become_ready(self, s: Server, life: int) -> None:
+        if s.life != life or s.state != COLD:
+            return
+        now = self.env.now
+        s.state = READY
+        s.life += 1
+        s.healthy_since = now
+        self.ready_count += 1
+        if self.mtbf_s is not None:
+            life = s.life
+            self._at(float(self.rng_fail.exponential(self.mtbf_s)), lambda _e: self._fail(s, life))
+        if self.queued:
+            self._admit_from_queue(s, now)
+        else:
+            self._make_idle(s, now)
+
+    def _leave_ready(self, s: Server, now: float) -> None:
+        if s.state == READY:
+            self.healthy_intervals.append((s.healthy_since, now))
+            s.healthy_since = -1.0
+            if not s.draining:
+                self.ready_count -= 1
+        if s.busy_since >= 0.0:
+            self.busy_intervals.append((s.busy_since, now))
+            s.busy_since = -1.0
+        s.version += 1  # cancels the batch timer
+        s.timer_m = 0
+
+    def deprovision(self, s: Server) -> None:
+        now = self.env.now
+        self._leave_ready(s, now)
+        if s.running:
+            self._evict_all(s, now, requeue=True)
+        self.provisioned_intervals.append((s.prov_since, now))
+        s.prov_since = -1.0
+        s.state = OFF
+        s.draining = False
+        s.life += 1
+
+    def drain(self, s: Server) -> None:
+        """Stop admitting; deprovision once the batch has finished."""
+        if s.state != READY or s.draining:
+            return
+        s.draining = True
+        self.ready_count -= 1
+        if not s.running:
+            self.deprovision(s)
+
+    def undrain(self, s: Server) -> None:
+        if not s.draining:
+            return
+        s.draining = False
+        self.ready_count += 1
+        if self.queued and s.running:  # take waiting requests at the next boundary
+            m = s.next_boundary_m(self.env.now - s.seg_start)
+            if m < s.timer_m:
+                self._set_timer(s, m)
+
+    def _fail(self, s: Server, life: int) -> None:
+        if s.life != life or s.state != READY:
+            return
+        now = self.env.now
+        self.failures += 1
+        draining = s.draining
+        self._leave_ready(s, now)
+        self._evict_all(s, now, requeue=self.requeue_on_failure)
+        s.state = DOWN
+        s.life += 1
+        if draining:
+            self.deprovision(s)
+            return
+        life = s.life
+        self._at(float(self.rng_fail.exponential(self.mttr_s)), lambda _e: self._repaired(s, life))
+        self._dispatch_idle(now)
+
+    def _repaired(self, s: Server, life: int) -> None:
+        if s.life != life or s.state != DOWN:
+            return
+        self._cold_start(s)
+
+    def _evict_all(self, s: Server, now: float, requeue: bool) -> None:
+        """Take every request off a server that stops: back to the queue front (oldest first) or failed."""
+        jobs = list(s.running.values())
+        self.running_total -= len(jobs)
+        s.running.clear()
+        s.heap.clear()
+        s.pref.clear()
+        s.pref_left = s.pref_tokens = s.pref_blocks = 0
+        s.n_grow = s.sum_a = s.sum_qq = 0
+        s.cnt = [0] * s.bs
+        s.kv_reserved = 0
+        s.claims = s.claims_kv = 0
+        for job in reversed(jobs):
+            job.seq = -1
+            job.F = -1
+            b, i = job.block, job.i
+            if not requeue:
+                self._finish(b, i, FAILED, now)
+                continue
+            # the client retries: the answer starts over; a first token already streamed stays seen
+            job.generated = 0
+            job.inp_eff = job.input
+            job.rem_out = job.output
+            if b.first_token_at[i] > now:
+                b.first_token_at[i] = math.nan
+                job.need_first = True
+            self._enqueue(job, front=True)
+
+    def _make_idle(self, s: Server, now: float) -> None:
+        if s.busy_since >= 0.0:
+            self.busy_intervals.append((s.busy_since, now))
+            s.busy_since = -1.0
+        s.version += 1
+        s.timer_m = 0
+        if not s.in_idle:
+            s.in_idle = True
+            heapq.heappush(self.idle, s.idx)
+
+    def _pop_idle(self) -> Server | None:
+        while self.idle:
+            s = self.servers[heapq.heappop(self.idle)]
+            s.in_idle = False
+            if s.state == READY and not s.draining and not s.running:
+                return s
+        return None
+
+    def _dispatch_idle(self, now: float) -> None:
+        while self.queued:
+            s = self._pop_idle()
+            if s is None:
+                return
+            self._admit_from_queue(s, now)
 
     # -- arrivals --------------------------------------------------------------------------
     def submit(self, block: RequestBlock, i: int, priority: int, timeout: float | None) -> None:
@@ -202,23 +312,36 @@ class GpuPool:
         block.path[i] = PATH_GPU  # from now on: a request of the GPU pool (queued ones count in queue_len)
         inp = int(block.input_tokens[i])
         out = int(block.output_tokens[i])
-        if inp + out > self.kv_capacity or not self.servers:
+        if inp + out > self.max_tokens or not self.servers:
             self._finish(block, i, FAILED, now)
             return
         deadline = now + timeout if timeout is not None else math.inf
-        if self.idle and not self.queued:
-            s = self.servers[heapq.heappop(self.idle)]
-            self._start_segment(s, now, [Job(block, i, now, inp, out, priority, deadline)])
-            return
+        if not self.queued and self.idle:
+            s = self._pop_idle()
+            if s is not None:
+                self._start_segment(s, now, [Job(block, i, now, inp, out, priority, deadline)])
+                return
         if self.bound_queue and (priority >= self.blocked_from or self._hopeless(priority, inp, now)):
             self._never_admitted(block, i, priority, deadline)
             return
         job = Job(block, i, now, inp, out, priority, deadline)
-        self.queues[priority].append(job)
+        self._enqueue(job)
+        self._claim(job)
+
+    def _enqueue(self, job: Job, front: bool = False) -> None:
+        if front:
+            self.queues[job.priority].appendleft(job)
+        else:
+            self.queues[job.priority].append(job)
         self.queued += 1
-        if deadline >= self.horizon_s:
-            self.sure_work_ns[priority] += self._work_ns(inp)
-        self._claim(job, now)
+        if job.deadline >= self.horizon_s:
+            self.sure_work_ns[job.priority] += self._work_ns(job.input)
+
+    def _dequeued(self, job: Job) -> None:
+        """Bookkeeping for every job leaving the queue (admitted or dropped)."""
+        self.queued -= 1
+        if job.deadline >= self.horizon_s:
+            self.sure_work_ns[job.priority] -= self._work_ns(job.input)
 
     def _work_ns(self, inp: int) -> int:
         """Lower bound on the iteration time that admitting a request costs its server (floored)."""
@@ -253,86 +376,227 @@ class GpuPool:
         if block.pending == 0:
             self.on_done(block)
 
-    def _dequeued(self, job: Job) -> None:
-        """Bookkeeping for every job leaving the queue (admitted or dropped)."""
-        self.queued -= 1
-        if job.deadline >= self.horizon_s:
-            self.sure_work_ns[job.priority] -= self._work_ns(job.input)
-
-    def _claim(self, job: Job, now: float) -> None:
+    def _claim(self, job: Job) -> None:
         """Ask the least-loaded busy server with room to stop at its next boundary."""
         best: Server | None = None
         best_load = 0
+        paged = self.paged
+        need = job.input if paged else job.input + job.output
+        room = self.kv_capacity - need
+        max_batch = self.max_batch
         for s in self.servers:
-            if not s.ready or s.n == 0:
+            if s.state != READY or s.draining or not s.running:
                 continue
-            load = s.n + s.claims
-            if load >= self.max_batch or s.kv_reserved + s.claims_kv + job.need > self.kv_capacity:
+            load = len(s.running) + s.claims
+            if load >= max_batch or (best is not None and load >= best_load):
                 continue
-            if best is None or load < best_load:
-                best, best_load = s, load
+            used = s.sum_a + s.n_grow * (s.iters + 1) + s.pref_tokens if paged else s.kv_reserved
+            if used + s.claims_kv > room:
+                continue
+            best, best_load = s, load
         if best is None:
             return
         best.claims += 1
-        best.claims_kv += job.need
-        m = best.next_boundary_m(now - best.seg_start)
+        best.claims_kv += need
+        m = best.next_boundary_m(self.env.now - best.seg_start)
         if m < best.timer_m:
             self._set_timer(best, m)
 
     # -- batching --------------------------------------------------------------------------
     def _set_timer(self, s: Server, m: int) -> None:
-        s.version += 1
+        s.version = v = s.version + 1
         s.timer_m = m
-        v = s.version
         delay = s.seg_start + s.t_of(m) - self.env.now
-        self._at(max(delay, 0.0), lambda _e: self._on_boundary(s, v))
+        ev = simpy.Timeout(self.env, delay if delay > 0.0 else 0.0)
+        ev.callbacks.append(lambda _e: self._on_boundary(s, v))
+        self.num_events += 1
 
     def _start_segment(self, s: Server, now: float, admitted: list[Job]) -> None:
-        prefill = 0
-        for job in admitted:
-            job.finish_iter = s.iters + job.output
-            s.seq += 1
-            heapq.heappush(s.heap, (job.finish_iter, s.seq, job))
-            s.kv_reserved += job.need
-            s.kv_held += job.input
-            prefill += int(job.block.prefill_tokens[job.i])  # input minus any prefix-cache hit
-        s.n = len(s.heap)
-        if s.busy_since < 0.0:
-            s.busy_since = now
-        s.seg_start = now
-        s.A = self.base + self.per_seq * s.n + self.per_kv * s.kv_held
-        s.B = self.per_kv * s.n
-        s.P = self.per_prefill * prefill
+        i0 = s.iters
+        chunked = self.chunk is not None
+        paged = self.paged
+        heap = s.heap
         if admitted:
-            first = now + s.P + s.A
+            prefill = 0
+            running = s.running
+            seq = self.seq
+            bs = self.bs
             for job in admitted:
-                b, i = job.block, job.i
-                b.start_at[i] = now
-                b.first_token_at[i] = first
-        self._set_timer(s, s.heap[0][0] - s.iters)
+                seq += 1
+                job.seq = seq
+                job.deadline = math.inf  # admitted: no longer a waiting client that may give up
+                running[seq] = job
+                # a prefix-cache hit (block.prefill_tokens < input) is not prefilled again; its KV is still held
+                cached = job.input - int(job.block.prefill_tokens[job.i])
+                if chunked:
+                    job.F = -1
+                    job.pref_left = max(job.inp_eff - cached, 1)
+                    s.pref.append(job)
+                    s.pref_left += job.pref_left
+                    s.pref_tokens += job.inp_eff
+                    if paged:
+                        s.pref_blocks += -(-job.inp_eff // bs)
+                    else:
+                        s.kv_reserved += job.input + job.output
+                else:
+                    job.F = f = i0 + 1
+                    job.a = a = job.inp_eff - f
+                    s.n_grow += 1
+                    s.sum_a += a
+                    if bs > 1:
+                        qq, r = divmod(a + bs - 1, bs)
+                        s.sum_qq += qq
+                        s.cnt[r] += 1
+                    else:
+                        s.sum_qq += a
+                    heapq.heappush(heap, (i0 + job.rem_out, seq, job))
+                    prefill += job.inp_eff - cached
+                    if not paged:
+                        s.kv_reserved += job.input + job.output
+            self.seq = seq
+            self.running_total += len(admitted)
+            if s.busy_since < 0.0:
+                s.busy_since = now
+        else:
+            prefill = 0
+        s.seg_start = now
+        per_kv = self.per_kv
+        n_grow = s.n_grow
+        A = s.A = self.base + self.per_seq * len(s.running) + per_kv * (s.sum_a + n_grow * (i0 + 1) + s.pref_tokens)
+        s.B = per_kv * n_grow
+        if chunked:
+            P = s.P = self.per_prefill * s.pref_left
+            C = s.C = self.per_prefill * self.chunk  # type: ignore[operator]
+            if admitted:
+                first = now + (C if C < P else P) + A
+        else:
+            P = s.P = self.per_prefill * prefill
+            if admitted:
+                first = now + P + A
+        if admitted:
+            for job in admitted:
+                if not job.started:
+                    job.started = True
+                    job.block.start_at[job.i] = now
+                if job.need_first and not chunked:
+                    job.need_first = False
+                    job.block.first_token_at[job.i] = first
+        while heap and heap[0][2].seq != heap[0][1]:
+            heapq.heappop(heap)
+        m = heap[0][0] - i0 if heap else 1 << 60
+        if chunked and s.pref:
+            m = min(m, ceil_div(s.pref[0].pref_left, self.chunk))  # type: ignore[arg-type]
+        if paged and m > 1:
+            cap = self.cap_blocks
+            if s.sum_qq + s.n_grow * ((i0 + m) // s.bs + 1) + s.pref_blocks > cap:  # may run out: solve
+                m = s.overflow_m(m, cap)
+        if self.audit is not None:
+            self.audit(self, s, m)
+        self._set_timer(s, m)
 
     def _on_boundary(self, s: Server, version: int) -> None:
-        if version != s.version or not s.ready:
+        if version != s.version or s.state != READY:
             return
         now = self.env.now
         m = s.timer_m
-        s.iters += m
-        s.kv_held += s.n * m
+        if now >= self.warmup_s:
+            full = len(s.running) / self.max_batch
+            self.work_s += (now - s.seg_start) - (m * self.base * (1.0 - full) if full < 1.0 else 0.0)
+        it = s.iters = s.iters + m
+        if s.pref:
+            self._advance_prefill(s, m, it, now)
         heap = s.heap
-        while heap and heap[0][0] <= s.iters:
-            _, _, job = heapq.heappop(heap)
-            s.kv_reserved -= job.need
-            s.kv_held -= job.need
-            self._finish(job.block, job.i, SERVED, now)
-        s.n = len(heap)
+        paged = self.paged
+        bs = s.bs
+        if heap and heap[0][0] <= it:
+            running = s.running
+            while heap and heap[0][0] <= it:
+                _, seq, job = heapq.heappop(heap)
+                if job.seq != seq:
+                    continue
+                del running[seq]
+                self.running_total -= 1
+                s.n_grow -= 1
+                a = job.a
+                s.sum_a -= a
+                if bs > 1:
+                    qq, r = divmod(a + bs - 1, bs)
+                    s.sum_qq -= qq
+                    s.cnt[r] -= 1
+                else:
+                    s.sum_qq -= a
+                if not paged:
+                    s.kv_reserved -= job.input + job.output
+                job.seq = -1
+                self._finish(job.block, job.i, SERVED, now)
         s.claims = 0
         s.claims_kv = 0
-        self._admit_from_queue(s, now, [])
+        if paged and s.n_grow and s.sum_qq + s.n_grow * ((it + 1) // bs + 1) + s.pref_blocks > self.cap_blocks:
+            self._preempt_to_fit(s, it)
+        self._admit_from_queue(s, now)
+        if self.queued and self.idle:  # preempted requests: an idle server may take them now
+            self._dispatch_idle(now)
 
-    def _admit_from_queue(self, s: Server, now: float, admitted: list[Job]) -> None:
-        room = self.max_batch - s.n
-        kv_free = self.kv_capacity - s.kv_reserved
+    def _advance_prefill(self, s: Server, m: int, it: int, now: float) -> None:
+        done = min(m * self.chunk, s.pref_left)  # type: ignore[operator]
+        s.pref_left -= done
+        pref = s.pref
+        while pref and done > 0:
+            job = pref[0]
+            take = min(job.pref_left, done)
+            job.pref_left -= take
+            done -= take
+            if job.pref_left:
+                break
+            pref.popleft()
+            s.pref_tokens -= job.inp_eff
+            if self.paged:
+                s.pref_blocks -= ceil_div(job.inp_eff, self.bs)
+            job.F = it
+            job.a = job.inp_eff - it
+            s.add_grow(job)
+            heapq.heappush(s.heap, (it + job.rem_out - 1, job.seq, job))
+            if job.need_first:
+                job.need_first = False
+                job.block.first_token_at[job.i] = now
+
+    def _preempt_to_fit(self, s: Server, it: int) -> None:
+        """Preempt the newest requests until the next iteration's KV fits (recompute later)."""
+        while s.running and s.blocks_at(it + 1) > self.cap_blocks:
+            seq, job = s.running.popitem()
+            self.running_total -= 1
+            if job.F >= 0:
+                s.remove_grow(job)
+                job.generated += it - job.F + 1
+            else:
+                s.pref.remove(job)
+                s.pref_left -= job.pref_left
+                s.pref_tokens -= job.inp_eff
+                s.pref_blocks -= ceil_div(job.inp_eff, self.bs)
+            job.seq = -1
+            job.F = -1
+            job.inp_eff = job.input + job.generated
+            job.rem_out = job.output - job.generated
+            self._enqueue(job, front=True)
+            if self.env.now >= self.warmup_s:
+                self.preemptions += 1
+
+    def _admit_from_queue(self, s: Server, now: float) -> None:
+        if s.draining:
+            if s.running:
+                self._start_segment(s, now, [])
+            else:
+                self.deprovision(s)
+            return
+        admitted: list[Job] = []
         if self.queued:
+            room = self.max_batch - len(s.running)
+            paged = self.paged
+            if paged:
+                kv_free = self.cap_blocks - s.blocks_at(s.iters + 1) - (self.watermark if s.running else 0)
+            else:
+                kv_free = self.kv_capacity - s.kv_reserved
+            bs = self.bs
             for p in self.levels:
                 q = self.queues[p]
                 while q and room > 0:
@@ -342,25 +606,21 @@ class GpuPool:
                         self._dequeued(job)
                         self._finish(job.block, job.i, DROPPED, job.deadline)
                         continue
-                    if job.need > kv_free:
+                    need = -(-job.inp_eff // bs) if paged else job.input + job.output
+                    if need > kv_free:
                         room = 0  # FCFS: the head waits for memory, nobody overtakes it
                         break
                     q.popleft()
                     self._dequeued(job)
                     admitted.append(job)
                     room -= 1
-                    kv_free -= job.need
+                    kv_free -= need
                 if room <= 0:
                     break
-        if admitted or s.n:
+        if admitted or s.running:
             self._start_segment(s, now, admitted)
         else:
-            if s.busy_since >= 0.0:
-                self.busy_intervals.append((s.busy_since, now))
-                s.busy_since = -1.0
-            s.version += 1
-            s.timer_m = 0
-            heapq.heappush(self.idle, s.idx)
+            self._make_idle(s, now)
 
     def _finish(self, block: RequestBlock, i: int, status: int, at: float) -> None:
         if status == FAILED and self.on_failed is not None and self.on_failed(block, i, at):
@@ -374,12 +634,18 @@ class GpuPool:
 
     # -- end of horizon ----------------------------------------------------------------------
     def close(self, now: float) -> None:
-        """Close open busy periods at the horizon. Requests still running, or queued with no deadline
-        before the horizon, stay in flight; a queued request whose deadline passed was dropped then."""
+        """Close open intervals at the horizon (requests still queued or running stay in flight)."""
         for s in self.servers:
             if s.busy_since >= 0.0:
                 self.busy_intervals.append((s.busy_since, now))
                 s.busy_since = -1.0
+            if s.healthy_since >= 0.0:
+                self.healthy_intervals.append((s.healthy_since, now))
+                s.healthy_since = -1.0
+            if s.prov_since >= 0.0:
+                self.provisioned_intervals.append((s.prov_since, now))
+                s.prov_since = -1.0
+        # a queued request whose deadline passed before the horizon was dropped then, not in flight
         for p in self.levels:
             q = self.queues[p]
             keep: deque[Job] = deque()

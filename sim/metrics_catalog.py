@@ -26,6 +26,8 @@ METRICS: dict[str, str] = {
     "peak_ttft_p95_s": "95th percentile TTFT of requests arriving in the hour starting at peak_hour, every day",
     "peak_concurrency": "largest number of requests in flight at once (arrived, not yet finished)",
     "gpu_utilization": "busy server-time / paid server-time (busy = running a batch)",
+    "gpu_capacity_utilization": "server-time the GPU work would take in full batches (max_batch) / paid server-time",
+    "preemptions": "GPU requests preempted for KV memory (paged policy) and recomputed later",
     "availability": "served / requests",
     "uptime": "time-average fraction of the horizon with at least one healthy serving path",
     "slo_attainment": "fraction of requests served within their class's TTFT SLO",
@@ -77,5 +79,6 @@ COUNT_METRICS: frozenset[str] = frozenset(
         "api_outage_failures",
         "served_by_api_batch",
         "prefix_cached_tokens",
+        "preemptions",
     }
 )

@@ -76,6 +76,8 @@ class Replication:
                 stream(seed, replication, "cold_start"),
                 self.horizon_s,
                 self._block_finished,
+                rng_failures=stream(seed, replication, "failures"),
+                warmup_s=exp.warmup_h * 3600.0,
             )
             if Router.uses_gpu(exp)
             else None
@@ -127,9 +129,10 @@ class Replication:
             busy_s = total_length(pool.busy_intervals, lo, hi)
             cost_gpu = paid_s / 3600.0 * gpu_spec.price_per_server_hour_usd
             gpu_util: float | None = busy_s / paid_s if paid_s > 0 else None
+            gpu_cap_util: float | None = pool.work_s / paid_s if paid_s > 0 else None
         else:
             paid_s = busy_s = cost_gpu = 0.0
-            gpu_util = None
+            gpu_util = gpu_cap_util = None
         cost_api = rec.sums["cost_api"]
         cost_fixed = exp.costs.fixed_monthly_usd * measured_h / exp.costs.hours_per_month
         cost_total = cost_api + cost_gpu + cost_fixed
@@ -162,6 +165,8 @@ class Replication:
             "peak_ttft_p95_s": rec.peak_ttft.quantile(0.95),
             "peak_concurrency": rec.concurrency.peak,
             "gpu_utilization": gpu_util,
+            "gpu_capacity_utilization": gpu_cap_util,
+            "preemptions": pool.preemptions if pool is not None else 0,
             "availability": c["served"] / requests if requests else None,
             "uptime": uptime,
             "slo_attainment": c["slo_met"] / requests if requests else None,

@@ -7,8 +7,9 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator
 
 from sim.config.api import ApiSpec, NonNegPrice
+from sim.config.autoscaling import AutoscalerSpec, ServerSchedule
 from sim.config.base import Frozen
-from sim.config.distributions import ConstantSpec, DistSpec
+from sim.config.distributions import DistSpec
 
 
 class IterationSpec(Frozen):
@@ -21,6 +22,9 @@ class IterationSpec(Frozen):
 
 
 class FailureSpec(Frozen):
+    """Per-server failures: healthy (serving) time to failure ~ Exponential(mtbf_h), repair ~ Exponential(mttr_h),
+    then a cold start. Requests on a failed server go back to the front of the queue (requeue) or fail."""
+
     mtbf_h: Annotated[float, Field(gt=0)] | None = None  # null: servers never fail
     mttr_h: Annotated[float, Field(gt=0)] = 0.5
     on_failure: Literal["requeue", "fail"] = "requeue"
@@ -35,8 +39,16 @@ class GpuPoolSpec(Frozen):
     max_batch: Annotated[int, Field(ge=1, le=100_000)] = 64
     kv_cache_tokens: Annotated[int, Field(ge=1)] | None = None  # null: derived from gpu and model
     iteration_s: IterationSpec | None = None  # null: derived from gpu, model and tensor_parallel
-    cold_start_s: DistSpec = ConstantSpec(dist="constant", value=0.0)
+    # null: derived from the model's weight size (backends.catalog.derived_cold_start_s, ~40 s for an 8B model)
+    cold_start_s: DistSpec | None = None
     failures: FailureSpec = FailureSpec()
+    # paged: KV held = input + generated tokens in blocks, newest request preempted (recomputed) on overflow;
+    # reserve: admission reserves input + output tokens up front, never preempts
+    kv_policy: Literal["paged", "reserve"] = "paged"
+    kv_block_tokens: Annotated[int, Field(ge=1, le=4096)] = 16
+    max_prefill_tokens: Annotated[int, Field(ge=1, le=10_000_000)] | None = None  # null: no chunked prefill
+    autoscaler: AutoscalerSpec = AutoscalerSpec()
+    schedule: ServerSchedule | None = None  # servers provisioned in each hour of the day (00h..23h)
 
     @field_validator("gpu", "model")
     @classmethod

@@ -1,0 +1,166 @@
+"""A deliberately naive reference for one GPU server: a loop that visits every iteration.
+
+It restates the batching semantics of backends/gpu_pool.py without any of its shortcuts (closed-form
+segments, block counting by residues, claims, lazy heaps): each iteration's duration is computed from the
+batch as it is, every request's KV is counted block by block, admission is tried at every boundary.
+Tests drive both on the same requests and expect the same times for every request.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+
+@dataclass
+class RefJob:
+    idx: int
+    arrival: float
+    input: int
+    output: int
+    priority: int
+    generated: int = 0
+    inp_eff: int = 0
+    rem_out: int = 0
+    F: int = -1  # iteration that ended this run's prefill
+    pref_left: int = 0
+    admitted: int = -1  # admission number
+
+
+@dataclass
+class RefResult:
+    start_at: list[float] = field(default_factory=list)
+    first_token_at: list[float] = field(default_factory=list)
+    done_at: list[float] = field(default_factory=list)
+    preemptions: int = 0
+    max_blocks: int = 0
+    max_batch_seen: int = 0
+
+
+def simulate_reference(
+    arrivals: list[float],
+    inputs: list[int],
+    outputs: list[int],
+    priorities: list[int],
+    *,
+    base: float,
+    per_seq: float,
+    per_prefill: float,
+    per_kv: float,
+    max_batch: int,
+    kv_tokens: int,
+    paged: bool,
+    block: int,
+    chunk: int | None,
+    watermark_share: float = 0.01,
+) -> RefResult:
+    n = len(arrivals)
+    res = RefResult([math.nan] * n, [math.nan] * n, [math.nan] * n)
+    bs = block if paged else 1
+    cap = kv_tokens // bs if paged else kv_tokens
+    wm = int(watermark_share * cap) if paged else 0
+    levels = sorted(set(priorities))
+    queues: dict[int, list[RefJob]] = {p: [] for p in levels}
+    running: list[RefJob] = []  # admission order
+    it = 0  # iterations done
+    t = 0.0
+    nxt = 0  # next arrival index
+    seq = 0
+
+    def need_tokens(j: RefJob, iteration: int) -> int:
+        return j.inp_eff if j.F < 0 or iteration <= j.F else j.inp_eff + iteration - j.F
+
+    def blocks(iteration: int) -> int:
+        if paged:
+            return sum(-(-need_tokens(j, iteration) // bs) for j in running)
+        return sum(j.input + j.output for j in running)
+
+    def admit(now: float) -> None:
+        nonlocal seq
+        room = max_batch - len(running)
+        free = cap - blocks(it + 1) - (wm if running else 0)
+        for p in levels:
+            q = queues[p]
+            while q and room > 0:
+                j = q[0]
+                need = -(-j.inp_eff // bs) if paged else j.input + j.output
+                if need > free:
+                    return
+                q.pop(0)
+                seq += 1
+                j.admitted = seq
+                if math.isnan(res.start_at[j.idx]):
+                    res.start_at[j.idx] = now
+                if chunk is None:
+                    j.F = it + 1
+                else:
+                    j.F = -1
+                    j.pref_left = j.inp_eff
+                running.append(j)
+                room -= 1
+                free -= need
+            if room <= 0:
+                return
+
+    def arrive_until(time: float) -> None:
+        nonlocal nxt
+        while nxt < n and arrivals[nxt] <= time:
+            j = RefJob(nxt, arrivals[nxt], inputs[nxt], outputs[nxt], priorities[nxt])
+            j.inp_eff, j.rem_out = j.input, j.output
+            queues[j.priority].append(j)
+            nxt += 1
+
+    while nxt < n or running or any(queues.values()):
+        if not running:
+            if not any(queues.values()):
+                t = arrivals[nxt]
+                arrive_until(t)
+            admit(t)
+        res.max_batch_seen = max(res.max_batch_seen, len(running))
+        it_now = it + 1
+        res.max_blocks = max(res.max_blocks, blocks(it_now))
+        prefill = 0
+        if chunk is None:
+            prefill = sum(j.inp_eff for j in running if it_now == j.F)
+        else:
+            budget = chunk
+            for j in running:
+                if j.F < 0 and budget > 0:
+                    take = min(j.pref_left, budget)
+                    budget -= take
+                    prefill += take
+        kv = sum(need_tokens(j, it_now) for j in running)
+        t += base + per_seq * len(running) + per_kv * kv + per_prefill * prefill
+        it = it_now
+        arrive_until(t)
+        if chunk is not None:
+            budget = chunk
+            for j in running:
+                if j.F < 0 and budget > 0:
+                    take = min(j.pref_left, budget)
+                    budget -= take
+                    j.pref_left -= take
+                    if j.pref_left == 0:
+                        j.F = it
+        for j in running:
+            if it == j.F and math.isnan(res.first_token_at[j.idx]):
+                res.first_token_at[j.idx] = t
+        still = []
+        for j in running:
+            if j.F >= 0 and j.F + j.rem_out - 1 <= it:
+                res.done_at[j.idx] = t
+            else:
+                still.append(j)
+        running[:] = still
+        if paged:
+            while running and blocks(it + 1) > cap:
+                j = running.pop()
+                if j.F >= 0:
+                    j.generated += it - j.F + 1
+                j.F = -1
+                j.inp_eff = j.input + j.generated
+                j.rem_out = j.output - j.generated
+                queues[j.priority].insert(0, j)
+                res.preemptions += 1
+        admit(t)
+    return res

@@ -1,0 +1,172 @@
+"""The event-driven pool against a naive per-iteration reference, and its invariants under stress.
+
+* Same requests, one server: every request's admission, first-token and completion times and the number
+  of preemptions equal those of tests/gpu_reference.py, which visits every iteration (paged and reserved
+  KV, chunked prefill, priorities, preemption with recompute).
+* Invariants after every batch change: batch <= max_batch; KV in use <= capacity during every iteration
+  of the segment (checked at its first and at its last iteration, the KV in use only grows in between);
+  the pool's running KV aggregates equal a recount from the requests.
+* Conservation under failures and preemptions: every request ends served, failed (only with
+  on_failure=fail), or is still queued or running at the horizon; none is lost or finished twice.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import simpy
+from gpu_reference import simulate_reference
+from gpu_support import feed, make_block
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from strategies import GpuCase, gpu_cases
+
+from backends.catalog import ceil_div
+from backends.gpu_pool import GpuPool
+from backends.gpu_server import Server
+from sim.config.backends import GpuPoolSpec
+from sim.request_block import FAILED, PENDING, SERVED
+
+
+def _spec(c: GpuCase, **extra: object) -> GpuPoolSpec:
+    data = {
+        "servers": 1,
+        "max_batch": c.max_batch,
+        "kv_cache_tokens": c.kv_tokens,
+        "kv_policy": "paged" if c.paged else "reserve",
+        "kv_block_tokens": c.block,
+        "max_prefill_tokens": c.chunk,
+        "iteration_s": {
+            "base": c.base,
+            "per_seq": c.per_seq,
+            "per_prefill_token": c.per_prefill,
+            "per_kv_token": c.per_kv,
+        },
+        "cold_start_s": {"dist": "constant", "value": 0},
+    }
+    data.update(extra)
+    return GpuPoolSpec.model_validate(data)
+
+
+def _recount(pool: GpuPool, s: Server, it: int) -> int:
+    total = 0
+    for job in s.running.values():
+        tokens = job.inp_eff if job.F < 0 or it <= job.F else job.inp_eff + it - job.F
+        total += ceil_div(tokens, pool.bs) if pool.paged else 0
+    return total + (0 if pool.paged else s.kv_reserved)
+
+
+def auditor(violations: list[str]):
+    def audit(pool: GpuPool, s: Server, m: int) -> None:
+        if len(s.running) > pool.max_batch:
+            violations.append(f"batch {len(s.running)} > {pool.max_batch}")
+        first, last = s.iters + 1, s.iters + m  # the segment's iterations; KV in use grows over them
+        if pool.paged:
+            if s.blocks_at(first) != _recount(pool, s, first):
+                violations.append("block aggregates disagree with a recount")
+            for it in (first, last):
+                if _recount(pool, s, it) > pool.cap_blocks:
+                    violations.append(f"KV {_recount(pool, s, it)} blocks > {pool.cap_blocks} at {it}")
+        elif s.kv_reserved > pool.kv_capacity:
+            violations.append(f"reserved KV {s.kv_reserved} > {pool.kv_capacity}")
+
+    return audit
+
+
+def run_pool(c: GpuCase, violations: list[str], **extra: object) -> tuple[GpuPool, object]:
+    env = simpy.Environment()
+    block = make_block(np.array(c.arrivals), np.array(c.inputs), np.array(c.outputs), np.array(c.priorities))
+    prios = [0, 1]
+    pool = GpuPool(env, _spec(c, **extra), prios, [None, None], np.random.default_rng(0), 1e9, lambda b: None)
+    pool.audit = auditor(violations)
+    feed(env, pool, block, prios)
+    env.run()
+    return pool, block
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(gpu_cases())
+def test_pool_equals_per_iteration_reference(c: GpuCase) -> None:
+    violations: list[str] = []
+    pool, block = run_pool(c, violations)
+    ref = simulate_reference(
+        c.arrivals,
+        c.inputs,
+        c.outputs,
+        c.priorities,
+        base=c.base,
+        per_seq=c.per_seq,
+        per_prefill=c.per_prefill,
+        per_kv=c.per_kv,
+        max_batch=c.max_batch,
+        kv_tokens=c.kv_tokens,
+        paged=c.paged,
+        block=c.block,
+        chunk=c.chunk,
+    )
+    assert not violations, violations[:3]
+    assert (block.status == SERVED).all()
+    np.testing.assert_allclose(block.start_at, ref.start_at, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(block.first_token_at, ref.first_token_at, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(block.done_at, ref.done_at, rtol=1e-9, atol=1e-9)
+    assert pool.preemptions == ref.preemptions
+    assert ref.max_batch_seen <= c.max_batch
+    assert ref.max_blocks <= (c.kv_tokens // c.block if c.paged else c.kv_tokens)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(gpu_cases(max_requests=60), st.sampled_from(["requeue", "fail"]), st.floats(0.002, 0.05), st.integers(1, 3))
+def test_no_request_lost_under_failures_and_preemption(
+    c: GpuCase, on_failure: str, mtbf_h: float, servers: int
+) -> None:
+    violations: list[str] = []
+    horizon = c.arrivals[-1] + 30.0
+    env = simpy.Environment()
+    block = make_block(np.array(c.arrivals), np.array(c.inputs), np.array(c.outputs), np.array(c.priorities))
+    prios = [0, 1]
+    spec = _spec(
+        c,
+        servers=servers,
+        failures={"mtbf_h": mtbf_h, "mttr_h": 0.001, "on_failure": on_failure},
+        cold_start_s={"dist": "exponential", "mean": 0.5},
+    )
+    finished: list[int] = []
+    pool = GpuPool(
+        env,
+        spec,
+        prios,
+        [None, None],
+        np.random.default_rng(1),
+        horizon,
+        lambda b: finished.append(b.index),
+        rng_failures=np.random.default_rng(2),
+    )
+    pool.audit = auditor(violations)
+    done_count = {"n": 0}
+    orig_finish = pool._finish
+
+    def counting_finish(b, i, status, at):  # type: ignore[no-untyped-def]
+        assert b.status[i] == PENDING, "a request finished twice"
+        done_count["n"] += 1
+        orig_finish(b, i, status, at)
+
+    pool._finish = counting_finish  # type: ignore[method-assign]
+    feed(env, pool, block, prios)
+    env.run(until=horizon)
+    pool.close(horizon)
+    assert not violations, violations[:3]
+    queued = sum(len(q) for q in pool.queues.values())
+    running = sum(len(s.running) for s in pool.servers)
+    assert queued == pool.queued and running == pool.running_total
+    pending = int((block.status == PENDING).sum())
+    assert pending == queued + running, "a request was lost"
+    assert done_count["n"] + pending == len(block)
+    if on_failure == "requeue":
+        assert not (block.status == FAILED).any()
+    served = block.status == SERVED
+    assert (block.done_at[served] >= block.first_token_at[served] - 1e-12).all()
+    assert (block.first_token_at[served] >= block.arrival_at[served]).all()
+    for a, b in pool.healthy_intervals + pool.provisioned_intervals + pool.busy_intervals:
+        assert 0.0 <= a <= b <= horizon + 1e-9
+    assert not math.isnan(sum(b - a for a, b in pool.busy_intervals))
