@@ -349,6 +349,8 @@ class GpuPool:
 
     def _hopeless(self, priority: int, inp: int, now: float) -> bool:
         """True if a request arriving now at this priority cannot be admitted before the horizon."""
+        if self.horizon_s == math.inf:  # open-ended runs (engine benchmarks): every request is admitted
+            return False
         w_ns = math.ceil((self.w0 + self.per_prefill * inp) * 1e9) + 1
         if w_ns > self.max_w_ns:
             self.max_w_ns = w_ns

@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 
 from backends.gpu_pool import GpuPool
+from backends.gpu_server import READY
 
 
 class WaitPredictor:
@@ -41,12 +42,13 @@ class WaitPredictor:
         rate = 0.0
         ready = False
         for s in pool.servers:
-            if not s.ready:
+            if s.state != READY or s.draining:
                 continue
             ready = True
-            free += max(pool.max_batch - s.n, 0)
-            if s.n > 0 and s.A > 0.0:
-                rate += s.n / (self.mean_out * s.A)
+            n = len(s.running)
+            free += max(pool.max_batch - n, 0)
+            if n > 0 and s.A > 0.0:
+                rate += n / (self.mean_out * s.A)
         if not ready:
             return math.inf
         if ahead < free:

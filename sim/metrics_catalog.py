@@ -21,7 +21,7 @@ METRICS: dict[str, str] = {
     "e2e_p50_s": "median end-to-end latency",
     "e2e_p95_s": "95th percentile end-to-end latency",
     "e2e_p99_s": "99th percentile end-to-end latency",
-    "tpot_mean_s": "mean time per output token = (e2e - TTFT)/(output tokens - 1), requests with >= 2 tokens",
+    "tpot_mean_s": "mean (e2e - TTFT)/(output tokens - 1) over streamed answers (GPU, API) with >= 2 tokens",
     "queue_wait_mean_s": "mean of admission into a batch (or API call start) - arrival",
     "peak_ttft_p95_s": "95th percentile TTFT of requests arriving in the hour starting at peak_hour, every day",
     "peak_concurrency": "largest number of requests in flight at once (arrived, not yet finished)",

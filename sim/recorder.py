@@ -175,14 +175,17 @@ class Recorder:
             self.ttft_by_hour[h].add(ttft[sel])
             self.e2e_by_hour[h].add(e2e[sel])
         out = b.output_tokens[served]
-        multi = out >= 2
+        # TPOT describes generated streams: answers from a cache or a batch API arrive whole (no token stream)
+        path = b.path[served]
+        multi = (out >= 2) & ((path == PATH_GPU) | (path == PATH_API))
         if multi.any():
             tpot = (e2e[multi] - ttft[multi]) / (out[multi] - 1)
             self.sums["tpot"] += float(tpot.sum())
             c["tpot_n"] += int(multi.sum())
         started = ~np.isnan(b.start_at)
         if started.any():
-            self.sums["queue_wait"] += float((b.start_at[started] - b.arrival_at[started]).sum())
+            # the event clock reaches an arrival as now + (t - now), which can round a hair below t: clamp at 0
+            self.sums["queue_wait"] += float(np.maximum(b.start_at[started] - b.arrival_at[started], 0.0).sum())
             c["queue_wait_n"] += int(started.sum())
         cost = b.cost_usd
         if cost.any():

@@ -61,6 +61,7 @@ backends:
     servers: 1
     max_batch: 1
     iteration_s: {base: 0.01, per_prefill_token: 0.001}
+    cold_start_s: {dist: constant, value: 0}
 output: {requests: true}
 """
 

@@ -29,6 +29,7 @@ backends:
     servers: 1
     max_batch: 8
     iteration_s: {base: 0.02}
+    cold_start_s: {dist: constant, value: 0}   # the test is about the queue, not about the start
 output: {requests: true}
 """
 
