@@ -2,6 +2,7 @@
 and the ratio against a bare SimPy M/M/8 (a process per customer + simpy.Resource) run in the same session.
 
 Each figure is a whole process (`python -m ...` in a child), timed from outside, median of --runs runs.
+Rates are requests per CPU-second of the whole process (one core: every scenario runs with --workers 1).
 Usage: python benchmarks/bench.py [--runs 3] [--scenarios weekday,month,plan,mm8]
 """
 
@@ -10,9 +11,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from statistics import median
@@ -21,21 +22,22 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 
 
-def _child(cmd: list[str]) -> tuple[float, float]:
-    """Run a command in a child process; return (wall seconds, peak RSS MiB of that child)."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    t0 = time.perf_counter()
-    subprocess.run(
-        cmd,
-        check=True,
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
-    wall = time.perf_counter() - t0
-    after = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return wall, max(after, before) / 1024.0
+def _child(cmd: list[str]) -> tuple[float, float, float]:
+    """Run a command in a child process; return (wall s, CPU s, peak RSS MiB) of that child alone
+    (GNU time reports each child's own maximum resident set, unlike RUSAGE_CHILDREN's running maximum)."""
+    with tempfile.NamedTemporaryFile("r", suffix=".time") as fh:
+        t0 = time.perf_counter()
+        subprocess.run(
+            ["/usr/bin/time", "-f", "%M %U %S", "-o", fh.name, *cmd],
+            check=True,
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
+        wall = time.perf_counter() - t0
+        rss_kb, user, system = fh.read().split()[-3:]
+    return wall, float(user) + float(system), float(rss_kb) / 1024.0
 
 
 def _capsim_run(config: str, extra: list[str], out: Path) -> list[str]:
@@ -56,12 +58,13 @@ def _capsim_run(config: str, extra: list[str], out: Path) -> list[str]:
 
 
 def measure(cmd: list[str], runs: int) -> dict[str, float]:
-    walls, rss = [], []
+    walls, cpus, rss = [], [], []
     for _ in range(runs):
-        w, r = _child(cmd)
+        w, c, r = _child(cmd)
         walls.append(w)
+        cpus.append(c)
         rss.append(r)
-    return {"wall_s": median(walls), "peak_rss_mib": max(rss)}
+    return {"wall_s": median(walls), "cpu_s": median(cpus), "peak_rss_mib": max(rss)}
 
 
 def main() -> None:
@@ -74,7 +77,7 @@ def main() -> None:
     rows = []
     n_base = 200_000
     base = measure([sys.executable, str(HERE / "bare_simpy_mm8.py"), str(n_base)], args.runs)
-    base_rate = n_base / base["wall_s"]
+    base_rate = n_base / base["cpu_s"]  # CPU seconds: steadier than wall time on a shared machine
     rows.append(
         {
             "scenario": "bare SimPy M/M/8",
@@ -100,7 +103,7 @@ def main() -> None:
         table = __import__("pandas").read_parquet(folder / "replications.parquet")
         requests = float(table["requests"].sum())
         events = float(table["num_events"].sum())
-        rate = requests / m["wall_s"]
+        rate = requests / m["cpu_s"]
         rows.append(
             {
                 "scenario": f"capsim {key}",
@@ -111,10 +114,11 @@ def main() -> None:
                 "vs_simpy": rate / base_rate,
             }
         )
-    print(f"{'scenario':<22}{'requests':>12}{'wall s':>9}{'req/s':>10}{'ev/req':>8}{'RSS MiB':>9}{'vs SimPy':>9}")
+    head = ("scenario", "requests", "wall s", "CPU s", "req/s", "ev/req", "RSS MiB", "vs SimPy")
+    print(f"{head[0]:<22}{head[1]:>12}{head[2]:>9}{head[3]:>8}{head[4]:>10}{head[5]:>8}{head[6]:>9}{head[7]:>9}")
     for r in rows:
         print(
-            f"{r['scenario']:<22}{r['requests']:>12,.0f}{r['wall_s']:>9.2f}{r['req_per_s']:>10,.0f}"
+            f"{r['scenario']:<22}{r['requests']:>12,.0f}{r['wall_s']:>9.2f}{r['cpu_s']:>8.2f}{r['req_per_s']:>10,.0f}"
             f"{r['events_per_req']:>8.2f}{r['peak_rss_mib']:>9.0f}{r['vs_simpy']:>9.2f}"
         )
     (out / "bench.json").write_text(json.dumps(rows, indent=2))

@@ -13,10 +13,9 @@ import math
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 import yaml
 
 from sim import __version__
@@ -25,9 +24,11 @@ from sim.checkpoints import CheckpointStore, checkpoint_key, remove_stale_tmp
 from sim.config import Experiment
 from sim.config.loader import resolved_yaml
 from sim.metrics_catalog import METRICS
-from sim.parquet_stream import ParquetStream
 from sim.replication import ReplicationResult
 from sim.stats import summarize
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 PARTIAL = ".partial"
 # keys of the resolved config that may differ between a run and its resume (they do not change results)
@@ -147,6 +148,10 @@ class ResultsFolder:
     ) -> dict[str, Any]:
         """Write summary, rows, time series from results given in replication order (any iterable;
         each result is dropped once written, so a generator keeps memory to one replication)."""
+        import pandas as pd  # lazy: pandas and pyarrow cost ~0.4 s of start-up; only writing needs them
+
+        from sim.parquet_stream import ParquetStream
+
         rows: list[dict[str, Any]] = []
         ts = ParquetStream(self.path / "timeseries.parquet") if exp.output.timeseries else None
         hourly = ParquetStream(self.path / "hourly.parquet")
@@ -199,6 +204,8 @@ def replication_row(r: ReplicationResult) -> dict[str, Any]:
 
 def rows_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     """One row per replication; an undefined metric (None, NaN, inf) is a null in Parquet and CSV."""
+    import pandas as pd
+
     table = pd.DataFrame(rows)
     for col in table.columns:
         s = table[col]

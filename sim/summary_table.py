@@ -22,6 +22,7 @@ HEADLINE = [
     "queue_wait_mean_s",
     "peak_concurrency",
     "gpu_utilization",
+    "gpu_capacity_utilization",
     "uptime",
     "slo_attainment",
     "cost_api_usd",

@@ -10,7 +10,6 @@ import functools
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 PROFILES_DIR = Path(__file__).resolve().parent / "profiles"
 
@@ -46,6 +45,8 @@ def _is_jsonl(path: Path) -> bool:
 
 @functools.lru_cache(maxsize=64)
 def _read_column_cached(path_str: str, column: str, mtime_ns: int) -> np.ndarray:
+    import pandas as pd  # lazy: pandas costs ~0.3 s of start-up and only file-backed configs need it
+
     del mtime_ns  # part of the cache key only: an edited file is read again
     path = Path(path_str)
     if _is_jsonl(path):

@@ -15,7 +15,6 @@ import functools
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 
 from workloads.files import PROFILES_DIR
 
@@ -57,6 +56,8 @@ def profile_names() -> tuple[str, ...]:
 def real_hourly_series(name: str) -> tuple[np.ndarray, np.ndarray]:
     """(hour start times as numpy datetime64[s] UTC, rate values) of a profile, in file order."""
     src = PROFILES[normalise_name(name)]
+    import pandas as pd  # lazy: only configs that name a profile pay for pandas
+
     frame = pd.read_csv(PROFILES_DIR / src.file)
     times = pd.to_datetime(frame[src.time_column]).to_numpy(dtype="datetime64[s]")
     rates = frame[src.rate_column].to_numpy(dtype=np.float64)

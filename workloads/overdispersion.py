@@ -24,7 +24,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import optimize, signal
 
 BASE_STEP_S = 60.0
 MIN_STEPS_PER_CORRELATION = 4
@@ -77,6 +76,8 @@ def cv_for_index_of_dispersion(target: float, rate: float, window_s: float, corr
             f"index_of_dispersion {target:g} at {window_s:g} s needs cv > 10 at mean_rps={rate:g}; "
             "raise correlation_s or window_s"
         )
+    from scipy import optimize  # lazy: keeps scipy.optimize off start-up
+
     return float(optimize.brentq(excess, 1e-9, 10.0, xtol=1e-12, rtol=1e-10))
 
 
@@ -98,6 +99,8 @@ class LogNormalAR1:
         if k1 > end:
             n = k1 - end
             eps = self.rng.standard_normal(n) * (math.sqrt(1.0 - self.phi**2) * self.s)
+            from scipy import signal  # lazy: keeps scipy.signal off start-up
+
             x, _ = signal.lfilter([1.0], [1.0, -self.phi], eps, zi=[self.phi * self._x])
             self._x = float(x[-1])
             m = np.exp(x - 0.5 * self.s * self.s)

@@ -38,7 +38,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import optimize, special
+from scipy import special
 
 from sim.config.workload import ArrivalsSpec
 from workloads.arrivals import DAY_S, HOUR_S, WEEKDAYS, RateCurve, diurnal_kappa, make_rate_curve
@@ -99,6 +99,8 @@ def _day_max(f: Callable[[np.ndarray], np.ndarray]) -> float:
     """The max of a smooth day shape: a 1-minute grid, then a bounded refinement around the best point."""
     grid = np.arange(0.0, DAY_S, 60.0)
     k = int(np.argmax(f(grid)))
+    from scipy import optimize  # lazy: keeps scipy.optimize off start-up
+
     res = optimize.minimize_scalar(
         lambda x: -float(f(np.array([x % DAY_S]))[0]),
         bounds=(grid[k] - 60.0, grid[k] + 60.0),
@@ -128,6 +130,8 @@ def _main_offset(kappa: float, peak_s: float, hump_s: float, a: float) -> float:
         raise ValueError("the afternoon hump is too large or too close to keep the peak at peak_hour")
     i = int(cross[0])
     lo, hi = sorted((grid[i], grid[i + 1]))
+    from scipy import optimize  # lazy: keeps scipy.optimize off start-up
+
     return float(optimize.brentq(slope, lo, hi, xtol=1e-9))
 
 
@@ -161,6 +165,8 @@ def diurnal_parameters(
         hi *= 2.0
         if hi > 1.0e4:
             raise ValueError(f"no diurnal shape with this hump reaches peak_to_mean={peak_to_mean}")
+    from scipy import optimize  # lazy: keeps scipy.optimize off start-up
+
     kappa = float(optimize.brentq(excess, 1e-9, hi, xtol=1e-12, rtol=1e-12, maxiter=200))
     f, centre = shape(kappa)
     if _day_max(f) > peak_to_mean * (1.0 + 1e-6):
