@@ -408,9 +408,12 @@ class GpuPool:
     def _set_timer(self, s: Server, m: int) -> None:
         s.version = v = s.version + 1
         s.timer_m = m
-        delay = s.seg_start + s.t_of(m) - self.env.now
-        ev = simpy.Timeout(self.env, delay if delay > 0.0 else 0.0)
-        ev.callbacks.append(lambda _e: self._on_boundary(s, v))
+        env = self.env
+        # s.t_of(m), inlined: this runs once or twice per request
+        c, P = m * s.C, s.P
+        delay = s.seg_start + ((c if c < P else P) + m * s.A + s.B * m * (m - 1) * 0.5) - env.now
+        ev = simpy.Timeout(env, delay if delay > 0.0 else 0.0)
+        ev.callbacks.append(lambda _e: self._on_boundary(s, v))  # type: ignore[union-attr]
         self.num_events += 1
 
     def _start_segment(self, s: Server, now: float, admitted: list[Job]) -> None:
