@@ -70,8 +70,10 @@ def bill_chart(data: ReportData) -> bytes | None:
         return None
     f = data.monthly_factor()
     keys = data.breakdown_keys()
-    class_keys = [k for k in keys if re.match(r"^cost_[a-z0-9_]+_usd\.class\.", k)]
-    path_keys = [k for k in keys if re.match(r"^cost_[a-z0-9_]+_usd\.path\.", k)]
+    # components only: totals and per-token figures would count the same dollars twice
+    part = r"^cost_(?!total_usd|per_1k_tokens_usd)[a-z0-9_]+_usd"
+    class_keys = [k for k in keys if re.match(part + r"\.class\.", k)]
+    path_keys = [k for k in keys if re.match(part + r"\.path\.", k)]
     with rc():
         fig = new_figure(3.9)
         axes = fig.subplots(1, 3, width_ratios=[1.0, 1.15, 1.15])
