@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import pickle
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ from sim.config import Experiment
 from sim.config.loader import resolved_yaml
 from sim.metrics_catalog import METRICS
 from sim.replication import ReplicationResult
-from sim.stats import summarize
+from sim.stats import bootstrap_interval, clean_values, summarize
 
 PARTIAL = ".partial"
 
@@ -136,6 +137,8 @@ def build_summary(
     for name in names:
         values = [r.metrics.get(name) for r in results]
         metrics[name] = {k: _json_safe(v) for k, v in summarize(values).items()}
+        if is_percentile_metric(name):
+            metrics[name].update(_bootstrap_keys(name, values))
     breakdown_keys = sorted({k for r in results for k in r.breakdown})
     breakdown = {
         k: {kk: _json_safe(vv) for kk, vv in summarize([r.breakdown.get(k) for r in results]).items()}
@@ -152,6 +155,33 @@ def build_summary(
         "metrics": metrics,
         "breakdown": breakdown,
     }
+    if exp.plan.targets:
+        from sim.targets import parse_targets, targets_summary
+
+        out["targets"] = targets_summary(
+            parse_targets(exp.plan.targets), [r.metrics for r in results], exp.plan.confidence
+        )
     if extra:
         out.update(extra)
     return out
+
+
+_PERCENTILE = re.compile(r"_p\d+_s$")
+BOOTSTRAP_RESAMPLES = 2000
+
+
+def is_percentile_metric(name: str) -> bool:
+    """ttft_p95_s, peak_ttft_p95_s, ...: per-replication percentiles, often skewed across replications."""
+    return bool(_PERCENTILE.search(name))
+
+
+def _bootstrap_keys(name: str, values: list[Any]) -> dict[str, float | None]:
+    """Percentile-bootstrap 95% interval of the across-replication mean (a fixed seed per metric name)."""
+    from sim.rng import name_key
+
+    x = clean_values(values)
+    if x.size < 2:
+        mean = _json_safe(float(x[0])) if x.size else None
+        return {"boot95_low": mean, "boot95_high": mean}
+    low, high = bootstrap_interval(x, 0.95, n_boot=BOOTSTRAP_RESAMPLES, seed=name_key(name))
+    return {"boot95_low": _json_safe(low), "boot95_high": _json_safe(high)}
