@@ -62,6 +62,9 @@ def variance_ratio(a: np.ndarray, b_common: np.ndarray, b_indep: np.ndarray, see
     if n < 3:
         return out | {"ratio_ci95_low": None, "ratio_ci95_high": None}
     vc, vi = float(np.var(d_c, ddof=1)), float(np.var(d_i, ddof=1))
+    # differences that do not vary (beyond rounding) have no variance to reduce
+    floor = (1e-9 * float(np.max(np.abs(np.concatenate([a[keep], b_common[keep], b_indep[keep]]))))) ** 2
+    vc, vi = (0.0 if vc <= floor else vc), (0.0 if vi <= floor else vi)
     out.update(var_common=vc, var_independent=vi, ratio=vi / vc if vc > 0 else None)
     if vc <= 0:
         return out | {"ratio_ci95_low": None, "ratio_ci95_high": None}
@@ -118,3 +121,80 @@ def compare(
 def _mean(x: np.ndarray) -> float | None:
     x = x[np.isfinite(x)]
     return float(x.mean()) if x.size else None
+
+
+def print_compare(doc: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from sim.summary_table import _fmt
+
+    key = doc["key"]
+    t = Table(title=f"{key}: {doc['a']} minus {doc['b']}, {doc['replications']} replications, common random numbers")
+    cols = ["metric", f"mean ({doc['a']})", f"mean ({doc['b']})", "paired difference (95% CI)"]
+    indep = any("independent" in e for e in doc["metrics"].values())
+    if indep:
+        cols += ["independent seeds (95% CI)", "Var ratio indep/common (95% CI)"]
+    for c in cols:
+        t.add_column(c, justify="left" if c == "metric" else "right")
+
+    def ci(d: dict[str, Any]) -> str:
+        if d["mean"] is None:
+            return "-"
+        return f"{_fmt(d['mean'])} ({_fmt(d['ci_low'])} .. {_fmt(d['ci_high'])})"
+
+    for name, e in doc["metrics"].items():
+        row = [name, _fmt(e["mean_a"]), _fmt(e["mean_b"]), ci(e["paired"])]
+        if indep:
+            vr = e["variance_reduction"]
+            ratio = "-" if vr["ratio"] is None else f"{vr['ratio']:.3g}"
+            if vr.get("ratio_ci95_low") is not None:
+                ratio += f" ({vr['ratio_ci95_low']:.3g} .. {vr['ratio_ci95_high']:.3g})"
+            row += [ci(e["independent"]), ratio]
+        t.add_row(*row)
+    Console(width=170).print(t)
+
+
+def run_compare_command(
+    exp: Experiment,
+    vary_text: str,
+    reps: int,
+    metrics: Sequence[str] | None,
+    independent: bool,
+    workers: int | None,
+    executor: str,
+    address: str | None,
+    as_json: bool,
+    base_dir: Any,
+) -> int:
+    """`capsim compare`: 0 ok, 2 bad arguments."""
+    import json
+    import sys
+
+    from sim.config import ConfigError
+    from sim.metrics_catalog import METRIC_NAMES
+    from sim.variants import parse_assignment_list
+
+    try:
+        key, values = parse_assignment_list(vary_text)
+        if len(values) != 2:
+            raise ValueError(f"--vary: give exactly two values (KEY=A,B), got {len(values)}")
+        names = list(metrics) if metrics else list(DEFAULT_METRICS)
+        unknown = [m for m in names if m not in METRIC_NAMES]
+        if unknown:
+            raise ValueError(f"--metric: unknown metric(s): {', '.join(unknown)}")
+        for v in values:
+            derive(exp, [(key, v)], base_dir)
+    except ValueError as exc:
+        sys.stderr.write(f"{exc}\n")
+        return 2
+    except ConfigError as exc:
+        for p in exc.problems:
+            sys.stderr.write(f"--vary {vary_text}: {p.path}: {p.message}\n")
+        return 2
+    doc = compare(exp, key, values[0], values[1], reps, names, independent, workers, executor, address)
+    if as_json:
+        sys.stdout.write(json.dumps(doc, allow_nan=False) + "\n")
+    else:
+        print_compare(doc)
+    return 0
