@@ -35,7 +35,8 @@ from pathlib import Path
 from typing import Any
 
 from sim.config import ConfigError, Experiment
-from sim.plan import Planner, VaryRange, executor_address, resolve_targets
+from sim.dask_executor import executor_address
+from sim.plan import Planner, VaryRange, resolve_targets
 from sim.runner import run_replications
 from sim.stats import t_interval
 from sim.targets import Target, meets_all

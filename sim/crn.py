@@ -192,7 +192,10 @@ def run_compare_command(
         for p in exc.problems:
             sys.stderr.write(f"--vary {vary_text}: {p.path}: {p.message}\n")
         return 2
-    doc = compare(exp, key, values[0], values[1], reps, names, independent, workers, executor, address)
+    from sim.dask_executor import executor_address
+
+    with executor_address(executor, address, workers) as addr:
+        doc = compare(exp, key, values[0], values[1], reps, names, independent, workers, executor, addr)
     if as_json:
         sys.stdout.write(json.dumps(doc, allow_nan=False) + "\n")
     else:

@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from sim.config import Experiment
+from sim.dask_executor import executor_address
 from sim.runner import run_replications
 from sim.stats import t_interval
 from sim.targets import DECISION_LEVEL, Target, meets_all, proportion
@@ -216,19 +216,6 @@ class Planner:
         return PlanResult(
             self.vary.key, value, self.confidence, self.targets, self.candidates, self.order, self.exp.seed
         )
-
-
-@contextmanager
-def executor_address(executor: str, address: str | None, workers: int | None) -> Iterator[str | None]:
-    """For `--executor dask` without an address, one local Dask cluster for the whole search."""
-    if executor == "dask" and not address:
-        from sim.dask_executor import local_cluster
-        from sim.runner import default_workers
-
-        with local_cluster(workers or default_workers()) as addr:
-            yield addr
-    else:
-        yield address
 
 
 def print_plan(doc: dict[str, Any], stream: Any = None) -> None:

@@ -28,6 +28,7 @@ import pandas as pd
 from sim.atomic import write_atomic, write_text_atomic
 from sim.config import Experiment
 from sim.config.loader import resolved_yaml
+from sim.dask_executor import executor_address
 from sim.metrics_catalog import METRICS
 from sim.results import ResultsFolder, ResumeMismatch, default_out_dir
 from sim.runner import run_replications
@@ -133,10 +134,10 @@ def run_sweep(
         label=f"{exp.name} sweep",
     )
     try:
-        with progress:
+        with progress, executor_address(executor, address, workers) as addr:
             for p in points:
                 if p.index not in finished:
-                    _run_point(p, resume, workers, executor, address, progress.advance)
+                    _run_point(p, resume, workers, executor, addr, progress.advance)
     except KeyboardInterrupt:
         sys.stderr.write(
             f"interrupted: finished points and replications are saved in {root}; "

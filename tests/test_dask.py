@@ -79,3 +79,13 @@ def test_cli_executor_dask_writes_identical_results(tmp_path: Path, cluster: str
     a = pd.read_parquet(tmp_path / "local" / "replications.parquet").drop(columns="wall_s")
     b = pd.read_parquet(tmp_path / "dask" / "replications.parquet").drop(columns="wall_s")
     pd.testing.assert_frame_equal(a, b)
+    # a sweep asks for one local cluster for all its points
+    r = runner.invoke(
+        app,
+        ["run", cfg, "--reps", "3", "--workers", "2", "--quiet", "--executor", "dask"]
+        + ["--sweep", "backends.gpu_pool.servers=5,6", "--out", str(tmp_path / "sweep")],
+    )
+    assert r.exit_code == 0, r.output
+    assert started == [2, 2]
+    c = pd.read_parquet(tmp_path / "sweep" / "points" / "000_backends.gpu_pool.servers=5" / "replications.parquet")
+    pd.testing.assert_frame_equal(c.drop(columns="wall_s"), a.iloc[:3])
