@@ -253,26 +253,25 @@ class Breakeven:
             c = planner.candidate(n)
             planner.ensure(c, self.n0)
             m = [c.metrics[r] for r in range(self.n0)]
-            return float(_cost(m, fixed if n == 0 else 0.0).mean or math.inf)
+            mean = _cost(m, fixed if n == 0 else 0.0).mean
+            return math.inf if mean is None else float(mean)
 
         best = int(plan.value)
         best_cost = cost_of(best)
         n = best + 1
-        while n <= self.max_servers:
-            c = planner.candidate(n)
-            planner.ensure(c, self.n0)
-            screened_ok = sum(meets_all(self.targets, c.metrics[r]) for r in range(self.n0)) / self.n0
+        while n <= self.max_servers:  # screening: the first n0 replications only
             cn = cost_of(n)
             if cn >= best_cost:
                 break
-            if screened_ok >= self.confidence and planner.decide(n):
+            c = planner.candidates[n]
+            if sum(meets_all(self.targets, c.metrics[r]) for r in range(self.n0)) >= self.confidence * self.n0:
                 best, best_cost = n, cn
             n += 1
-        planner.decide(best)
+        while not planner.decide(best) and best < self.max_servers:  # confirm the choice (sequential rule)
+            best += 1
         ans = planner.candidates[best]
         cost = _cost([ans.metrics[r] for r in range(self.n0)], fixed if best == 0 else 0.0)
-        plan_doc = plan.to_json() | {"value": best, "cheapest_meeting_value": best}
-        return best, cost, plan_doc
+        return best, cost, planner._result(best).to_json()
 
     def _doc(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
         vols = [r["volume"] for r in rows]
