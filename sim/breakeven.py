@@ -368,16 +368,22 @@ def write_chart(doc: dict[str, Any], path: Path) -> None:
     vols = doc["volumes"]
     fig, ax = plt.subplots(figsize=(8, 5), dpi=110)
     series = [
-        ("API-only", doc["api_monthly_usd"], doc["api_monthly_ci95"], "tab:blue"),
-        ("self-hosted", doc["self_hosted_monthly_usd"], doc["self_hosted_monthly_band"], "tab:red"),
-        ("hybrid", doc["hybrid_monthly_usd"], doc["hybrid_monthly_ci95"], "tab:green"),
+        ("API-only", doc["api_monthly_usd"], doc["api_monthly_ci95"], "tab:blue", "-"),
+        (
+            "self-hosted (servers annotated)",
+            doc["self_hosted_monthly_usd"],
+            doc["self_hosted_monthly_band"],
+            "tab:red",
+            "-",
+        ),
+        ("hybrid", doc["hybrid_monthly_usd"], doc["hybrid_monthly_ci95"], "tab:green", "--"),
     ]
-    for label, mean, band, color in series:
+    for label, mean, band, color, style in series:
         pts = [(v, m, b) for v, m, b in zip(vols, mean, band, strict=True) if m is not None]
         if not pts:
             continue
         xs = [p[0] for p in pts]
-        ax.plot(xs, [p[1] for p in pts], marker="o", color=color, label=label)
+        ax.plot(xs, [p[1] for p in pts], marker="o", markersize=4, color=color, linestyle=style, label=label)
         lows = [p[2][0] if p[2][0] is not None else p[1] for p in pts]
         highs = [p[2][1] if p[2][1] is not None else p[1] for p in pts]
         ax.fill_between(xs, lows, highs, color=color, alpha=0.18, linewidth=0)
