@@ -57,6 +57,7 @@ def run(
     as_json: bool = typer.Option(False, "--json", help="print the summary JSON alone on stdout"),
     quiet: bool = typer.Option(False, "--quiet", help="no progress bar"),
     resume: bool = typer.Option(False, "--resume", help="keep finished replications in --out, run the rest"),
+    sweep: list[str] = typer.Option(None, "--sweep", help="KEY=V1,V2,...: run every value (repeatable: a grid)"),
 ) -> None:
     """Run the Monte Carlo experiment and write the results folder."""
     overrides = list(set_ or [])
@@ -71,6 +72,22 @@ def run(
         _err("--resume needs --out (the folder of the run to resume)")
         raise typer.Exit(EXIT_USAGE)
     exp = _load(config, overrides)
+    if sweep or exp.sweep:
+        from sim.sweep import run_sweep
+
+        exp = _with_sweep(exp, sweep or [], _base_dir(config))
+        code = run_sweep(
+            exp,
+            out=out,
+            workers=workers,
+            executor=executor,
+            address=address,
+            as_json=as_json,
+            quiet=quiet,
+            resume=resume,
+            base_dir=_base_dir(config),
+        )
+        raise typer.Exit(code)
     from sim.experiment_run import run_experiment
 
     code = run_experiment(
@@ -90,6 +107,81 @@ def report(
         _err(f"{results_dir}: not a capsim results folder (expected summary.json, plan.json or breakeven.json)")
         raise typer.Exit(EXIT_USAGE)
     typer.echo(str(write_report(results_dir)))
+
+
+@app.command()
+def plan(
+    config: str = typer.Argument(..., help="experiment YAML, or - for stdin"),
+    vary: str = typer.Option(..., "--vary", help="KEY=LO..HI, e.g. backends.gpu_pool.servers=1..32"),
+    target: list[str] = typer.Option(None, "--target", help="METRIC<=VALUE or METRIC>=VALUE (default: plan.targets)"),
+    confidence: float | None = typer.Option(None, "--confidence", help="required P(meet) (default: plan.confidence)"),
+    reps: int = typer.Option(10, "--reps", min=1, help="replications per candidate to start with"),
+    max_reps: int = typer.Option(80, "--max-reps", min=1, help="cap on replications per candidate"),
+    tol: float | None = typer.Option(None, "--tol", help="real keys: stop bisecting at this width"),
+    seed: int | None = typer.Option(None, "--seed", min=0, help="root seed (default: the config's)"),
+    set_: list[str] = typer.Option(None, "--set", help="override: dotted.key=value (repeatable)"),
+    workers: int | None = typer.Option(None, "--workers", min=1, help="local processes (default: cores)"),
+    executor: str = typer.Option("local", "--executor", help="local | dask"),
+    address: str | None = typer.Option(None, "--address", help="Dask scheduler address"),
+    as_json: bool = typer.Option(False, "--json", help="print the plan JSON alone on stdout"),
+    quiet: bool = typer.Option(False, "--quiet", help="no progress lines"),
+    out: Path | None = typer.Option(None, "--out", help="also write plan.json into this folder"),
+) -> None:
+    """Smallest value of KEY whose replications meet every target with probability >= P (exit 3: none)."""
+    from sim.plan import run_plan_command
+
+    overrides = list(set_ or [])
+    if seed is not None:
+        overrides.append(f"seed={seed}")
+    _check_executor(executor)
+    exp = _load(config, overrides)
+    code = run_plan_command(
+        exp,
+        vary,
+        target or None,
+        confidence,
+        reps,
+        max_reps,
+        tol,
+        workers,
+        executor,
+        address,
+        as_json,
+        quiet,
+        out,
+        _base_dir(config),
+    )
+    raise typer.Exit(code)
+
+
+@app.command()
+def breakeven(
+    config: str = typer.Argument(..., help="experiment YAML, or - for stdin"),
+    volumes: str = typer.Option(..., "--volumes", help="monthly token volumes, e.g. 100M,500M,2B"),
+    reps: int = typer.Option(10, "--reps", min=1, help="replications per candidate to start with"),
+    max_reps: int = typer.Option(80, "--max-reps", min=1, help="cap on replications per candidate"),
+    max_servers: int = typer.Option(256, "--max-servers", min=1, help="largest GPU server count considered"),
+    seed: int | None = typer.Option(None, "--seed", min=0, help="root seed (default: the config's)"),
+    set_: list[str] = typer.Option(None, "--set", help="override: dotted.key=value (repeatable)"),
+    workers: int | None = typer.Option(None, "--workers", min=1, help="local processes (default: cores)"),
+    executor: str = typer.Option("local", "--executor", help="local | dask"),
+    address: str | None = typer.Option(None, "--address", help="Dask scheduler address"),
+    as_json: bool = typer.Option(False, "--json", help="print the breakeven JSON alone on stdout"),
+    quiet: bool = typer.Option(False, "--quiet", help="no progress lines"),
+    out: Path | None = typer.Option(None, "--out", help="write breakeven.json and breakeven.png into this folder"),
+) -> None:
+    """API-only vs self-hosted (servers sized by the plan search) vs hybrid, monthly cost across volumes."""
+    from sim.breakeven import run_breakeven_command
+
+    overrides = list(set_ or [])
+    if seed is not None:
+        overrides.append(f"seed={seed}")
+    _check_executor(executor)
+    exp = _load(config, overrides)
+    code = run_breakeven_command(
+        exp, volumes, reps, max_reps, max_servers, workers, executor, address, as_json, quiet, out, _base_dir(config)
+    )
+    raise typer.Exit(code)
 
 
 @app.command()
@@ -113,6 +205,73 @@ def compare(
         sys.stdout.write(json.dumps(result, allow_nan=False) + "\n")
     else:
         print_compare(result)
+
+
+@app.command()
+def paired(
+    config: str = typer.Argument(..., help="experiment YAML, or - for stdin"),
+    vary: str = typer.Option(..., "--vary", help="KEY=A,B: the two variants (A minus B is reported)"),
+    reps: int = typer.Option(20, "--reps", min=2, help="replications per variant"),
+    metric: list[str] = typer.Option(None, "--metric", help="metrics to compare (repeatable; default: a headline)"),
+    independent: bool = typer.Option(
+        False, "--independent", help="also run B on independent seeds and report the variance reduction"
+    ),
+    seed: int | None = typer.Option(None, "--seed", min=0, help="root seed (default: the config's)"),
+    set_: list[str] = typer.Option(None, "--set", help="override: dotted.key=value (repeatable)"),
+    workers: int | None = typer.Option(None, "--workers", min=1, help="local processes (default: cores)"),
+    executor: str = typer.Option("local", "--executor", help="local | dask"),
+    address: str | None = typer.Option(None, "--address", help="Dask scheduler address"),
+    as_json: bool = typer.Option(False, "--json", help="print the comparison JSON alone on stdout"),
+) -> None:
+    """Paired difference A - B of two variants on common random numbers, with 95% intervals."""
+    from sim.crn import run_compare_command
+
+    overrides = list(set_ or [])
+    if seed is not None:
+        overrides.append(f"seed={seed}")
+    _check_executor(executor)
+    exp = _load(config, overrides)
+    code = run_compare_command(
+        exp, vary, reps, metric or None, independent, workers, executor, address, as_json, _base_dir(config)
+    )
+    raise typer.Exit(code)
+
+
+def _check_executor(executor: str) -> None:
+    if executor not in ("local", "dask"):
+        _err(f"--executor: must be local or dask, got {executor!r}")
+        raise typer.Exit(EXIT_USAGE)
+
+
+def _base_dir(config: str) -> Path:
+    return Path.cwd() if config == "-" else Path(config).resolve().parent
+
+
+def _with_sweep(exp: Experiment, specs: list[str], base_dir: Path) -> Experiment:
+    """The config's `sweep:` grid updated with the `--sweep KEY=V1,V2` options, every point checked."""
+    from sim.variants import derive, parse_assignment_list
+
+    grid = dict(exp.sweep)
+    for spec in specs:
+        try:
+            key, values = parse_assignment_list(spec)
+        except ValueError as exc:
+            _err(f"--sweep: {exc}")
+            raise typer.Exit(EXIT_USAGE) from None
+        grid[key] = values
+    problems: list[str] = []
+    for key, values in grid.items():
+        for v in values:
+            try:
+                derive(exp, [(key, v)], base_dir)
+            except ConfigError as exc:
+                problems.extend(f"--sweep {key}={v}: {p.path}: {p.message}" for p in exc.problems)
+                break
+    if problems:
+        for p in problems:
+            _err(p)
+        raise typer.Exit(EXIT_USAGE)
+    return exp.model_copy(update={"sweep": grid})
 
 
 def main() -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,7 +26,7 @@ from sim.config import Experiment
 from sim.config.loader import resolved_yaml
 from sim.metrics_catalog import METRICS
 from sim.replication import ReplicationResult
-from sim.stats import summarize
+from sim.stats import bootstrap_interval, clean_values, summarize
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -234,9 +235,12 @@ def summary_from_rows(
     exp: Experiment, rows: list[dict[str, Any]], extra: dict[str, Any] | None = None
 ) -> dict[str, Any]:
     """summary.json from per-replication rows (metrics and breakdown columns)."""
-    metrics = {
-        name: {k: _json_safe(v) for k, v in summarize([row.get(name) for row in rows]).items()} for name in METRICS
-    }
+    metrics: dict[str, Any] = {}
+    for name in METRICS:
+        values = [row.get(name) for row in rows]
+        metrics[name] = {k: _json_safe(v) for k, v in summarize(values).items()}
+        if is_percentile_metric(name):
+            metrics[name].update(_bootstrap_keys(name, values))
     skip = {"replication", "wall_s", "num_events", *METRICS}
     breakdown_keys = sorted({k for row in rows for k in row if k not in skip})
     breakdown = {
@@ -253,6 +257,12 @@ def summary_from_rows(
         "metrics": metrics,
         "breakdown": breakdown,
     }
+    if exp.plan.targets:
+        from sim.targets import parse_targets, targets_summary
+
+        out["targets"] = targets_summary(
+            parse_targets(exp.plan.targets), [r.metrics for r in results], exp.plan.confidence
+        )
     if extra:
         out.update(extra)
     return out
@@ -262,3 +272,24 @@ def build_summary(
     exp: Experiment, results: list[ReplicationResult], extra: dict[str, Any] | None = None
 ) -> dict[str, Any]:
     return summary_from_rows(exp, [replication_row(r) for r in results], extra)
+
+
+_PERCENTILE = re.compile(r"_p\d+_s$")
+BOOTSTRAP_RESAMPLES = 2000
+
+
+def is_percentile_metric(name: str) -> bool:
+    """ttft_p95_s, peak_ttft_p95_s, ...: per-replication percentiles, often skewed across replications."""
+    return bool(_PERCENTILE.search(name))
+
+
+def _bootstrap_keys(name: str, values: list[Any]) -> dict[str, float | None]:
+    """Percentile-bootstrap 95% interval of the across-replication mean (a fixed seed per metric name)."""
+    from sim.rng import name_key
+
+    x = clean_values(values)
+    if x.size < 2:
+        mean = _json_safe(float(x[0])) if x.size else None
+        return {"boot95_low": mean, "boot95_high": mean}
+    low, high = bootstrap_interval(x, 0.95, n_boot=BOOTSTRAP_RESAMPLES, seed=name_key(name))
+    return {"boot95_low": _json_safe(low), "boot95_high": _json_safe(high)}

@@ -44,12 +44,12 @@ def _fmt(v: Any) -> str:
 
 
 def print_summary(summary: dict[str, Any], folder: Path) -> None:
-    console = Console(width=110)
+    console = Console(width=130)
     t = Table(
         title=f"{summary['name']}: {summary['replications']} replications x {summary['horizon_h']} h, "
         f"seed {summary['seed']}"
     )
-    for col in ("metric", "mean", "95% CI", "p5", "p50", "p95"):
+    for col in ("metric", "mean", "95% CI (t)", "95% CI (bootstrap)", "p5", "p50", "p95"):
         t.add_column(col, justify="right" if col != "metric" else "left")
     for name in HEADLINE:
         m = summary["metrics"].get(name)
@@ -59,9 +59,30 @@ def print_summary(summary: dict[str, Any], folder: Path) -> None:
             name,
             _fmt(m["mean"]),
             f"{_fmt(m['ci95_low'])} .. {_fmt(m['ci95_high'])}",
+            f"{_fmt(m['boot95_low'])} .. {_fmt(m['boot95_high'])}" if "boot95_low" in m else "",
             _fmt(m["p5"]),
             _fmt(m["p50"]),
             _fmt(m["p95"]),
         )
     console.print(t)
+    if summary.get("targets"):
+        console.print(targets_table(summary["targets"]))
     console.print(f"results: {folder}")
+
+
+def targets_table(targets: dict[str, Any]) -> Table:
+    """P(meet) per plan target and for all of them, with Wilson intervals and the verdict against P."""
+    level = targets.get("interval_level", 0.95)
+    t = Table(title=f"targets: P(meet) against the required {targets['confidence']:g}")
+    for col in ("target", "met / n", "P(meet)", f"Wilson {level:.0%}", "verdict"):
+        t.add_column(col, justify="left" if col == "target" else "right")
+    rows = [(i["target"], i) for i in targets["items"]] + [("all targets", targets["all"])]
+    for label, i in rows:
+        t.add_row(
+            label,
+            f"{i['met']} / {i['n']}",
+            _fmt(i["p_meet"]),
+            f"{i['wilson95_low']:.3f} .. {i['wilson95_high']:.3f}",
+            i["verdict"],
+        )
+    return t

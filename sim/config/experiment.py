@@ -50,6 +50,9 @@ class PlanSpec(Frozen):
         return v
 
 
+SweepScalar = bool | int | float | str | None
+
+
 class OutputSpec(Frozen):
     requests: bool = False
     timeseries: bool = True
@@ -71,6 +74,8 @@ class Experiment(Frozen):
     plan: PlanSpec = PlanSpec()
     output: OutputSpec = OutputSpec()
     limits: LimitsSpec = LimitsSpec()
+    # `capsim run` over a grid: dotted key -> values (see docs/config.md, "sweep"); empty: a single run
+    sweep: dict[str, Annotated[list[SweepScalar], Field(min_length=1, max_length=1000)]] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Experiment:
@@ -105,4 +110,20 @@ class Experiment(Frozen):
         from backends.catalog import catalog_problems
 
         problems.extend(catalog_problems(self.backends.gpu_pool))
+        if self.sweep and not problems:
+            problems.extend(self._sweep_problems())
         return problems
+
+    def _sweep_problems(self) -> list[tuple[str, str]]:
+        from sim.config.loader import ConfigError
+        from sim.variants import derive
+
+        out: list[tuple[str, str]] = []
+        for key, values in self.sweep.items():
+            for v in values:
+                try:
+                    derive(self, [(key, v)])
+                except ConfigError as exc:
+                    out.extend((f"sweep.{key}", f"value {v!r}: {p.path}: {p.message}") for p in exc.problems)
+                    break
+        return out

@@ -1,0 +1,458 @@
+"""`capsim breakeven`: API-only against self-hosted against hybrid, total monthly cost over token volumes.
+
+Volume. A monthly token volume V (input + output tokens requested per month) is turned into a request rate
+by scaling `workload.arrivals.mean_rps`: rate = V / (E[tokens per request] x 3600 x costs.hours_per_month),
+with E[tokens per request] the exact mean of the class mix (input + output). The shape of the day
+(diurnal peak, hourly multipliers) is kept; only its level changes. Trace arrivals cannot be scaled.
+
+At each volume, on the same replication indices (common random numbers; costs are the means over the first
+`--reps` replications, common to the three options, so their differences are paired):
+  * API-only: `routing.policy: api_only`; no fixed overhead (`costs.fixed_monthly_usd` is the cost of
+    running your own servers: engineers, monitoring).
+  * self-hosted: `routing.policy: gpu_only`; the server count is the plan search (sim.plan) for the
+    config's `plan.targets` at `plan.confidence`, galloping from the previous volume's answer (more volume
+    never needs fewer servers); its cost includes the fixed overhead.
+  * hybrid: the config's own routing when it already mixes (`by_class` or `overflow`); otherwise
+    `overflow`: GPUs carry the load and requests spill to the API when the queue passes
+    `routing.overflow.max_queue` per server. Server counts from the plan's answer upward (0 = all API) are
+    screened on the first replications and the cheapest that meets the targets is confirmed by the plan's
+    sequential rule; fixed overhead applies when it runs at least one server. Both searches start from the
+    previous volume's answer (more volume never needs fewer servers, nor makes fewer the cheaper choice).
+The break-even volume is where self-hosted becomes cheaper than API-only, linearly interpolated between
+the two volumes around the first sign change; its interval comes from the curves' uncertainty bands.
+Naive sizing, for comparison: the average GPU-bound request rate over the throughput of one server at a
+full batch (sim.breakeven.server_capacity_rps), rounded up: no peak, no queueing, no SLO.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sim.config import ConfigError, Experiment
+from sim.dask_executor import executor_address
+from sim.plan import Planner, VaryRange, resolve_targets
+from sim.runner import run_replications
+from sim.stats import t_interval
+from sim.targets import Target, meets_all
+from sim.variants import derive
+
+SERVERS_KEY = "backends.gpu_pool.servers"
+_SUFFIX = {"": 1.0, "K": 1e3, "M": 1e6, "B": 1e9, "G": 1e9, "T": 1e12}
+_VOLUME = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*([kKmMbBgGtT]?)\s*$")
+
+
+def parse_volumes(text: str) -> list[float]:
+    """'100M,500M,2B' -> [1e8, 5e8, 2e9] (suffixes K, M, B or G, T; plain numbers too), sorted."""
+    out = []
+    for part in text.split(","):
+        if not part.strip():
+            continue
+        m = _VOLUME.match(part)
+        if not m:
+            raise ValueError(f"--volumes: {part.strip()!r} is not a token volume (e.g. 100M, 2B, 5e8)")
+        v = float(m.group(1)) * _SUFFIX[m.group(2).upper()]
+        if not (math.isfinite(v) and v > 0):
+            raise ValueError(f"--volumes: volumes must be > 0, got {part.strip()!r}")
+        out.append(v)
+    if not out:
+        raise ValueError("--volumes: give at least one volume")
+    return sorted(set(out))
+
+
+def class_token_means(exp: Experiment) -> tuple[float, float]:
+    """(E[input tokens], E[output tokens]) per request over the class mix (exact means)."""
+    from workloads.distributions import make_token_distribution
+
+    e_in = e_out = 0.0
+    for c in exp.workload.classes:
+        e_in += c.share * float(make_token_distribution(c.input_tokens).mean)
+        e_out += c.share * float(make_token_distribution(c.output_tokens).mean)
+    return e_in, e_out
+
+
+def monthly_tokens(exp: Experiment) -> float:
+    e_in, e_out = class_token_means(exp)
+    return exp.workload.arrivals.mean_rps * (e_in + e_out) * 3600.0 * exp.costs.hours_per_month
+
+
+def rate_for_volume(exp: Experiment, volume: float) -> float:
+    e_in, e_out = class_token_means(exp)
+    return volume / ((e_in + e_out) * 3600.0 * exp.costs.hours_per_month)
+
+
+def server_capacity_rps(exp: Experiment) -> float:
+    """Requests/s one server sustains at a full batch on average-sized requests (no queueing, no SLO)."""
+    from backends.catalog import iteration_model, kv_capacity
+
+    spec = exp.backends.gpu_pool
+    it = iteration_model(spec)
+    e_in, e_out = class_token_means(exp)
+    batch = max(1.0, min(float(spec.max_batch), kv_capacity(spec) / (e_in + e_out)))
+    t_iter = (
+        it.base
+        + it.per_seq * batch
+        + it.per_prefill_token * batch * e_in / e_out
+        + it.per_kv_token * batch * (e_in + e_out / 2.0)
+    )
+    return batch / (e_out * t_iter)
+
+
+def naive_servers(exp: Experiment) -> int:
+    return max(1, math.ceil(exp.workload.arrivals.mean_rps / server_capacity_rps(exp) - 1e-9))
+
+
+@dataclass
+class CostPoint:
+    mean: float | None
+    low: float | None
+    high: float | None
+
+
+def _cost(metrics: list[dict[str, Any]], minus: float = 0.0) -> CostPoint:
+    ci = t_interval([m.get("monthly_cost_usd") for m in metrics])
+    if ci is None:
+        return CostPoint(None, None, None)
+    return CostPoint(ci[0] - minus, ci[1] - minus, ci[2] - minus)
+
+
+def crossing(volumes: list[float], d: list[float | None]) -> float | None:
+    """First volume where d goes from > 0 to <= 0, linearly interpolated; None when it never does."""
+    for i in range(1, len(volumes)):
+        a, b = d[i - 1], d[i]
+        if a is None or b is None:
+            continue
+        if a > 0 >= b:
+            return volumes[i - 1] + (volumes[i] - volumes[i - 1]) * a / (a - b)
+    return None
+
+
+class Breakeven:
+    def __init__(
+        self,
+        exp: Experiment,
+        volumes: list[float],
+        targets: list[Target],
+        confidence: float,
+        n0: int,
+        max_reps: int,
+        max_servers: int,
+        workers: int | None,
+        executor: str,
+        address: str | None,
+        base_dir: Path | None,
+        log: Any,
+    ):
+        self.exp, self.volumes, self.targets, self.confidence = exp, volumes, targets, confidence
+        self.n0, self.max_reps, self.max_servers = n0, max_reps, max_servers
+        self.workers, self.executor, self.address, self.base_dir = workers, executor, address, base_dir
+        self.log = log
+        self.hybrid_own = exp.routing.policy in ("by_class", "overflow")
+        self.hybrid_policy = exp.routing.policy if self.hybrid_own else "overflow"
+
+    def _run(self, exp: Experiment, n: int) -> list[dict[str, Any]]:
+        res = {
+            r.replication: r.metrics for r in run_replications(exp, range(n), self.workers, self.executor, self.address)
+        }
+        return [dict(res[r]) for r in range(n)]
+
+    def run(self) -> dict[str, Any]:
+        exp, fixed = self.exp, self.exp.costs.fixed_monthly_usd
+        rows: list[dict[str, Any]] = []
+        prev_self, prev_hybrid = 1, 0
+        for v in self.volumes:
+            rps = rate_for_volume(exp, v)
+            ev = derive(exp, [("workload.arrivals.mean_rps", rps)], self.base_dir)
+            self.log(f"volume {v:.4g} tokens/month: {rps:.4g} requests/s")
+            # API-only
+            api_exp = derive(ev, [("routing.policy", "api_only"), ("costs.fixed_monthly_usd", 0.0)], self.base_dir)
+            api_m = self._run(api_exp, self.n0)
+            api = _cost(api_m)
+            api_p = sum(meets_all(self.targets, m) for m in api_m) / len(api_m)
+            # self-hosted
+            gpu_exp = derive(ev, [("routing.policy", "gpu_only")], self.base_dir)
+            planner = self._planner(gpu_exp, VaryRange(SERVERS_KEY, 1, self.max_servers, True))
+            plan = planner.search(lo=prev_self)
+            self_cost = CostPoint(None, None, None)
+            if plan.value is not None:
+                prev_self = int(plan.value)
+                ans = plan.candidates[plan.value]
+                first = [ans.metrics[r] for r in range(self.n0)]
+                self_cost = self._self_band(planner, int(plan.value), _cost(first))
+            # hybrid
+            hyb_servers, hyb_cost, hyb_plan = self._hybrid(ev, prev_hybrid, fixed)
+            if hyb_servers is not None:
+                prev_hybrid = hyb_servers
+            rows.append(
+                {
+                    "volume": v,
+                    "mean_rps": rps,
+                    "api": api,
+                    "api_p_meet": api_p,
+                    "self": self_cost,
+                    "self_servers": plan.value,
+                    "self_plan": plan.to_json(),
+                    "naive_servers": naive_servers(gpu_exp),
+                    "hybrid": hyb_cost,
+                    "hybrid_servers": hyb_servers,
+                    "hybrid_plan": hyb_plan,
+                }
+            )
+            self.log(
+                f"  api ${_fmt(api.mean)}  self-hosted {plan.value} servers ${_fmt(self_cost.mean)}  "
+                f"hybrid {hyb_servers} servers ${_fmt(hyb_cost.mean)}"
+            )
+        return self._doc(rows)
+
+    def _planner(self, exp: Experiment, vary: VaryRange) -> Planner:
+        return Planner(
+            exp,
+            vary,
+            self.targets,
+            self.confidence,
+            self.n0,
+            self.max_reps,
+            None,
+            self.workers,
+            self.executor,
+            self.address,
+            self.base_dir,
+        )
+
+    def _self_band(self, planner: Planner, n: int, cost: CostPoint) -> CostPoint:
+        """Widen the answer's cost interval by the sizing uncertainty: one server less when the evidence
+        against it was not conclusive, one more when the answer was only decided at the cap."""
+        spec = planner.exp.backends.gpu_pool
+        server_month = spec.price_per_server_hour_usd * planner.exp.costs.hours_per_month
+        if cost.mean is None or cost.low is None or cost.high is None:
+            return cost
+        low, high = cost.low, cost.high
+        below = planner.candidates.get(n - 1)
+        if below is not None and below.decision.endswith("at cap"):
+            low = min(low, cost.mean - server_month)
+        if planner.candidates[n].decision.endswith("at cap"):
+            high = max(high, cost.mean + server_month)
+        return CostPoint(cost.mean, low, high)
+
+    def _hybrid(self, ev: Experiment, start: int, fixed: float) -> tuple[int | None, CostPoint, dict[str, Any] | None]:
+        """The cheapest server count (from the plan's answer upward) of the hybrid routing."""
+        changes: list[tuple[str, Any]] = [] if self.hybrid_own else [("routing.policy", "overflow")]
+        hexp = derive(ev, changes, self.base_dir) if changes else ev
+        lo = start
+        planner = self._planner(hexp, VaryRange(SERVERS_KEY, 0, self.max_servers, True))
+        plan = planner.search(lo=lo)
+        if plan.value is None:
+            return None, CostPoint(None, None, None), plan.to_json()
+
+        def cost_of(n: int) -> float:
+            c = planner.candidate(n)
+            planner.ensure(c, self.n0)
+            m = [c.metrics[r] for r in range(self.n0)]
+            mean = _cost(m, fixed if n == 0 else 0.0).mean
+            return math.inf if mean is None else float(mean)
+
+        best = int(plan.value)
+        best_cost = cost_of(best)
+        n = best + 1
+        while n <= self.max_servers:  # screening: the first n0 replications only
+            cn = cost_of(n)
+            if cn >= best_cost:
+                break
+            c = planner.candidates[n]
+            if sum(meets_all(self.targets, c.metrics[r]) for r in range(self.n0)) >= self.confidence * self.n0:
+                best, best_cost = n, cn
+            n += 1
+        while not planner.decide(best) and best < self.max_servers:  # confirm the choice (sequential rule)
+            best += 1
+        ans = planner.candidates[best]
+        cost = _cost([ans.metrics[r] for r in range(self.n0)], fixed if best == 0 else 0.0)
+        return best, cost, planner._result(best).to_json()
+
+    def _doc(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
+        vols = [r["volume"] for r in rows]
+
+        def col(name: str, field: str) -> list[float | None]:
+            return [getattr(r[name], field) for r in rows]
+
+        def diff(a: list[float | None], b: list[float | None]) -> list[float | None]:
+            return [None if x is None or y is None else x - y for x, y in zip(a, b, strict=True)]
+
+        api_m, self_m = col("api", "mean"), col("self", "mean")
+        e_in, e_out = class_token_means(self.exp)
+        return {
+            "volumes": vols,
+            "api_monthly_usd": api_m,
+            "self_hosted_monthly_usd": self_m,
+            "hybrid_monthly_usd": col("hybrid", "mean"),
+            "self_hosted_servers": [r["self_servers"] for r in rows],
+            "breakeven_tokens_per_month": crossing(vols, diff(self_m, api_m)),
+            "breakeven_interval": [
+                crossing(vols, diff(col("self", "low"), col("api", "high"))),
+                crossing(vols, diff(col("self", "high"), col("api", "low"))),
+            ],
+            "hybrid_breakeven_tokens_per_month": crossing(vols, diff(col("hybrid", "mean"), api_m)),
+            "api_monthly_ci95": [[r["api"].low, r["api"].high] for r in rows],
+            "self_hosted_monthly_band": [[r["self"].low, r["self"].high] for r in rows],
+            "hybrid_monthly_ci95": [[r["hybrid"].low, r["hybrid"].high] for r in rows],
+            "hybrid_servers": [r["hybrid_servers"] for r in rows],
+            "hybrid_policy": self.hybrid_policy + ("" if self.hybrid_own else " (derived: the config does not mix)"),
+            "naive_servers": [r["naive_servers"] for r in rows],
+            "server_capacity_rps": server_capacity_rps(self.exp),
+            "mean_rps": [r["mean_rps"] for r in rows],
+            "api_p_meet": [r["api_p_meet"] for r in rows],
+            "tokens_per_request": e_in + e_out,
+            "input_tokens_per_request": e_in,
+            "output_tokens_per_request": e_out,
+            "fixed_monthly_usd": self.exp.costs.fixed_monthly_usd,
+            "price_per_server_hour_usd": self.exp.backends.gpu_pool.price_per_server_hour_usd,
+            "targets": [str(t) for t in self.targets],
+            "confidence": self.confidence,
+            "seed": self.exp.seed,
+            "self_hosted_plans": [r["self_plan"] for r in rows],
+            "hybrid_plans": [r["hybrid_plan"] for r in rows],
+        }
+
+
+def _fmt(v: float | None) -> str:
+    return "-" if v is None else f"{v:,.0f}"
+
+
+def _human(v: float) -> str:
+    for div, suf in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K")):
+        if v >= div:
+            return f"{v / div:.3g}{suf}"
+    return f"{v:g}"
+
+
+def print_breakeven(doc: dict[str, Any], stream: Any = None) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(file=stream, width=140)
+    t = Table(title=f"monthly cost: API-only vs self-hosted vs hybrid ({doc['hybrid_policy']})")
+    for col in ("tokens/month", "req/s", "API-only", "self-hosted", "servers (naive)", "hybrid", "hybrid servers"):
+        t.add_column(col, justify="right")
+    for i, v in enumerate(doc["volumes"]):
+        t.add_row(
+            _human(v),
+            f"{doc['mean_rps'][i]:.3g}",
+            f"${_fmt(doc['api_monthly_usd'][i])}",
+            f"${_fmt(doc['self_hosted_monthly_usd'][i])}",
+            f"{doc['self_hosted_servers'][i]} ({doc['naive_servers'][i]})",
+            f"${_fmt(doc['hybrid_monthly_usd'][i])}",
+            str(doc["hybrid_servers"][i]),
+        )
+    console.print(t)
+    be = doc["breakeven_tokens_per_month"]
+    lo, hi = doc["breakeven_interval"]
+    if be is None:
+        console.print("break-even: self-hosted is not cheaper than API-only after any volume given (or from the first)")
+    else:
+        band = f" (band {_human(lo) if lo else '?'} .. {_human(hi) if hi else '?'})"
+        console.print(f"break-even: self-hosted is cheaper than API-only above ~{_human(be)} tokens/month{band}")
+
+
+def write_chart(doc: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from sim.atomic import write_atomic
+
+    vols = doc["volumes"]
+    fig, ax = plt.subplots(figsize=(8, 5), dpi=110)
+    series = [
+        ("API-only", doc["api_monthly_usd"], doc["api_monthly_ci95"], "tab:blue", "-"),
+        (
+            "self-hosted (servers annotated)",
+            doc["self_hosted_monthly_usd"],
+            doc["self_hosted_monthly_band"],
+            "tab:red",
+            "-",
+        ),
+        ("hybrid", doc["hybrid_monthly_usd"], doc["hybrid_monthly_ci95"], "tab:green", "--"),
+    ]
+    for label, mean, band, color, style in series:
+        pts = [(v, m, b) for v, m, b in zip(vols, mean, band, strict=True) if m is not None]
+        if not pts:
+            continue
+        xs = [p[0] for p in pts]
+        ax.plot(xs, [p[1] for p in pts], marker="o", markersize=4, color=color, linestyle=style, label=label)
+        lows = [p[2][0] if p[2][0] is not None else p[1] for p in pts]
+        highs = [p[2][1] if p[2][1] is not None else p[1] for p in pts]
+        ax.fill_between(xs, lows, highs, color=color, alpha=0.18, linewidth=0)
+    for v, m, n in zip(vols, doc["self_hosted_monthly_usd"], doc["self_hosted_servers"], strict=True):
+        if m is not None and n is not None:
+            ax.annotate(f"{n}", (v, m), textcoords="offset points", xytext=(0, 7), ha="center", fontsize=8)
+    be = doc["breakeven_tokens_per_month"]
+    if be is not None:
+        ax.axvline(be, color="grey", linestyle="--", linewidth=1)
+        ax.annotate(f"break-even ~{_human(be)}", (be, ax.get_ylim()[1]), xytext=(4, -14), textcoords="offset points")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("tokens per month (input + output)")
+    ax.set_ylabel("total monthly cost, USD")
+    ax.set_title("API-only vs self-hosted vs hybrid (bands: 95% CI; self-hosted: + sizing uncertainty)")
+    ax.title.set_fontsize(9)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    write_atomic(path, lambda p: fig.savefig(p, format="png"))
+    plt.close(fig)
+
+
+def run_breakeven_command(
+    exp: Experiment,
+    volumes_text: str,
+    reps: int,
+    max_reps: int,
+    max_servers: int,
+    workers: int | None,
+    executor: str,
+    address: str | None,
+    as_json: bool,
+    quiet: bool,
+    out: Path | None,
+    base_dir: Path | None,
+) -> int:
+    from sim.atomic import write_text_atomic
+
+    def err(msg: str) -> None:
+        sys.stderr.write(msg.rstrip("\n") + "\n")
+
+    try:
+        volumes = parse_volumes(volumes_text)
+        targets, p = resolve_targets(exp, None, None)
+        if exp.workload.arrivals.kind == "trace":
+            raise ValueError("breakeven scales workload.arrivals.mean_rps; trace arrivals cannot be scaled")
+        if max_reps < reps:
+            raise ValueError(f"--max-reps ({max_reps}) must be >= --reps ({reps})")
+        derive(exp, [("routing.policy", "gpu_only")], base_dir)
+    except ValueError as exc:
+        err(str(exc))
+        return 2
+    except ConfigError as exc:
+        for prob in exc.problems:
+            err(f"{prob.path}: {prob.message}")
+        return 2
+    log = (lambda msg: None) if (quiet or as_json) else err
+    with executor_address(executor, address, workers) as addr:
+        be = Breakeven(exp, volumes, targets, p, reps, max_reps, max_servers, workers, executor, addr, base_dir, log)
+        doc = be.run()
+    if out is not None:
+        out = Path(out)
+        write_text_atomic(out / "breakeven.json", json.dumps(doc, indent=2, allow_nan=False) + "\n")
+        write_chart(doc, out / "breakeven.png")
+    if as_json:
+        sys.stdout.write(json.dumps(doc, allow_nan=False) + "\n")
+    else:
+        print_breakeven(doc)
+        if out is not None:
+            print(f"written: {out / 'breakeven.json'}, {out / 'breakeven.png'}")
+    return 0

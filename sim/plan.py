@@ -1,0 +1,320 @@
+"""`capsim plan`: the smallest value of a key whose replications meet every target with probability >= P.
+
+Search (assumes that raising the value never makes the targets harder to meet):
+  1. galloping from LO: LO, LO+s, LO+3s, LO+7s, ... (steps doubling, clamped to HI) until a value meets;
+     if HI fails, no value in range does (exit 3);
+  2. bisection between the last value that failed and the first that met, down to one integer step
+     (real keys: down to `tol`).
+Every candidate runs the same replication indices 0..n-1 of the same root seed (common random numbers), so
+candidates are compared on identical arrivals and sizes, and a candidate revisited with more replications
+only runs the new ones.
+
+Deciding one candidate (sequential): run n0 replications; P(meet) is the share that meet every target,
+with a Wilson interval (sim.targets.DECISION_LEVEL). While that interval straddles P, double the
+replications, up to `max_reps`. It meets when the whole interval is at or above P, fails when it is below;
+at the cap, still undecided, the point estimate decides (p_meet >= P), and the evidence says so.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sim.config import Experiment
+from sim.dask_executor import executor_address
+from sim.runner import run_replications
+from sim.stats import t_interval
+from sim.targets import DECISION_LEVEL, Target, meets_all, proportion
+from sim.variants import derive
+
+_RANGE = re.compile(r"^\s*([A-Za-z0-9_.]+)\s*=\s*([-+0-9.eE]+)\s*\.\.\s*([-+0-9.eE]+)\s*$")
+
+
+@dataclass(frozen=True)
+class VaryRange:
+    key: str
+    lo: float
+    hi: float
+    integer: bool
+
+    @classmethod
+    def parse(cls, text: str) -> VaryRange:
+        m = _RANGE.match(text)
+        if not m:
+            raise ValueError(f"--vary: expected KEY=LO..HI (e.g. backends.gpu_pool.servers=1..32), got {text!r}")
+        key, lo_s, hi_s = m.groups()
+        integer = _is_int(lo_s) and _is_int(hi_s)
+        lo, hi = (int(lo_s), int(hi_s)) if integer else (float(lo_s), float(hi_s))
+        if not (math.isfinite(lo) and math.isfinite(hi)) or lo > hi:
+            raise ValueError(f"--vary: need finite LO <= HI, got {lo_s}..{hi_s}")
+        return cls(key, lo, hi, integer)
+
+    def value(self, x: float) -> int | float:
+        return int(round(x)) if self.integer else float(x)
+
+
+def _is_int(s: str) -> bool:
+    try:
+        int(s)
+    except ValueError:
+        return False
+    return True
+
+
+@dataclass
+class Candidate:
+    value: int | float
+    exp: Experiment
+    metrics: dict[int, dict[str, Any]] = field(default_factory=dict)
+    decision: str = ""  # meets | fails (| "... at cap" when the point estimate decided)
+
+    def evidence(self, targets: Sequence[Target], confidence: float) -> dict[str, Any]:
+        reps = sorted(self.metrics)
+        k = sum(1 for r in reps if meets_all(targets, self.metrics[r]))
+        prop = proportion(k, len(reps), confidence)
+        per_target = {str(t): sum(1 for r in reps if t.met_by(self.metrics[r])) / len(reps) for t in targets}
+        cost = t_interval([self.metrics[r].get("monthly_cost_usd") for r in reps])
+        return {
+            "value": self.value,
+            "p_meet": prop["p_meet"],
+            "replications": len(reps),
+            "met": prop["met"],
+            "p_meet_low": prop["wilson95_low"],
+            "p_meet_high": prop["wilson95_high"],
+            "decision": self.decision,
+            "p_meet_by_target": per_target,
+            "monthly_cost_usd": cost[0] if cost else None,
+            "monthly_cost_ci95": [cost[1], cost[2]] if cost else None,
+        }
+
+
+@dataclass
+class PlanResult:
+    key: str
+    value: int | float | None
+    confidence: float
+    targets: list[Target]
+    candidates: dict[int | float, Candidate]
+    order: list[int | float]
+    seed: int
+
+    @property
+    def answer(self) -> Candidate | None:
+        return None if self.value is None else self.candidates[self.value]
+
+    def to_json(self) -> dict[str, Any]:
+        tried = [self.candidates[v].evidence(self.targets, self.confidence) for v in sorted(self.candidates)]
+        ans = self.answer
+        ans_ev = ans.evidence(self.targets, self.confidence) if ans else None
+        return {
+            "key": self.key,
+            "value": self.value,
+            "confidence": self.confidence,
+            "monthly_cost_usd": ans_ev["monthly_cost_usd"] if ans_ev else None,
+            "tried": tried,
+            "targets": [str(t) for t in self.targets],
+            "seed": self.seed,
+            "search_order": list(self.order),
+            "interval_level": DECISION_LEVEL,
+            "monthly_cost_ci95": ans_ev["monthly_cost_ci95"] if ans_ev else None,
+        }
+
+
+class Planner:
+    """Evaluates candidates with common random numbers and sequential replications; caches every result."""
+
+    def __init__(
+        self,
+        exp: Experiment,
+        vary: VaryRange,
+        targets: Sequence[Target],
+        confidence: float,
+        n0: int = 10,
+        max_reps: int = 80,
+        tol: float | None = None,
+        workers: int | None = None,
+        executor: str = "local",
+        address: str | None = None,
+        base_dir: Path | None = None,
+        on_progress: Callable[[str], None] | None = None,
+    ):
+        if n0 < 1 or max_reps < n0:
+            raise ValueError(f"need 1 <= reps <= max-reps, got {n0} and {max_reps}")
+        self.exp, self.vary, self.targets, self.confidence = exp, vary, list(targets), confidence
+        self.n0, self.max_reps = n0, max_reps
+        self.tol = tol if tol is not None else (vary.hi - vary.lo) / 100.0 if not vary.integer else 1
+        self.workers, self.executor, self.address, self.base_dir = workers, executor, address, base_dir
+        self.candidates: dict[int | float, Candidate] = {}
+        self.order: list[int | float] = []
+        self.on_progress = on_progress or (lambda _msg: None)
+
+    def candidate(self, x: float) -> Candidate:
+        v = self.vary.value(x)
+        if v not in self.candidates:
+            self.candidates[v] = Candidate(v, derive(self.exp, [(self.vary.key, v)], self.base_dir))
+        return self.candidates[v]
+
+    def ensure(self, c: Candidate, n: int) -> None:
+        todo = [r for r in range(n) if r not in c.metrics]
+        for res in run_replications(c.exp, todo, self.workers, self.executor, self.address):
+            c.metrics[res.replication] = dict(res.metrics)
+
+    def decide(self, x: float) -> bool:
+        c = self.candidate(x)
+        if c.value not in self.order:
+            self.order.append(c.value)
+        if c.decision:
+            return c.decision.startswith("meets")
+        n = self.n0
+        while True:
+            self.ensure(c, n)
+            k = sum(1 for r in range(n) if meets_all(self.targets, c.metrics[r]))
+            prop = proportion(k, n, self.confidence)
+            if prop["verdict"] != "undecided":
+                c.decision = prop["verdict"]
+                break
+            if n >= self.max_reps:
+                c.decision = ("meets" if prop["p_meet"] >= self.confidence else "fails") + " at cap"
+                break
+            n = min(self.max_reps, 2 * n)
+        self.on_progress(f"{self.vary.key}={c.value}: {c.decision} ({k}/{n} replications meet)")
+        return c.decision.startswith("meets")
+
+    def search(self, lo: float | None = None) -> PlanResult:
+        """Galloping from `lo` (default LO) then bisection; returns the smallest value that meets."""
+        vlo, vhi = self.vary.lo if lo is None else max(lo, self.vary.lo), self.vary.hi
+        if self.decide(vlo):
+            return self._result(self.vary.value(vlo))
+        failed, step = vlo, self.tol
+        x = vlo
+        while True:
+            x = min(vhi, x + step)
+            if self.decide(x):
+                met = x
+                break
+            failed = x
+            if x >= vhi:
+                return self._result(None)
+            step *= 2
+        while met - failed > self.tol * (1 + 1e-9):
+            mid = (failed + met) / 2.0
+            if self.vary.integer:
+                mid = math.floor(mid)
+                if mid <= failed:
+                    break
+            if self.decide(mid):
+                met = mid
+            else:
+                failed = mid
+        return self._result(self.vary.value(met))
+
+    def _result(self, value: int | float | None) -> PlanResult:
+        return PlanResult(
+            self.vary.key, value, self.confidence, self.targets, self.candidates, self.order, self.exp.seed
+        )
+
+
+def print_plan(doc: dict[str, Any], stream: Any = None) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(file=stream, width=130)
+    t = Table(title=f"plan: {doc['key']} for {', '.join(doc['targets'])} with probability >= {doc['confidence']:g}")
+    for col in ("value", "replications", "P(meet)", f"Wilson {doc['interval_level']:.0%}", "decision", "monthly cost"):
+        t.add_column(col, justify="right")
+    for e in doc["tried"]:
+        mark = " <- answer" if e["value"] == doc["value"] else ""
+        t.add_row(
+            f"{e['value']:g}",
+            str(e["replications"]),
+            f"{e['met']}/{e['replications']} = {e['p_meet']:.3f}",
+            f"{e['p_meet_low']:.3f} .. {e['p_meet_high']:.3f}",
+            e["decision"] + mark,
+            "-" if e["monthly_cost_usd"] is None else f"${e['monthly_cost_usd']:,.0f}",
+        )
+    console.print(t)
+    if doc["value"] is None:
+        console.print(f"no value of {doc['key']} in range meets the targets")
+    else:
+        lo, hi = doc["monthly_cost_ci95"] or (None, None)
+        band = f" (95% CI ${lo:,.0f} .. ${hi:,.0f})" if lo is not None and hi is not None and hi > lo else ""
+        console.print(f"answer: {doc['key']} = {doc['value']:g}, monthly cost ${doc['monthly_cost_usd']:,.0f}{band}")
+
+
+def resolve_targets(
+    exp: Experiment, texts: Sequence[str] | None, confidence: float | None
+) -> tuple[list[Target], float]:
+    """Targets and P from the options, defaulting to the config's `plan` section (ValueError when bad)."""
+    from sim.targets import parse_targets
+
+    targets = parse_targets(texts if texts else exp.plan.targets)
+    if not targets:
+        raise ValueError("no targets: give --target METRIC<=VALUE or set plan.targets in the config")
+    p = exp.plan.confidence if confidence is None else float(confidence)
+    if not 0.0 < p < 1.0:
+        raise ValueError(f"--confidence: must be in (0, 1), got {confidence!r}")
+    return targets, p
+
+
+def run_plan_command(
+    exp: Experiment,
+    vary_text: str,
+    target_texts: Sequence[str] | None,
+    confidence: float | None,
+    reps: int,
+    max_reps: int,
+    tol: float | None,
+    workers: int | None,
+    executor: str,
+    address: str | None,
+    as_json: bool,
+    quiet: bool,
+    out: Path | None,
+    base_dir: Path | None,
+) -> int:
+    """`capsim plan`: 0 found, 2 bad arguments, 3 no value in range meets the targets."""
+    import json
+    import sys
+
+    from sim.atomic import write_text_atomic
+    from sim.config import ConfigError
+
+    def err(msg: str) -> None:
+        sys.stderr.write(msg.rstrip("\n") + "\n")
+
+    try:
+        vary = VaryRange.parse(vary_text)
+        targets, p = resolve_targets(exp, target_texts, confidence)
+        if max_reps < reps:
+            raise ValueError(f"--max-reps ({max_reps}) must be >= --reps ({reps})")
+        if tol is not None and not (math.isfinite(tol) and tol > 0):
+            raise ValueError(f"--tol: must be > 0, got {tol}")
+        for v in {vary.lo, vary.hi}:
+            derive(exp, [(vary.key, vary.value(v))], base_dir)
+    except ValueError as exc:
+        err(str(exc))
+        return 2
+    except ConfigError as exc:
+        for prob in exc.problems:
+            err(f"--vary {vary_text}: {prob.path}: {prob.message}")
+        return 2
+    progress = (lambda msg: None) if (quiet or as_json) else (lambda msg: err(f"  {msg}"))
+    with executor_address(executor, address, workers) as addr:
+        planner = Planner(exp, vary, targets, p, reps, max_reps, tol, workers, executor, addr, base_dir, progress)
+        result = planner.search()
+    doc = result.to_json()
+    text = json.dumps(doc, allow_nan=False)
+    if out is not None:
+        write_text_atomic(Path(out) / "plan.json", json.dumps(doc, indent=2, allow_nan=False) + "\n")
+    if as_json:
+        sys.stdout.write(text + "\n")
+    else:
+        print_plan(doc)
+    if result.value is None:
+        err(f"no value of {vary.key} in {vary.lo:g}..{vary.hi:g} meets {', '.join(map(str, targets))}")
+        return 3
+    return 0

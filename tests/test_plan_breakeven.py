@@ -1,0 +1,104 @@
+"""`capsim breakeven`: volumes, rates, API cost against the formula, crossing, JSON contract, chart."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from sim.breakeven import crossing, monthly_tokens, naive_servers, parse_volumes, rate_for_volume, server_capacity_rps
+from sim.cli import app
+from sim.variants import derive
+from tests.planning_configs import load, mgc_config, write
+
+CONTRACT = {
+    "volumes",
+    "api_monthly_usd",
+    "self_hosted_monthly_usd",
+    "hybrid_monthly_usd",
+    "self_hosted_servers",
+    "breakeven_tokens_per_month",
+}
+
+
+def test_parse_volumes() -> None:
+    assert parse_volumes("2B,100M, 500M") == [1e8, 5e8, 2e9]
+    assert parse_volumes("1.5e9,10k,3T") == [1e4, 1.5e9, 3e12]
+    for bad in ("", "abc", "-5M", "0", "10X"):
+        with pytest.raises(ValueError):
+            parse_volumes(bad)
+
+
+def test_rate_and_volume_are_inverse() -> None:
+    exp = load(mgc_config())
+    # 1 input token + geometric mean 20 output tokens per request
+    assert monthly_tokens(exp) == pytest.approx(4.0 * 21 * 3600 * 730)
+    rps = rate_for_volume(exp, 2e9)
+    assert monthly_tokens(derive(exp, [("workload.arrivals.mean_rps", rps)])) == pytest.approx(2e9)
+
+
+def test_naive_sizing_from_full_batch_throughput() -> None:
+    exp = load(mgc_config(rps=4.0))
+    # batch 1, 0.04 s per iteration, 20 tokens per request: 1.25 requests/s per server
+    assert server_capacity_rps(exp) == pytest.approx(1 / 0.8)
+    assert naive_servers(exp) == 4  # 4 / 1.25 = 3.2 -> 4 (Erlang C needs 5 for a 0.25 s mean wait)
+
+
+def test_crossing_interpolates() -> None:
+    v = [1.0, 2.0, 4.0]
+    assert crossing(v, [3.0, 1.0, -1.0]) == pytest.approx(3.0)
+    assert crossing(v, [-1.0, -2.0, -3.0]) is None
+    assert crossing(v, [1.0, None, -1.0]) is None
+    assert crossing(v, [2.0, 0.0, -1.0]) == pytest.approx(2.0)
+
+
+def test_cli_breakeven(tmp_path: Path) -> None:
+    # 1,000-token prompts (free to prefill here) + 20 output tokens: one server carries ~1,276 tokens/s
+    cfg = mgc_config(horizon_h=1.0, costs={"fixed_monthly_usd": 1000.0})
+    cfg["workload"]["classes"][0]["input_tokens"] = {"dist": "constant", "value": 1000}
+    path = write(tmp_path, cfg)
+    args = ["breakeven", path, "--volumes", "100M,1B,3B", "--reps", "3", "--max-reps", "6", "--workers", "2"]
+    r = CliRunner().invoke(app, [*args, "--json", "--out", str(tmp_path / "be")])
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout)
+    assert set(doc) >= CONTRACT
+    assert doc["volumes"] == [1e8, 1e9, 3e9]
+    # API-only at $15 per million tokens, input and output alike: cost = volume x 15e-6, up to Poisson noise
+    # (3 one-hour replications: ~400, ~4,000, ~12,000 requests; 4 standard errors allowed)
+    for v, c, n in zip(doc["volumes"], doc["api_monthly_usd"], (400, 4000, 12000), strict=True):
+        assert c == pytest.approx(v * 15e-6, rel=4 / (3 * n) ** 0.5)
+    servers = doc["self_hosted_servers"]
+    assert servers == sorted(servers) and servers[0] >= 1
+    assert all(n >= k for n, k in zip(servers, doc["naive_servers"], strict=True))
+    # self-hosted = servers x $2.69 x 730 + fixed overhead
+    for n, c in zip(servers, doc["self_hosted_monthly_usd"], strict=True):
+        assert c == pytest.approx(n * 2.69 * 730 + 1000.0)
+    # at 100M tokens the API is cheaper ($1,500 vs >= $2,964), at 1B dearer: the crossing lies in between
+    be = doc["breakeven_tokens_per_month"]
+    assert be is not None and 1e8 < be < 1e9
+    lo, hi = doc["breakeven_interval"]
+    assert lo <= be <= hi
+    # hybrid (overflow) is never dearer than the cheaper pure option by more than sampling noise
+    for h, a, s in zip(doc["hybrid_monthly_usd"], doc["api_monthly_usd"], doc["self_hosted_monthly_usd"], strict=True):
+        assert h <= min(a, s) * 1.05
+    assert (tmp_path / "be" / "breakeven.json").exists()
+    png = (tmp_path / "be" / "breakeven.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("volumes", ["", "lots", "-1M"])
+def test_cli_bad_volumes_exit_2(tmp_path: Path, volumes: str) -> None:
+    r = CliRunner().invoke(app, ["breakeven", write(tmp_path, mgc_config()), "--volumes", volumes])
+    assert r.exit_code == 2
+    assert "Traceback" not in r.output
+
+
+def test_cli_trace_arrivals_cannot_be_scaled(tmp_path: Path) -> None:
+    trace = tmp_path / "t.csv"
+    trace.write_text("TIMESTAMP,ContextTokens,GeneratedTokens\n0.0,10,5\n1.0,10,5\n")
+    cfg = mgc_config()
+    cfg["workload"]["arrivals"] = {"kind": "trace", "file": str(trace)}
+    r = CliRunner().invoke(app, ["breakeven", write(tmp_path, cfg), "--volumes", "1M"])
+    assert r.exit_code == 2

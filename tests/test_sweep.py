@@ -1,0 +1,129 @@
+"""Sweeps: a folder per point, a table across points, paired differences, resume, the `sweep:` section."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+import sim.sweep as sweep_mod
+from sim.cli import app
+from sim.experiment_run import run_experiment
+from sim.replication import simulate
+from sim.results import ResultsFolder
+from sim.sweep import expand, grid, point_dirname, run_sweep
+from sim.variants import derive
+from tests.planning_configs import load, mgc_config, write
+
+KEY = "backends.gpu_pool.servers"
+
+
+def _small(**kw):  # type: ignore[no-untyped-def]
+    return mgc_config(replications=3, horizon_h=0.15, **kw)
+
+
+def test_grid_order_and_names() -> None:
+    g = grid({"a": [1, 2], "b": ["x", "y", "z"]})
+    assert len(g) == 6
+    assert g[0] == [("a", 1), ("b", "x")] and g[1] == [("a", 1), ("b", "y")] and g[-1] == [("a", 2), ("b", "z")]
+    assert point_dirname(3, [(KEY, 5)]) == "003_backends.gpu_pool.servers=5"
+    assert "/" not in point_dirname(0, [("name", "a/b c")])
+
+
+def test_sweep_folder_table_and_crn(tmp_path: Path) -> None:
+    exp = load(_small()).model_copy(update={"sweep": {KEY: [4, 5, 6]}})
+    assert run_sweep(exp, out=tmp_path, workers=1, quiet=True) == 0
+    table = pd.read_parquet(tmp_path / "sweep.parquet")
+    assert list(table[KEY]) == [4, 5, 6]
+    assert pd.read_csv(tmp_path / "sweep.csv").shape == table.shape
+    assert {"queue_wait_mean_s", "queue_wait_mean_s.ci95_low", "queue_wait_mean_s.ci95_high", "p_meet"} <= set(
+        table.columns
+    )
+    # more servers, less waiting
+    assert table["queue_wait_mean_s"].is_monotonic_decreasing
+    doc = json.loads((tmp_path / "sweep.json").read_text())
+    assert doc["keys"] == [KEY] and len(doc["points"]) == 3
+    # each point is a normal results folder, bit-identical to running that point alone
+    for p in doc["points"]:
+        folder = tmp_path / p["folder"]
+        assert (folder / "summary.json").exists() and (folder / "replications.parquet").exists()
+    alone = derive(load(_small()), [(KEY, 5)])
+    assert run_experiment(alone, out=tmp_path / "alone", workers=1, quiet=True) == 0
+    a = pd.read_parquet(tmp_path / "alone" / "replications.parquet").drop(columns="wall_s")
+    b = pd.read_parquet(tmp_path / doc["points"][1]["folder"] / "replications.parquet").drop(columns="wall_s")
+    pd.testing.assert_frame_equal(a, b)
+    # common random numbers: every point sees exactly the same requests, so their difference is exactly 0
+    for pair in doc["paired_vs_first"]:
+        d = pair["differences"]["requests"]
+        assert d["mean"] == 0 and d["ci_low"] == 0 and d["ci_high"] == 0
+        w = pair["differences"]["queue_wait_mean_s"]
+        assert w["ci_high"] < 0  # more servers: shorter waits, and the paired interval says so
+
+
+def test_sweep_resume_skips_finished_points_and_reuses_checkpoints(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    exp = load(_small()).model_copy(update={"sweep": {KEY: [4, 5]}})
+    assert run_sweep(exp, out=tmp_path, workers=1, quiet=True) == 0
+    before = json.loads((tmp_path / "sweep.json").read_text())
+    points = expand(exp, tmp_path)
+    # point 1 was interrupted after replication 0: only its checkpoint remains
+    p1 = points[1].folder
+    for f in ("summary.json", "replications.parquet", "replications.csv"):
+        (p1 / f).unlink()
+    ResultsFolder(p1).checkpoint(simulate(points[1].exp, 0))
+    calls: list[tuple[int, list[int]]] = []
+    real = sweep_mod.run_replications
+
+    def spy(e, reps, **kw):  # type: ignore[no-untyped-def]
+        calls.append((e.backends.gpu_pool.servers, list(reps)))
+        return real(e, reps, **kw)
+
+    monkeypatch.setattr(sweep_mod, "run_replications", spy)
+    assert run_sweep(exp, out=tmp_path, workers=1, quiet=True, resume=True) == 0
+    assert calls == [(5, [1, 2])]  # point 0 skipped, point 1 resumed from its checkpoint
+    after = json.loads((tmp_path / "sweep.json").read_text())
+    strip = lambda d: [p["metrics"] for p in d["points"]]  # noqa: E731
+    assert strip(after) == strip(before)
+    # a different grid in the same folder is refused
+    other = exp.model_copy(update={"sweep": {KEY: [4, 6]}})
+    assert run_sweep(other, out=tmp_path, workers=1, quiet=True, resume=True) == 2
+
+
+def test_cli_sweep_option_grid_and_section(tmp_path: Path) -> None:
+    runner = CliRunner()
+    cfg = write(tmp_path, _small())
+    r = runner.invoke(
+        app,
+        ["run", cfg, "--sweep", f"{KEY}=4,5", "--sweep", "workload.arrivals.mean_rps=3,4", "--out", str(tmp_path / "g")]
+        + ["--workers", "1", "--quiet", "--json"],
+    )
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout)
+    assert [tuple(p["values"].values()) for p in doc["points"]] == [(4, 3), (4, 4), (5, 3), (5, 4)]
+    # the same grid from a `sweep:` section
+    cfg2 = write(tmp_path, _small(sweep={KEY: [4, 5]}), "s.yaml")
+    r = runner.invoke(app, ["run", cfg2, "--out", str(tmp_path / "s"), "--workers", "1", "--quiet", "--json"])
+    assert r.exit_code == 0, r.output
+    assert len(json.loads(r.stdout)["points"]) == 2
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--sweep", f"{KEY}=4,-1"],
+        ["--sweep", "backends.gpu_pool.no_such_key=1,2"],
+        ["--sweep", f"{KEY}="],
+    ],
+)
+def test_cli_sweep_bad_values_exit_2(tmp_path: Path, args: list[str]) -> None:
+    r = CliRunner().invoke(app, ["run", write(tmp_path, _small()), "--out", str(tmp_path / "o"), *args])
+    assert r.exit_code == 2
+    assert "Traceback" not in r.output
+
+
+def test_validate_reports_bad_sweep_section(tmp_path: Path) -> None:
+    r = CliRunner().invoke(app, ["validate", write(tmp_path, _small(sweep={KEY: [3, -2]}))])
+    assert r.exit_code == 2
+    assert "sweep.backends.gpu_pool.servers" in r.output and "-2" in r.output
