@@ -260,9 +260,7 @@ def summary_from_rows(
     if exp.plan.targets:
         from sim.targets import parse_targets, targets_summary
 
-        out["targets"] = targets_summary(
-            parse_targets(exp.plan.targets), [r.metrics for r in results], exp.plan.confidence
-        )
+        out["targets"] = targets_summary(parse_targets(exp.plan.targets), rows, exp.plan.confidence)
     if extra:
         out.update(extra)
     return out

@@ -38,7 +38,12 @@ def mgc_config(servers: int = 4, rps: float = 4.0, horizon_h: float = 0.5, **ext
                 "price_output_per_mtok_usd": 15.0,
                 "ttft_s": {"dist": "constant", "value": 0.5},
             },
-            "gpu_pool": {"servers": servers, "max_batch": 1, "iteration_s": {"base": 0.04}},
+            "gpu_pool": {
+                "servers": servers,
+                "max_batch": 1,
+                "iteration_s": {"base": 0.04},
+                "cold_start_s": {"dist": "constant", "value": 0},  # an M/M/c reduction: no start-up
+            },
         },
         "output": {"timeseries": False, "report": False},
         "plan": {"targets": ["queue_wait_mean_s<=0.25"], "confidence": 0.9},
