@@ -413,7 +413,7 @@ class GpuPool:
         c, P = m * s.C, s.P
         delay = s.seg_start + ((c if c < P else P) + m * s.A + s.B * m * (m - 1) * 0.5) - env.now
         ev = simpy.Timeout(env, delay if delay > 0.0 else 0.0)
-        ev.callbacks.append(lambda _e: self._on_boundary(s, v))  # type: ignore[union-attr]
+        ev.callbacks.append(lambda _e: self._on_boundary(s, v))
         self.num_events += 1
 
     def _start_segment(self, s: Server, now: float, admitted: list[Job]) -> None:

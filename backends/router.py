@@ -234,57 +234,6 @@ class _Pump:
     that keeps its whole block alive until the cyclic garbage collector runs (gigabytes under overload).
     """
 
-    __slots__ = ("router", "block", "idx", "times", "cls", "draws", "j")
-
-    def __init__(
-        self, router: Router, block: RequestBlock, gpu_idx: np.ndarray, draws: tuple[list[np.ndarray], list[np.ndarray]]
-    ):
-        self.router = router
-        self.block = block
-        self.idx = gpu_idx.tolist()
-        self.times = block.arrival_at[gpu_idx].tolist()
-        self.cls = block.class_idx[gpu_idx].tolist()
-        self.draws = draws
-        self.j = 0
-
-    def start(self) -> None:
-        env = self.router.env
-        ev = simpy.Timeout(env, max(self.times[0] - env.now, 0.0))
-        ev.callbacks.append(self.fire)
-        self.router.num_events += 1
-
-    def fire(self, _e: simpy.Event) -> None:
-        router = self.router
-        env, pool = router.env, router.pool
-        prio, tmo = router.priorities, router.timeouts
-        overflow = router.policy == "overflow"
-        idx, times, cls, block = self.idx, self.times, self.cls, self.block
-        count = len(idx)
-        j = self.j
-        now = env.now
-        while True:
-            i, c = idx[j], cls[j]
-            if overflow and router._spill(now):
-                router._serve_api(block, i, router.overflow_code, now, self.draws)
-            elif pool is not None:
-                pool.submit(block, i, prio[c], tmo[c])
-            j += 1
-            if j >= count or times[j] > now:
-                break
-        self.j = j
-        if j < count:
-            ev = simpy.Timeout(env, times[j] - now)
-            ev.callbacks.append(self.fire)
-            router.num_events += 1
-
-
-class _Pump:
-    """Feeds a block's GPU-bound requests to the pool at their arrival times, one event per distinct time.
-
-    A class rather than a closure that re-schedules itself: a self-referencing closure is a reference cycle
-    that keeps its whole block alive until the cyclic garbage collector runs (gigabytes under overload).
-    """
-
     __slots__ = ("router", "block", "idx", "times", "cls", "j", "overflow", "check_down", "predictor")
 
     def __init__(self, router: Router, block: RequestBlock, gpu_idx: np.ndarray, ready: np.ndarray):
@@ -302,7 +251,7 @@ class _Pump:
     def start(self) -> None:
         env = self.router.env
         ev = simpy.Timeout(env, max(self.times[0] - env.now, 0.0))
-        ev.callbacks.append(self.fire)  # type: ignore[union-attr]
+        ev.callbacks.append(self.fire)
         self.router.num_events += 1
 
     def fire(self, _e: simpy.Event) -> None:
@@ -332,5 +281,5 @@ class _Pump:
         self.j = j
         if j < count:
             ev = simpy.Timeout(env, times[j] - now)
-            ev.callbacks.append(self.fire)  # type: ignore[union-attr]
+            ev.callbacks.append(self.fire)
             router.num_events += 1

@@ -6,7 +6,7 @@ import sys
 from types import TracebackType
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, TaskID, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.progress import Progress as RichProgress
 
 
@@ -14,7 +14,7 @@ class Progress:
     def __init__(self, total: int, done: int = 0, enabled: bool = True, label: str = "replications"):
         self.enabled = enabled and sys.stderr.isatty()
         self._bar: RichProgress | None = None
-        self._task = None
+        self._task: TaskID | None = None
         self.total, self.done, self.label = total, done, label
 
     def __enter__(self) -> Progress:

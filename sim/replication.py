@@ -110,7 +110,7 @@ class Replication:
         self.router.route_block(block, hits, self._block_finished)
         if block.end_s < self.horizon_s:
             ev = simpy.Timeout(self.env, block.end_s - self.env.now)
-            ev.callbacks.append(lambda _e: self._load(blocks))  # type: ignore[union-attr]
+            ev.callbacks.append(lambda _e: self._load(blocks))
 
     def _block_finished(self, block: RequestBlock) -> None:
         self.live.pop(block.index, None)
@@ -139,8 +139,10 @@ class Replication:
         tokens = c["tokens_in"] + c["tokens_out"]
         requests = c["requests"]
         uptime = union_length(self.router.up_intervals(self.horizon_s), lo, hi) / (hi - lo)
-        ttft_q = rec.ttft.quantiles([0.5, 0.95, 0.99]) or [None, None, None]
-        e2e_q = rec.e2e.quantiles([0.5, 0.95, 0.99]) or [None, None, None]
+        ttft_q: list[float | None] = [None, None, None]
+        e2e_q: list[float | None] = [None, None, None]
+        ttft_q[:] = rec.ttft.quantiles([0.5, 0.95, 0.99]) or ttft_q
+        e2e_q[:] = rec.e2e.quantiles([0.5, 0.95, 0.99]) or e2e_q
         metrics: dict[str, float | None] = {
             "requests": requests,
             "served": c["served"],
@@ -221,7 +223,7 @@ class Replication:
             if exp.output.timeseries
             else {}
         )
-        hourly = {
+        hourly: dict[str, list[float | None]] = {
             "ttft_p50_s": [h.quantile(0.5) for h in rec.ttft_by_hour],
             "ttft_p95_s": [h.quantile(0.95) for h in rec.ttft_by_hour],
             "ttft_p99_s": [h.quantile(0.99) for h in rec.ttft_by_hour],
