@@ -60,14 +60,8 @@ def run(
     sweep: list[str] = typer.Option(None, "--sweep", help="KEY=V1,V2,...: run every value (repeatable: a grid)"),
 ) -> None:
     """Run the Monte Carlo experiment and write the results folder."""
-    overrides = list(set_ or [])
-    if reps is not None:
-        overrides.append(f"replications={reps}")
-    if seed is not None:
-        overrides.append(f"seed={seed}")
-    if executor not in ("local", "dask"):
-        _err(f"--executor: must be local or dask, got {executor!r}")
-        raise typer.Exit(EXIT_USAGE)
+    overrides = _overrides(set_, seed, reps)
+    _check_executor(executor)
     if resume and out is None:
         _err("--resume needs --out (the folder of the run to resume)")
         raise typer.Exit(EXIT_USAGE)
@@ -130,9 +124,7 @@ def plan(
     """Smallest value of KEY whose replications meet every target with probability >= P (exit 3: none)."""
     from sim.plan import run_plan_command
 
-    overrides = list(set_ or [])
-    if seed is not None:
-        overrides.append(f"seed={seed}")
+    overrides = _overrides(set_, seed)
     _check_executor(executor)
     exp = _load(config, overrides)
     code = run_plan_command(
@@ -173,9 +165,7 @@ def breakeven(
     """API-only vs self-hosted (servers sized by the plan search) vs hybrid, monthly cost across volumes."""
     from sim.breakeven import run_breakeven_command
 
-    overrides = list(set_ or [])
-    if seed is not None:
-        overrides.append(f"seed={seed}")
+    overrides = _overrides(set_, seed)
     _check_executor(executor)
     exp = _load(config, overrides)
     code = run_breakeven_command(
@@ -226,15 +216,23 @@ def paired(
     """Paired difference A - B of two variants on common random numbers, with 95% intervals."""
     from sim.crn import run_compare_command
 
-    overrides = list(set_ or [])
-    if seed is not None:
-        overrides.append(f"seed={seed}")
+    overrides = _overrides(set_, seed)
     _check_executor(executor)
     exp = _load(config, overrides)
     code = run_compare_command(
         exp, vary, reps, metric or None, independent, workers, executor, address, as_json, _base_dir(config)
     )
     raise typer.Exit(code)
+
+
+def _overrides(set_: list[str] | None, seed: int | None, reps: int | None = None) -> list[str]:
+    """`--set` overrides plus the ones that `--reps` and `--seed` stand for."""
+    overrides = list(set_ or [])
+    if reps is not None:
+        overrides.append(f"replications={reps}")
+    if seed is not None:
+        overrides.append(f"seed={seed}")
+    return overrides
 
 
 def _check_executor(executor: str) -> None:

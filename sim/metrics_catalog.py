@@ -54,31 +54,3 @@ METRICS: dict[str, str] = {
 }
 
 METRIC_NAMES: frozenset[str] = frozenset(METRICS)
-
-# Metrics whose value is a count; summaries keep them as floats too.
-COUNT_METRICS: frozenset[str] = frozenset(
-    {
-        "requests",
-        "served",
-        "failed",
-        "dropped",
-        "in_flight",
-        "cache_hits",
-        "served_by_api",
-        "served_by_gpu",
-        "tokens_in",
-        "tokens_out",
-        "peak_concurrency",
-        "semantic_hits",
-        "semantic_false_hits",
-        "degraded",
-        "fallbacks",
-        "api_rate_limited",
-        "api_retries",
-        "api_retries_exhausted",
-        "api_outage_failures",
-        "served_by_api_batch",
-        "prefix_cached_tokens",
-        "preemptions",
-    }
-)
