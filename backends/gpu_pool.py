@@ -46,6 +46,8 @@ from backends.catalog import ceil_div, derived_cold_start_s, iteration_model, kv
 from backends.gpu_server import COLD, DOWN, OFF, READY, Job, Server
 from sim.config.backends import GpuPoolSpec
 from sim.request_block import DROPPED, FAILED, PATH_GPU, SERVED, RequestBlock
+from sim.ticks import Tick, call_later
+from sim.timeseries import IntervalTally
 
 KV_WATERMARK = 0.01  # share of KV blocks kept free when admitting into a busy server (vLLM's default)
 
@@ -118,7 +120,7 @@ class GpuPool:
         self.ready_count = 0
         self.running_total = 0
         self.seq = 0
-        self.busy_intervals: list[tuple[float, float]] = []
+        self.busy = IntervalTally(warmup_s, horizon_s)  # busy stretches, folded as they come (bounded memory)
         self.healthy_intervals: list[tuple[float, float]] = []
         self.provisioned_intervals: list[tuple[float, float]] = []
         self.num_events = 0
@@ -196,7 +198,7 @@ class GpuPool:
             if not s.draining:
                 self.ready_count -= 1
         if s.busy_since >= 0.0:
-            self.busy_intervals.append((s.busy_since, now))
+            self.busy.add(s.busy_since, now)
             s.busy_since = -1.0
         s.version += 1  # cancels the batch timer
         s.timer_m = 0
@@ -283,7 +285,7 @@ class GpuPool:
 
     def _make_idle(self, s: Server, now: float) -> None:
         if s.busy_since >= 0.0:
-            self.busy_intervals.append((s.busy_since, now))
+            self.busy.add(s.busy_since, now)
             s.busy_since = -1.0
         s.version += 1
         s.timer_m = 0
@@ -307,11 +309,22 @@ class GpuPool:
             self._admit_from_queue(s, now)
 
     # -- arrivals --------------------------------------------------------------------------
-    def submit(self, block: RequestBlock, i: int, priority: int, timeout: float | None) -> None:
+    def submit(
+        self,
+        block: RequestBlock,
+        i: int,
+        priority: int,
+        timeout: float | None,
+        tokens: tuple[int, int, int] | None = None,
+    ) -> None:
+        """A request arrives now; `tokens` = (input, output, prefill) when the caller already has them as ints
+        (the router's pump reads them for a whole block at once), else they are read from the block."""
         now = self.env.now
         block.path[i] = PATH_GPU  # from now on: a request of the GPU pool (queued ones count in queue_len)
-        inp = int(block.input_tokens[i])
-        out = int(block.output_tokens[i])
+        if tokens is None:
+            inp, out, pre = int(block.input_tokens[i]), int(block.output_tokens[i]), int(block.prefill_tokens[i])
+        else:
+            inp, out, pre = tokens
         if inp + out > self.max_tokens or not self.servers:
             self._finish(block, i, FAILED, now)
             return
@@ -319,12 +332,12 @@ class GpuPool:
         if not self.queued and self.idle:
             s = self._pop_idle()
             if s is not None:
-                self._start_segment(s, now, [Job(block, i, now, inp, out, priority, deadline)])
+                self._start_segment(s, now, [Job(block, i, now, inp, out, priority, deadline, inp - pre)])
                 return
         if self.bound_queue and (priority >= self.blocked_from or self._hopeless(priority, inp, now)):
             self._never_admitted(block, i, priority, deadline)
             return
-        job = Job(block, i, now, inp, out, priority, deadline)
+        job = Job(block, i, now, inp, out, priority, deadline, inp - pre)
         self._enqueue(job)
         self._claim(job)
 
@@ -335,13 +348,15 @@ class GpuPool:
             self.queues[job.priority].append(job)
         self.queued += 1
         if job.deadline >= self.horizon_s:
-            self.sure_work_ns[job.priority] += self._work_ns(job.input)
+            if job.work_ns < 0:
+                job.work_ns = self._work_ns(job.input)
+            self.sure_work_ns[job.priority] += job.work_ns
 
     def _dequeued(self, job: Job) -> None:
         """Bookkeeping for every job leaving the queue (admitted or dropped)."""
         self.queued -= 1
         if job.deadline >= self.horizon_s:
-            self.sure_work_ns[job.priority] -= self._work_ns(job.input)
+            self.sure_work_ns[job.priority] -= job.work_ns
 
     def _work_ns(self, inp: int) -> int:
         """Lower bound on the iteration time that admitting a request costs its server (floored)."""
@@ -412,8 +427,7 @@ class GpuPool:
         # s.t_of(m), inlined: this runs once or twice per request
         c, P = m * s.C, s.P
         delay = s.seg_start + ((c if c < P else P) + m * s.A + s.B * m * (m - 1) * 0.5) - env.now
-        ev = simpy.Timeout(env, delay if delay > 0.0 else 0.0)
-        ev.callbacks.append(lambda _e: self._on_boundary(s, v))
+        call_later(env, delay if delay > 0.0 else 0.0, self._on_boundary, (s, v))
         self.num_events += 1
 
     def _start_segment(self, s: Server, now: float, admitted: list[Job]) -> None:
@@ -431,8 +445,7 @@ class GpuPool:
                 job.seq = seq
                 job.deadline = math.inf  # admitted: no longer a waiting client that may give up
                 running[seq] = job
-                # a prefix-cache hit (block.prefill_tokens < input) is not prefilled again; its KV is still held
-                cached = job.input - int(job.block.prefill_tokens[job.i])
+                cached = job.cached  # a prefix-cache hit is not prefilled again; its KV is still held
                 if chunked:
                     job.F = -1
                     job.pref_left = max(job.inp_eff - cached, 1)
@@ -499,7 +512,8 @@ class GpuPool:
             self.audit(self, s, m)
         self._set_timer(s, m)
 
-    def _on_boundary(self, s: Server, version: int) -> None:
+    def _on_boundary(self, tick: Tick) -> None:
+        s, version = tick.data
         if version != s.version or s.state != READY:
             return
         now = self.env.now
@@ -642,7 +656,7 @@ class GpuPool:
         """Close open intervals at the horizon (requests still queued or running stay in flight)."""
         for s in self.servers:
             if s.busy_since >= 0.0:
-                self.busy_intervals.append((s.busy_since, now))
+                self.busy.add(s.busy_since, now)
                 s.busy_since = -1.0
             if s.healthy_since >= 0.0:
                 self.healthy_intervals.append((s.healthy_since, now))

@@ -49,10 +49,20 @@ class Job:
         "pref_left",
         "started",
         "need_first",
+        "cached",
+        "work_ns",
     )
 
     def __init__(
-        self, block: RequestBlock, i: int, arrival_at: float, inp: int, out: int, priority: int, deadline: float
+        self,
+        block: RequestBlock,
+        i: int,
+        arrival_at: float,
+        inp: int,
+        out: int,
+        priority: int,
+        deadline: float,
+        cached: int = 0,
     ):
         self.block = block
         self.i = i
@@ -70,6 +80,8 @@ class Job:
         self.pref_left = 0  # chunked prefill: prompt tokens of this run not yet prefilled
         self.started = False  # admitted at least once (start_at is set)
         self.need_first = True  # no first token emitted yet (first_token_at still to set)
+        self.cached = cached  # prompt tokens a prefix-cache hit spares the prefill (their KV is still held)
+        self.work_ns = -1  # the pool's overload bound: least iteration time admitting it costs (-1: not yet)
 
 
 class Server:

@@ -33,6 +33,7 @@ from sim.request_block import (
     RequestBlock,
 )
 from sim.rng import name_key, stream
+from sim.ticks import Tick, call_later
 
 TARGET_GPU = -1
 TARGET_BATCH_OFFSET = 1000  # target code 1000 + k: provider k through its batch API
@@ -234,7 +235,7 @@ class _Pump:
     that keeps its whole block alive until the cyclic garbage collector runs (gigabytes under overload).
     """
 
-    __slots__ = ("router", "block", "idx", "times", "cls", "j", "overflow", "check_down", "predictor")
+    __slots__ = ("router", "block", "idx", "times", "cls", "tokens", "j", "overflow", "check_down", "predictor")
 
     def __init__(self, router: Router, block: RequestBlock, gpu_idx: np.ndarray, ready: np.ndarray):
         self.router = router
@@ -242,6 +243,9 @@ class _Pump:
         self.idx = gpu_idx.tolist()
         self.times = ready.tolist()
         self.cls = block.class_idx[gpu_idx].tolist()
+        # (input, output, prefill) as ints for the whole block: one numpy call instead of three per request
+        inp, out, pre = (block.input_tokens[gpu_idx], block.output_tokens[gpu_idx], block.prefill_tokens[gpu_idx])
+        self.tokens = list(zip(inp.tolist(), out.tolist(), pre.tolist(), strict=True))
         self.j = 0
         pool = router.pool
         self.overflow = router.policy == "overflow"
@@ -250,36 +254,42 @@ class _Pump:
 
     def start(self) -> None:
         env = self.router.env
-        ev = simpy.Timeout(env, max(self.times[0] - env.now, 0.0))
-        ev.callbacks.append(self.fire)
+        call_later(env, max(self.times[0] - env.now, 0.0), self.fire)
         self.router.num_events += 1
 
-    def fire(self, _e: simpy.Event) -> None:
+    def fire(self, _tick: Tick) -> None:
         router = self.router
         env, pool = router.env, router.pool
         prio, tmo = router.priorities, router.timeouts
-        idx, times, cls, block = self.idx, self.times, self.cls, self.block
+        idx, times, cls, block, tokens = self.idx, self.times, self.cls, self.block, self.tokens
         overflow, check_down, predictor = self.overflow, self.check_down, self.predictor
         count = len(idx)
         j = self.j
         now = env.now
+        # overflow by queue length (no predictor): Router._spill inlined, as it runs once per arrival
+        qpool = pool if overflow and predictor is None else None
+        max_queue = router.max_queue
         while True:
             i, c = idx[j], cls[j]
-            if overflow and router._spill(now, c):
+            if qpool is not None:
+                ready = qpool.ready_count
+                spill = ready == 0 or qpool.queued + qpool.never_admitted > max_queue * ready
+            else:
+                spill = overflow and router._spill(now, c)
+            if spill:
                 router._call_at(block, i, router.overflow_code, now)
             elif pool is None:
                 pass
-            elif check_down and pool.num_ready == 0:
+            elif check_down and pool.ready_count == 0:
                 router._gpu_failed(block, i, now)
             else:
                 if predictor is not None:
                     predictor.note_arrival(prio[c], now)
-                pool.submit(block, i, prio[c], tmo[c])
+                pool.submit(block, i, prio[c], tmo[c], tokens[j])
             j += 1
             if j >= count or times[j] > now:
                 break
         self.j = j
         if j < count:
-            ev = simpy.Timeout(env, times[j] - now)
-            ev.callbacks.append(self.fire)
+            call_later(env, times[j] - now, self.fire)
             router.num_events += 1

@@ -3,7 +3,9 @@ and the ratio against a bare SimPy M/M/8 (a process per customer + simpy.Resourc
 
 Each figure is a whole process (`python -m ...` in a child), timed from outside, median of --runs runs.
 Rates are requests per CPU-second of the whole process (one core: every scenario runs with --workers 1).
-Usage: python benchmarks/bench.py [--runs 3] [--scenarios weekday,month,plan,mm8]
+Usage: python benchmarks/bench.py [--runs 3] [--long-runs 1] [--scenarios mm8,weekday,month,plan]
+(the month runs --long-runs times: one run is five minutes). With both the weekday and the month measured,
+the last line is the month's peak memory over the weekday's.
 """
 
 from __future__ import annotations
@@ -70,6 +72,7 @@ def measure(cmd: list[str], runs: int) -> dict[str, float]:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--long-runs", type=int, default=1, help="runs of the 30-day month")
     ap.add_argument("--scenarios", default="mm8,weekday,month,plan")
     ap.add_argument("--out", default="/tmp/capsim-bench")
     args = ap.parse_args()
@@ -99,7 +102,7 @@ def main() -> None:
             continue
         config, extra = scen[key]
         folder = out / key
-        m = measure(_capsim_run(config, extra, folder), args.runs)
+        m = measure(_capsim_run(config, extra, folder), args.long_runs if key == "month" else args.runs)
         table = __import__("pandas").read_parquet(folder / "replications.parquet")
         requests = float(table["requests"].sum())
         events = float(table["num_events"].sum())
@@ -121,6 +124,9 @@ def main() -> None:
             f"{r['scenario']:<22}{r['requests']:>12,.0f}{r['wall_s']:>9.2f}{r['cpu_s']:>8.2f}{r['req_per_s']:>10,.0f}"
             f"{r['events_per_req']:>8.2f}{r['peak_rss_mib']:>9.0f}{r['vs_simpy']:>9.2f}"
         )
+    rss = {r["scenario"]: r["peak_rss_mib"] for r in rows}
+    if "capsim weekday" in rss and "capsim month" in rss:
+        print(f"peak memory, 30-day month over 1-day weekday: {rss['capsim month'] / rss['capsim weekday']:.2f}x")
     (out / "bench.json").write_text(json.dumps(rows, indent=2))
 
 

@@ -20,6 +20,7 @@ from backends.gpu_pool import GpuPool
 from backends.response_cache import ResponseCache
 from backends.router import Router
 from sim.config import Experiment
+from sim.heap import bound_heap_growth
 from sim.recorder import Recorder
 from sim.request_block import RequestBlock
 from sim.rng import name_key, stream
@@ -126,7 +127,7 @@ class Replication:
         gpu_spec = exp.backends.gpu_pool
         if pool is not None:
             paid_s = total_length(pool.provisioned_intervals, lo, hi)
-            busy_s = total_length(pool.busy_intervals, lo, hi)
+            busy_s = pool.busy.total_length()
             cost_gpu = paid_s / 3600.0 * gpu_spec.price_per_server_hour_usd
             gpu_util: float | None = busy_s / paid_s if paid_s > 0 else None
             gpu_cap_util: float | None = pool.work_s / paid_s if paid_s > 0 else None
@@ -198,17 +199,14 @@ class Replication:
         if pool is not None:
             from sim.timeseries import LevelSeries
 
-            lb, lh, lp = LevelSeries(n_min), LevelSeries(n_min), LevelSeries(n_min)
-            if pool.busy_intervals:
-                a = np.array(pool.busy_intervals)
-                lb.add(a[:, 0], a[:, 1])
+            lh, lp = LevelSeries(n_min), LevelSeries(n_min)
             if pool.healthy_intervals:
                 a = np.array(pool.healthy_intervals)
                 lh.add(a[:, 0], a[:, 1])
             if pool.provisioned_intervals:
                 a = np.array(pool.provisioned_intervals)
                 lp.add(a[:, 0], a[:, 1])
-            busy, healthy = lb.minute_means(), lh.minute_means()
+            busy, healthy = pool.busy.minute_means(n_min), lh.minute_means()
             gpu_spend = lp.minute_means() * gpu_spec.price_per_server_hour_usd / 60.0
         timeseries = (
             {
@@ -249,4 +247,5 @@ class Replication:
 
 def simulate(exp: Experiment, replication: int) -> ReplicationResult:
     """Run one replication of an experiment (a pure function of the config and the replication index)."""
+    bound_heap_growth()
     return Replication(exp, replication).run()

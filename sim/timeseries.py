@@ -68,3 +68,57 @@ def union_length(intervals: list[tuple[float, float]], lo: float, hi: float) -> 
     if cur_b is not None and cur_a is not None:
         total += cur_b - cur_a
     return total
+
+
+class IntervalTally:
+    """Intervals (a server's busy stretches) folded as they come into a clipped total and a per-minute level.
+
+    A GPU server goes idle tens of thousands of times a day; keeping each stretch would make memory grow
+    with the horizon. Intervals wait in two short lists and are folded into the running total (clipped to
+    [lo, hi]) and a `LevelSeries` every `FLUSH` intervals, so memory stays bounded by the minute series.
+    `record`, when a list, also receives every interval (tests that check them one by one).
+    """
+
+    FLUSH = 4096
+
+    def __init__(self, lo: float, hi: float):
+        self.lo, self.hi = lo, hi
+        self.num_minutes = max(1, int(np.ceil(hi / 60.0))) if np.isfinite(hi) else 0
+        self._level = LevelSeries(self.num_minutes) if self.num_minutes else None
+        self._total = 0.0
+        self._starts: list[float] = []
+        self._ends: list[float] = []
+        self.record: list[tuple[float, float]] | None = None
+
+    def add(self, start: float, end: float) -> None:
+        self._starts.append(start)
+        self._ends.append(end)
+        if self.record is not None:
+            self.record.append((start, end))
+        if len(self._starts) >= self.FLUSH:
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self._starts:
+            return
+        a = np.array(self._starts, dtype=np.float64)
+        b = np.array(self._ends, dtype=np.float64)
+        self._starts.clear()
+        self._ends.clear()
+        self._total += float(np.clip(np.minimum(b, self.hi) - np.maximum(a, self.lo), 0.0, None).sum())
+        if self._level is not None:
+            self._level.add(a, b)
+
+    def total_length(self) -> float:
+        """Total length of the intervals within [lo, hi]."""
+        self._flush()
+        return self._total
+
+    def minute_means(self, num_minutes: int) -> np.ndarray:
+        """Time-weighted mean number of open intervals in each of the first `num_minutes` minutes."""
+        self._flush()
+        out = np.zeros(num_minutes)
+        if self._level is not None:
+            means = self._level.minute_means()
+            out[: min(num_minutes, len(means))] = means[:num_minutes]
+        return out

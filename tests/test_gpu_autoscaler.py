@@ -64,10 +64,13 @@ def test_autoscaler_scales_to_zero_and_cold_starts_on_every_scale_up() -> None:
         arrivals={"kind": "hourly", "mean_rps": 2.0, "multipliers": mult, "weekend_factor": 1.0},
     )
     exp = exp.model_copy(update={"output": exp.output.model_copy(update={"requests": True})})
-    rep, res = _run(exp)
-    m = res.metrics
+    rep = Replication(exp, 0)
     pool_obj = rep.pool
     assert pool_obj is not None
+    busy: list[tuple[float, float]] = []
+    pool_obj.busy.record = busy
+    res = rep.run()
+    m = res.metrics
     paid_s = total_length(pool_obj.provisioned_intervals, 0, 86400)
     assert m["cost_gpu_usd"] == pytest.approx(paid_s / 3600 * PRICE)
     # paid only around the two busy hours (+ cold starts and the scale-down delay), not 24 h
@@ -78,7 +81,8 @@ def test_autoscaler_scales_to_zero_and_cold_starts_on_every_scale_up() -> None:
     assert len(starts) == len(healthy) >= 1
     for t0, (h0, _) in zip(starts, healthy, strict=True):
         assert h0 == pytest.approx(t0 + cold)  # cold start on every scale-up
-    for a, b in pool_obj.busy_intervals:  # busy only while provisioned
+    assert busy and pool_obj.busy.total_length() == pytest.approx(sum(b - a for a, b in busy))
+    for a, b in busy:  # busy only while provisioned
         assert any(p0 <= a and b <= p1 + 1e-9 for p0, p1 in pool_obj.provisioned_intervals)
     req = res.requests
     assert req is not None

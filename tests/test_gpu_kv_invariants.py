@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 import simpy
 from gpu_reference import simulate_reference
 from gpu_support import feed, make_block
@@ -143,6 +144,8 @@ def test_no_request_lost_under_failures_and_preemption(
         rng_failures=np.random.default_rng(2),
     )
     pool.audit = auditor(violations)
+    busy: list[tuple[float, float]] = []
+    pool.busy.record = busy
     done_count = {"n": 0}
     orig_finish = pool._finish
 
@@ -167,6 +170,7 @@ def test_no_request_lost_under_failures_and_preemption(
     served = block.status == SERVED
     assert (block.done_at[served] >= block.first_token_at[served] - 1e-12).all()
     assert (block.first_token_at[served] >= block.arrival_at[served]).all()
-    for a, b in pool.healthy_intervals + pool.provisioned_intervals + pool.busy_intervals:
+    for a, b in pool.healthy_intervals + pool.provisioned_intervals + busy:
         assert 0.0 <= a <= b <= horizon + 1e-9
-    assert not math.isnan(sum(b - a for a, b in pool.busy_intervals))
+    assert not math.isnan(sum(b - a for a, b in busy))
+    assert pool.busy.total_length() == pytest.approx(sum(b - a for a, b in busy))

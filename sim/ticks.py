@@ -1,0 +1,43 @@
+"""Scheduled callbacks for the hot paths: what `simpy.Timeout` puts on SimPy's heap, and nothing more.
+
+A GPU boundary timer or an arrival pump needs no value, no process to resume and no argument checks (its
+delay is never negative by construction), yet `simpy.Timeout` spends about a third of an event's engine time
+on them (constructor, `schedule`, the `Event` base). `call_later` pushes the same heap entry
+`(now + delay, NORMAL, next id, event)` that `Environment.schedule` pushes, so events keep SimPy's order
+(time, then priority, then creation) and results are identical to scheduling a Timeout. It touches three
+of SimPy's attributes (`_now`, `_queue`, `_eid`), unchanged since SimPy 3; pyproject pins simpy below 5 and
+tests/test_ticks.py checks the ordering against `simpy.Timeout`, so a SimPy that changes them fails a test,
+not a result. Everything that is not a hot path (cold starts, failures, the autoscaler, block loading)
+schedules ordinary SimPy events.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from heapq import heappush
+from typing import Any
+
+import simpy
+from simpy.events import NORMAL
+
+
+class Tick:
+    """A bare triggered event: SimPy's step reads `callbacks` and `_ok`, nothing else.
+
+    `data` carries the callback's argument (for example a server and its timer version), so the hot path
+    needs no closure per event.
+    """
+
+    __slots__ = ("callbacks", "data")
+    _ok = True
+    _value = None
+
+    def __init__(self, callbacks: list[Callable[[Any], None]], data: Any = None):
+        self.callbacks = callbacks
+        self.data = data
+
+
+def call_later(env: simpy.Environment, delay: float, fn: Callable[[Any], None], data: Any = None) -> None:
+    """Call `fn(tick)` after `delay` (>= 0) simulated seconds, in SimPy's order; `tick.data` is `data`."""
+    queue: Any = env._queue  # SimPy types its heap for its own events; a Tick quacks like one
+    heappush(queue, (env._now + delay, NORMAL, next(env._eid), Tick([fn], data)))
