@@ -266,21 +266,13 @@ class _Pump:
         count = len(idx)
         j = self.j
         now = env.now
-        # overflow by queue length (no predictor): Router._spill inlined, as it runs once per arrival
-        qpool = pool if overflow and predictor is None else None
-        max_queue = router.max_queue
         while True:
             i, c = idx[j], cls[j]
-            if qpool is not None:
-                ready = qpool.ready_count
-                spill = ready == 0 or qpool.queued + qpool.never_admitted > max_queue * ready
-            else:
-                spill = overflow and router._spill(now, c)
-            if spill:
+            if overflow and router._spill(now, c):
                 router._call_at(block, i, router.overflow_code, now)
             elif pool is None:
                 pass
-            elif check_down and pool.ready_count == 0:
+            elif check_down and pool.num_ready == 0:
                 router._gpu_failed(block, i, now)
             else:
                 if predictor is not None:

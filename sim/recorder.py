@@ -26,7 +26,7 @@ from sim.request_block import (
     SERVED,
     RequestBlock,
 )
-from sim.timeseries import LevelSeries, counts_per_minute
+from sim.timeseries import LevelSeries, counts_per_minute, minutes_in
 
 COUNTERS = (
     "requests",
@@ -75,7 +75,7 @@ class Recorder:
         self.exp = exp
         self.horizon_s = horizon_s
         self.warmup_s = exp.warmup_h * 3600.0
-        self.num_minutes = max(1, int(np.ceil(horizon_s / 60.0)))
+        self.num_minutes = minutes_in(horizon_s)
         classes = exp.workload.classes
         self.class_names = [c.name for c in classes]
         self.slo = np.array([c.slo_ttft_s for c in classes])

@@ -11,6 +11,11 @@ from __future__ import annotations
 import numpy as np
 
 
+def minutes_in(horizon_s: float) -> int:
+    """Number of per-minute bins covering [0, horizon_s] (at least one)."""
+    return max(1, int(np.ceil(horizon_s / 60.0)))
+
+
 class LevelSeries:
     def __init__(self, num_minutes: int):
         self.num_minutes = num_minutes
@@ -83,7 +88,7 @@ class IntervalTally:
 
     def __init__(self, lo: float, hi: float):
         self.lo, self.hi = lo, hi
-        self.num_minutes = max(1, int(np.ceil(hi / 60.0))) if np.isfinite(hi) else 0
+        self.num_minutes = minutes_in(hi) if np.isfinite(hi) else 0
         self._level = LevelSeries(self.num_minutes) if self.num_minutes else None
         self._total = 0.0
         self._starts: list[float] = []
