@@ -403,7 +403,7 @@ def write_chart(doc: dict[str, Any], path: Path) -> None:
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    write_atomic(path, lambda p: fig.savefig(p, format="png"))
+    write_atomic(path, lambda fh: fig.savefig(fh, format="png"))
     plt.close(fig)
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import typer
@@ -61,7 +63,7 @@ def run(
 ) -> None:
     """Run the Monte Carlo experiment and write the results folder."""
     overrides = _overrides(set_, seed, reps)
-    _check_executor(executor)
+    _check_executor(executor, address)
     if resume and out is None:
         _err("--resume needs --out (the folder of the run to resume)")
         raise typer.Exit(EXIT_USAGE)
@@ -95,12 +97,24 @@ def report(
     results_dir: Path = typer.Argument(..., help="a results folder written by capsim run, plan or breakeven"),
 ) -> None:
     """(Re)build report.html and plots/*.png of a results folder."""
+    from sim.folder_lock import FolderLocked, lock_folder
     from sim.report import is_results_folder, write_report
+    from sim.report.data import folder_problem
 
     if not is_results_folder(results_dir):
         _err(f"{results_dir}: not a capsim results folder (expected summary.json, plan.json or breakeven.json)")
         raise typer.Exit(EXIT_USAGE)
-    typer.echo(str(write_report(results_dir)))
+    problem = folder_problem(results_dir)
+    if problem:
+        _err(f"{results_dir}: {problem}")
+        raise typer.Exit(EXIT_USAGE)
+    try:
+        with lock_folder(results_dir):
+            path = write_report(results_dir)
+    except (FolderLocked, OSError) as exc:
+        _err(f"{results_dir}: {exc}")
+        raise typer.Exit(EXIT_USAGE) from None
+    typer.echo(str(path))
 
 
 @app.command()
@@ -125,24 +139,25 @@ def plan(
     from sim.plan import run_plan_command
 
     overrides = _overrides(set_, seed)
-    _check_executor(executor)
+    _check_executor(executor, address)
     exp = _load(config, overrides)
-    code = run_plan_command(
-        exp,
-        vary,
-        target or None,
-        confidence,
-        reps,
-        max_reps,
-        tol,
-        workers,
-        executor,
-        address,
-        as_json,
-        quiet,
-        out,
-        _base_dir(config),
-    )
+    with _out_guard(out):
+        code = run_plan_command(
+            exp,
+            vary,
+            target or None,
+            confidence,
+            reps,
+            max_reps,
+            tol,
+            workers,
+            executor,
+            address,
+            as_json,
+            quiet,
+            out,
+            _base_dir(config),
+        )
     raise typer.Exit(code)
 
 
@@ -166,11 +181,23 @@ def breakeven(
     from sim.breakeven import run_breakeven_command
 
     overrides = _overrides(set_, seed)
-    _check_executor(executor)
+    _check_executor(executor, address)
     exp = _load(config, overrides)
-    code = run_breakeven_command(
-        exp, volumes, reps, max_reps, max_servers, workers, executor, address, as_json, quiet, out, _base_dir(config)
-    )
+    with _out_guard(out):
+        code = run_breakeven_command(
+            exp,
+            volumes,
+            reps,
+            max_reps,
+            max_servers,
+            workers,
+            executor,
+            address,
+            as_json,
+            quiet,
+            out,
+            _base_dir(config),
+        )
     raise typer.Exit(code)
 
 
@@ -217,7 +244,7 @@ def paired(
     from sim.crn import run_compare_command
 
     overrides = _overrides(set_, seed)
-    _check_executor(executor)
+    _check_executor(executor, address)
     exp = _load(config, overrides)
     code = run_compare_command(
         exp, vary, reps, metric or None, independent, workers, executor, address, as_json, _base_dir(config)
@@ -235,10 +262,38 @@ def _overrides(set_: list[str] | None, seed: int | None, reps: int | None = None
     return overrides
 
 
-def _check_executor(executor: str) -> None:
+def _check_executor(executor: str, address: str | None = None) -> None:
     if executor not in ("local", "dask"):
         _err(f"--executor: must be local or dask, got {executor!r}")
         raise typer.Exit(EXIT_USAGE)
+    if executor == "dask" and address:
+        from sim.dask_executor import check_address
+
+        try:
+            check_address(address)
+        except ValueError as exc:
+            _err(f"--address {address}: {exc}")
+            raise typer.Exit(EXIT_USAGE) from None
+
+
+@contextlib.contextmanager
+def _out_guard(out: Path | None) -> Iterator[None]:
+    """For a command that writes into --out at its end: refuse a folder it could not write before running
+    anything, and hold the folder's lock while it runs."""
+    if out is None:
+        yield
+        return
+    from sim.folder_lock import FolderLocked, lock_folder
+    from sim.results import ResumeMismatch, check_out_dir
+
+    with contextlib.ExitStack() as stack:
+        try:
+            check_out_dir(out)
+            stack.enter_context(lock_folder(out))
+        except (ResumeMismatch, FolderLocked) as exc:
+            _err(f"--out: {exc}")
+            raise typer.Exit(EXIT_USAGE) from None
+        yield
 
 
 def _base_dir(config: str) -> Path:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -18,6 +19,43 @@ from sim.config import Experiment
 from sim.replication import ReplicationResult
 
 TASKS_PER_WORKER = 4  # bundles per worker: enough to balance uneven replications, few enough to amortise
+DEFAULT_SCHEDULER_PORT = 8786
+CONNECT_TIMEOUT_S = 5.0
+
+
+def parse_address(address: str) -> tuple[str, str, int]:
+    """(scheme, host, port) of a scheduler address `[tcp://|tls://]HOST[:PORT]` (ValueError when malformed)."""
+    text = address.strip()
+    scheme, sep, loc = text.partition("://")
+    if not sep:
+        scheme, loc = "tcp", text
+    if scheme not in ("tcp", "tls"):
+        raise ValueError(f"unsupported protocol {scheme!r} (use tcp://HOST:PORT or tls://HOST:PORT)")
+    if loc.startswith("["):  # [ipv6]:port
+        host, _, rest = loc[1:].partition("]")
+        port_text = rest[1:] if rest.startswith(":") else rest
+    else:
+        host, _, port_text = loc.partition(":")
+    if not host or any(c in host for c in "/ ?#@"):
+        raise ValueError("expected tcp://HOST:PORT")
+    try:
+        port = int(port_text) if port_text else DEFAULT_SCHEDULER_PORT
+    except ValueError:
+        raise ValueError(f"port {port_text!r} is not a number") from None
+    if not 0 < port < 65536:
+        raise ValueError(f"port {port} is out of range")
+    return scheme, host, port
+
+
+def check_address(address: str, timeout_s: float = CONNECT_TIMEOUT_S) -> None:
+    """ValueError unless a scheduler address is well formed and something listens there (within timeout_s),
+    so that a typo is answered at once instead of by a Dask client timing out with a traceback."""
+    _, host, port = parse_address(address)
+    try:
+        with socket.create_connection((host, port), timeout=timeout_s):
+            pass
+    except OSError as exc:
+        raise ValueError(f"cannot reach a Dask scheduler at {host}:{port} ({exc.strerror or exc})") from None
 
 
 def make_bundles(reps: list[int], workers: int, per_worker: int = TASKS_PER_WORKER) -> list[list[int]]:

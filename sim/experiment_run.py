@@ -16,8 +16,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
 
+from sim.atomic import UnsafePath
+from sim.checkpoints import CheckpointRefused
 from sim.config import Experiment
-from sim.results import AlreadyComplete, ResultsFolder, ResumeMismatch, default_out_dir
+from sim.folder_lock import FolderLocked, lock_folder
+from sim.results import AlreadyComplete, ResultsFolder, ResumeMismatch, check_out_dir, default_out_dir
 from sim.runner import run_replications
 
 
@@ -55,10 +58,29 @@ def run_experiment(
     quiet: bool = False,
     resume: bool = False,
 ) -> int:
+    folder = ResultsFolder(out if out is not None else default_out_dir(exp))
+    try:
+        check_out_dir(folder.path)
+        with lock_folder(folder.path):
+            return _run_locked(exp, folder, workers, executor, address, as_json, quiet, resume)
+    except (ResumeMismatch, FolderLocked) as exc:
+        sys.stderr.write(f"--out: {exc}\n")
+        return 2
+
+
+def _run_locked(
+    exp: Experiment,
+    folder: ResultsFolder,
+    workers: int | None,
+    executor: str,
+    address: str | None,
+    as_json: bool,
+    quiet: bool,
+    resume: bool,
+) -> int:
     from sim.progress import Progress
     from sim.summary_table import print_summary
 
-    folder = ResultsFolder(out if out is not None else default_out_dir(exp))
     try:
         done = folder.prepare(exp, resume)
     except AlreadyComplete as exc:
@@ -87,6 +109,9 @@ def run_experiment(
 
                 write_report(folder.path)
             folder.clear_partial()
+    except (CheckpointRefused, UnsafePath) as exc:
+        sys.stderr.write(f"--out: {exc}; the results were not written\n")
+        return 2
     except KeyboardInterrupt as exc:
         saved = len(folder.store.keys("rep-"))
         what = "terminated" if isinstance(exc, Terminated) else "interrupted"

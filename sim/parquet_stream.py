@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from pathlib import Path
+from typing import BinaryIO
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from sim.atomic import commit_tmp, make_tmp
+from sim.atomic import commit_tmp, discard_tmp, make_tmp
 
 ROWS_PER_GROUP = 500_000
 PIECES_PER_GROUP = 1_000  # many small frames (one per replication) cost more in overhead than in rows
@@ -29,7 +31,7 @@ class ParquetStream:
         self._buffered = 0
         self._writer: pq.ParquetWriter | None = None
         self._schema: pa.Schema | None = None
-        self._tmp: Path | None = None
+        self._tmp: tuple[int, str, BinaryIO] | None = None
         self.rows = 0
 
     def add(self, frame: pd.DataFrame) -> None:
@@ -51,7 +53,7 @@ class ParquetStream:
         self._buf, self._buffered = [], 0
         if self._writer is None:
             self._tmp = make_tmp(self.path)
-            self._writer = pq.ParquetWriter(self._tmp, table.schema, compression="zstd")
+            self._writer = pq.ParquetWriter(self._tmp[2], table.schema, compression="zstd")
         self._writer.write_table(table)
 
     def close(self) -> None:
@@ -60,7 +62,11 @@ class ParquetStream:
         if self._writer is None or self._tmp is None:
             return
         self._writer.close()
-        commit_tmp(self._tmp, self.path)
+        dfd, name, fh = self._tmp
+        try:
+            commit_tmp(dfd, name, fh, self.path.name)
+        finally:
+            os.close(dfd)
         self._writer, self._tmp = None, None
 
     def abort(self) -> None:
@@ -68,5 +74,7 @@ class ParquetStream:
             with contextlib.suppress(Exception):  # we are discarding it anyway
                 self._writer.close()
         if self._tmp is not None:
-            self._tmp.unlink(missing_ok=True)
+            dfd, name, fh = self._tmp
+            discard_tmp(dfd, name, fh)
+            os.close(dfd)
         self._writer, self._tmp, self._buf = None, None, []

@@ -1,15 +1,22 @@
 """The results folder: resolved config, summary, per-replication rows, time series, partial checkpoints.
 
-Every finished replication is checkpointed at once (`.partial/rep-NNNNNN.pkl`, see sim.checkpoints), so
+Every finished replication is checkpointed at once (`.partial/rep-NNNNNN.npz`, see sim.checkpoints), so
 an interrupted run resumes with `--resume`. The final files are assembled by streaming the checkpoints in
 replication order, one replication in memory at a time (the summary needs only the small per-replication
 rows), each file written under a temporary name and renamed. Then `.partial/` is removed.
+
+The folder is a security boundary: it is locked while a run writes it (sim.folder_lock), nothing in it is
+followed through a symlink (sim.atomic), checkpoints are data bound to the run's identity (config hash and
+seed) and a bad one stops the run with a message; only files this run wrote, or checkpoints it validated,
+are ever removed.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
+import os
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime
@@ -20,8 +27,8 @@ import numpy as np
 import yaml
 
 from sim import __version__
-from sim.atomic import write_atomic, write_text_atomic
-from sim.checkpoints import CheckpointStore, checkpoint_key, remove_stale_tmp
+from sim.atomic import UnsafePath, dir_fd, open_dir, unlink_own, write_atomic, write_text_atomic
+from sim.checkpoints import CheckpointRefused, CheckpointStore, checkpoint_key, register
 from sim.config import Experiment
 from sim.config.loader import resolved_yaml
 from sim.metrics_catalog import METRICS
@@ -45,12 +52,60 @@ def rep_key(replication: int) -> str:
     return checkpoint_key("rep", replication)
 
 
+def run_identity(exp: Experiment) -> dict[str, Any]:
+    """What binds a checkpoint to its run: the hash of the resolved config (less the keys a resume may
+    change) and the seed."""
+    doc = exp.model_dump(mode="json")
+    for k in RESUME_FREE_KEYS:
+        doc.pop(k, None)
+    text = json.dumps(doc, sort_keys=True, allow_nan=True, separators=(",", ":"))
+    return {"config_sha256": hashlib.sha256(text.encode("utf-8")).hexdigest(), "seed": exp.seed}
+
+
 class ResumeMismatch(Exception):
-    pass
+    """The folder cannot take this run (another experiment, an interrupted run without --resume, a bad
+    checkpoint, not a writable folder): exit 2 with the message."""
+
+
+def check_out_dir(path: Path) -> None:
+    """ResumeMismatch unless `path` is, or can be made as, a writable folder (not a file, not /dev/null,
+    not a symlink... of a folder's entry, not read-only)."""
+    path = Path(path)
+    try:
+        fd = open_dir(path)
+    except UnsafePath as exc:
+        raise ResumeMismatch(str(exc)) from None
+    except OSError as exc:
+        raise ResumeMismatch(f"{path}: cannot make or open the results folder ({exc.strerror or exc})") from None
+    try:
+        probe = f".capsim-probe-{os.getpid()}"
+        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600, dir_fd=fd))
+        os.unlink(probe, dir_fd=fd)
+    except OSError as exc:
+        raise ResumeMismatch(f"{path}: the results folder is not writable ({exc.strerror or exc})") from None
+    finally:
+        os.close(fd)
 
 
 class AlreadyComplete(Exception):
     """--resume on a folder whose run finished with this many replications: nothing to do."""
+
+
+register(ReplicationResult)
+
+
+def finished_reps(store: CheckpointStore, limit: int) -> list[int]:
+    """Indices below limit of the replications checkpointed in store ("rep-NNNNNN"), sorted."""
+    reps = (k[4:] for k in store.keys("rep-"))
+    return sorted(int(k) for k in reps if k.isdigit() and int(k) < limit)
+
+
+def load_replication(store: CheckpointStore, rep: int) -> ReplicationResult:
+    """Replication rep's checkpoint, checked to be a ReplicationResult of that index (CheckpointRefused)."""
+    result = store.load(rep_key(rep))
+    if not isinstance(result, ReplicationResult) or result.replication != rep:
+        raise CheckpointRefused(f"{store.path(rep_key(rep))} does not hold replication {rep}")
+    return result
 
 
 class DoneReplications(Mapping[int, ReplicationResult]):
@@ -58,16 +113,16 @@ class DoneReplications(Mapping[int, ReplicationResult]):
 
     def __init__(self, store: CheckpointStore, limit: int):
         self.store = store
-        keys = store.keys("rep-")  # "rep-NNNNNN"
-        self._reps = sorted(int(k[4:]) for k in keys if k[4:].isdigit() and int(k[4:]) < limit)
+        self._reps = finished_reps(store, limit)
         self._set = frozenset(self._reps)
+        for rep in self._reps:  # validate every checkpoint before anything runs (CheckpointRefused)
+            self[rep]
 
     def __contains__(self, rep: object) -> bool:
         return rep in self._set
 
     def __getitem__(self, rep: int) -> ReplicationResult:
-        result: ReplicationResult = self.store.load(rep_key(rep))
-        return result
+        return load_replication(self.store, rep)
 
     def __iter__(self) -> Iterator[int]:
         return iter(self._reps)
@@ -92,30 +147,43 @@ class ResultsFolder:
         interrupted run and resume was not asked for (its finished replications would be thrown away);
         AlreadyComplete when resuming a run that finished with the same number of replications.
         """
+        check_out_dir(self.path)
+        self.store.identity = run_identity(exp)
         cfg = self.path / "config.yaml"
-        if not resume and self.store.keys("rep-"):
-            raise ResumeMismatch(
-                f"{self.path} holds an interrupted run ({len(self.store.keys('rep-'))} finished replications); "
-                f"add --resume to finish it, or use another --out (or delete {self.partial_dir})"
-            )
-        if resume and cfg.exists():
-            self._check_same_experiment(cfg, exp)
-            summary = self.path / "summary.json"
-            if not self.store.keys() and summary.exists():
-                finished = json.loads(summary.read_text(encoding="utf-8")).get("replications")
-                if finished == exp.replications:
-                    raise AlreadyComplete(f"{self.path} already holds the finished run ({finished} replications)")
+        try:
+            if os.path.lexists(self.partial_dir):
+                os.close(open_dir(self.partial_dir, create=False))  # a symlinked .partial is refused here
+            legacy = self.store.legacy_files()
+            if legacy:
                 raise ResumeMismatch(
-                    f"{self.path} holds a finished run of {finished} replications; a finished run cannot be "
-                    f"resumed to {exp.replications}: use another --out"
+                    f"{self.partial_dir} holds pickled checkpoints of an older capsim ({legacy[0]}, ...), which "
+                    f"this version never reads (unpickling can run code); delete {self.partial_dir} to start over"
                 )
-        self.path.mkdir(parents=True, exist_ok=True)
-        remove_stale_tmp(self.path)
-        self.store.remove_stale_tmp()
-        if not resume:
-            self.store.clear()
-        write_text_atomic(cfg, resolved_yaml(exp))
-        return DoneReplications(self.store, exp.replications)
+            if not resume and self.store.keys("rep-"):
+                raise ResumeMismatch(
+                    f"{self.path} holds an interrupted run ({len(self.store.keys('rep-'))} finished replications); "
+                    f"add --resume to finish it, or use another --out (or delete {self.partial_dir})"
+                )
+            if resume:
+                self.store.check_manifest()
+            if resume and cfg.exists():
+                self._check_same_experiment(cfg, exp)
+                summary = self.path / "summary.json"
+                if not self.store.keys() and summary.exists():
+                    finished = json.loads(summary.read_text(encoding="utf-8")).get("replications")
+                    if finished == exp.replications:
+                        raise AlreadyComplete(f"{self.path} already holds the finished run ({finished} replications)")
+                    raise ResumeMismatch(
+                        f"{self.path} holds a finished run of {finished} replications; a finished run cannot be "
+                        f"resumed to {exp.replications}: use another --out"
+                    )
+            done = DoneReplications(self.store, exp.replications)
+            self.store.remove_stale_tmp(self.path)
+            self.store.record_writer()
+            write_text_atomic(cfg, resolved_yaml(exp))
+        except (CheckpointRefused, UnsafePath) as exc:
+            raise ResumeMismatch(f"{exc}; nothing was run") from None
+        return done
 
     @staticmethod
     def _check_same_experiment(cfg: Path, exp: Experiment) -> None:
@@ -141,8 +209,8 @@ class ResultsFolder:
 
     def finalize(self, exp: Experiment, extra: dict[str, Any] | None = None) -> dict[str, Any]:
         """Write the final files from the checkpoints (replications 0..replications-1), streaming."""
-        results = (r for k, r in self.store.items("rep-") if int(k[4:]) < exp.replications)
-        return self.write_final(exp, results, extra)
+        reps = finished_reps(self.store, exp.replications)
+        return self.write_final(exp, (load_replication(self.store, r) for r in reps), extra)
 
     def write_final(
         self, exp: Experiment, results: Iterable[ReplicationResult], extra: dict[str, Any] | None = None
@@ -180,18 +248,19 @@ class ResultsFolder:
             for s in streams:
                 s.abort()
             raise
-        for name, on in (("timeseries.parquet", exp.output.timeseries), ("requests.parquet", exp.output.requests)):
-            if not on:
-                (self.path / name).unlink(missing_ok=True)  # left by an earlier run into this folder
+        with dir_fd(self.path) as fd:
+            for name, on in (("timeseries.parquet", exp.output.timeseries), ("requests.parquet", exp.output.requests)):
+                if not on:
+                    unlink_own(fd, name)  # a capsim file an earlier run left in this folder
         table = rows_frame(rows)
         summary = summary_from_rows(exp, rows, extra)
         write_text_atomic(self.path / "summary.json", json.dumps(summary, indent=2, allow_nan=False) + "\n")
-        write_atomic(self.path / "replications.parquet", lambda p: table.to_parquet(p, index=False))
-        write_atomic(self.path / "replications.csv", lambda p: table.to_csv(p, index=False))
+        write_atomic(self.path / "replications.parquet", lambda fh: table.to_parquet(fh, index=False))
+        write_atomic(self.path / "replications.csv", lambda fh: table.to_csv(fh, index=False))
         return summary
 
     def clear_partial(self) -> None:
-        self.store.clear()
+        self.store.clear(self.path)
 
 
 def replication_row(r: ReplicationResult) -> dict[str, Any]:

@@ -72,8 +72,11 @@ def run_replications(
 
 
 def _worker_init() -> None:
-    """In each worker: leave Ctrl-C to the parent (which stops the pool), and die with the parent."""
+    """In each worker: leave Ctrl-C to the parent (which stops the pool), let the parent's SIGTERM (how
+    `abort_pool` stops a worker) end it silently instead of running the handler a fork inherited from the
+    parent (which raised in the middle of a replication and printed a traceback), and die with the parent."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     _die_with_parent()
 
 

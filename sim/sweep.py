@@ -25,12 +25,14 @@ from typing import Any
 
 import pandas as pd
 
-from sim.atomic import write_atomic, write_text_atomic
+from sim.atomic import UnsafePath, ensure_subdirs, write_atomic, write_text_atomic
+from sim.checkpoints import CheckpointRefused
 from sim.config import Experiment
 from sim.config.loader import resolved_yaml
 from sim.dask_executor import executor_address
+from sim.folder_lock import FolderLocked, lock_folder
 from sim.metrics_catalog import METRICS
-from sim.results import ResultsFolder, ResumeMismatch, default_out_dir
+from sim.results import ResultsFolder, ResumeMismatch, check_out_dir, default_out_dir
 from sim.runner import run_replications
 from sim.stats import paired_difference
 from sim.variants import derive, format_value
@@ -111,10 +113,29 @@ def run_sweep(
     resume: bool = False,
     base_dir: Path | None = None,
 ) -> int:
+    root = Path(out) if out is not None else default_out_dir(exp)
+    try:
+        check_out_dir(root)
+        with lock_folder(root):
+            return _run_sweep_locked(exp, root, workers, executor, address, as_json, quiet, resume, base_dir)
+    except (ResumeMismatch, FolderLocked) as exc:
+        sys.stderr.write(f"--out: {exc}\n")
+        return 2
+
+
+def _run_sweep_locked(
+    exp: Experiment,
+    root: Path,
+    workers: int | None,
+    executor: str,
+    address: str | None,
+    as_json: bool,
+    quiet: bool,
+    resume: bool,
+    base_dir: Path | None,
+) -> int:
     from sim.progress import Progress
 
-    root = Path(out) if out is not None else default_out_dir(exp)
-    root.mkdir(parents=True, exist_ok=True)
     cfg = root / "config.yaml"
     if resume and cfg.exists():
         from sim.config.loader import load_config_text
@@ -144,12 +165,12 @@ def run_sweep(
             f"finish with: capsim run CONFIG --sweep ... --out {root} --resume\n"
         )
         return 130
-    except ResumeMismatch as exc:
-        sys.stderr.write(f"--resume: {exc}\n")
+    except (ResumeMismatch, CheckpointRefused, UnsafePath) as exc:
+        sys.stderr.write(f"--resume: {exc}\n" if resume else f"--out: {exc}\n")
         return 2
     table, doc = sweep_table(exp, points)
-    write_atomic(root / "sweep.parquet", lambda p: table.to_parquet(p, index=False))
-    write_atomic(root / "sweep.csv", lambda p: table.to_csv(p, index=False))
+    write_atomic(root / "sweep.parquet", lambda fh: table.to_parquet(fh, index=False))
+    write_atomic(root / "sweep.csv", lambda fh: table.to_csv(fh, index=False))
     write_text_atomic(root / "sweep.json", json.dumps(doc, indent=2, allow_nan=False) + "\n")
     if as_json:
         sys.stdout.write(json.dumps(doc, allow_nan=False) + "\n")
@@ -161,6 +182,7 @@ def run_sweep(
 def _run_point(
     p: SweepPoint, resume: bool, workers: int | None, executor: str, address: str | None, tick: Callable[[], None]
 ) -> None:
+    ensure_subdirs(p.folder.parent.parent, POINTS_DIR, p.folder.name)  # no symlinked points/ or point folder
     folder = ResultsFolder(p.folder)
     done = folder.prepare(p.exp, resume)
     results = {r: done[r] for r in range(p.exp.replications) if r in done}

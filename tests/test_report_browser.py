@@ -122,14 +122,6 @@ class Browser:
                     return e
             self._recv(deadline)
 
-    def drain(self, seconds: float) -> None:
-        deadline = time.monotonic() + seconds
-        try:
-            while True:
-                self._recv(deadline)
-        except TimeoutError:
-            pass
-
     def close(self) -> None:
         with contextlib.suppress(OSError, RuntimeError, TimeoutError, EOFError):
             self.send("Browser.close")
@@ -160,11 +152,14 @@ def load_page(path: Path, width: int = 1366, height: int = 768) -> dict[str, Any
         )
         b.send("Page.navigate", {"url": path.resolve().as_uri()}, session=sid)
         b.wait_for("Page.loadEventFired")
-        b.drain(0.3)  # late console messages
 
         def js(expr: str) -> Any:
             r = b.send("Runtime.evaluate", {"expression": expr, "returnByValue": True}, session=sid)
             return r["result"].get("value")
+
+        # a state, not a pause: once the page reports itself complete through a round trip, every console
+        # message it logged while loading has arrived before that answer (the pipe keeps order)
+        assert js("document.readyState") == "complete"
 
         images = json.loads(js(IMAGES_JS))
         widths = {"scroll": js("document.documentElement.scrollWidth"), "client": js("window.innerWidth")}

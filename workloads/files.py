@@ -2,11 +2,16 @@
 
 `resolve_data_file` looks for a file name in a fixed order; `read_column` reads one numeric column of a
 CSV or JSONL file into a read-only float64 array, cached per (resolved path, column, modification time).
+
+Errors name the path and the problem, never the file's content (a config pointing at /etc/passwd must not
+print its first line): column names found in a file are counted, not listed, and a parser's message is
+reduced to its type and line number (`data_error`).
 """
 
 from __future__ import annotations
 
 import functools
+import re
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +44,17 @@ def resolve_data_file(name: str, base_dir: Path | None = None) -> Path:
     raise FileNotFoundError(f"file not found: {name} (looked in {looked})")
 
 
+def data_error(path: Path, what: str, exc: BaseException) -> ValueError:
+    """A data file that does not parse as `what`: the path, the parser's error type and line, no content."""
+    line = re.search(r"\bline (\d+)", str(exc))
+    at = f" (at line {line.group(1)})" if line else ""
+    return ValueError(f"{path}: cannot be read as {what}{at}: {type(exc).__name__}")
+
+
+def no_column(path: Path, column: str, found: int, kind: str = "column") -> ValueError:
+    return ValueError(f"{path}: has no {kind} {column!r} ({found} {kind}s found, none of them {column!r})")
+
+
 def _is_jsonl(path: Path) -> bool:
     return path.name.lower().endswith(_JSONL_SUFFIXES)
 
@@ -50,17 +66,21 @@ def _read_column_cached(path_str: str, column: str, mtime_ns: int) -> np.ndarray
     del mtime_ns  # part of the cache key only: an edited file is read again
     path = Path(path_str)
     if _is_jsonl(path):
-        frame = pd.read_json(path, lines=True)
-        available = [str(c) for c in frame.columns]
+        try:
+            frame = pd.read_json(path, lines=True)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise data_error(path, "JSON lines", exc) from None
         if column not in frame.columns:
-            raise ValueError(f"{path}: no column {column!r} (columns: {', '.join(available) or 'none'})")
+            raise no_column(path, column, len(frame.columns))
         series = frame[column]
     else:
-        header = pd.read_csv(path, nrows=0)
-        available = [str(c) for c in header.columns]
-        if column not in header.columns:
-            raise ValueError(f"{path}: no column {column!r} (columns: {', '.join(available) or 'none'})")
-        series = pd.read_csv(path, usecols=[column])[column]
+        try:
+            header = pd.read_csv(path, nrows=0)
+            if column not in header.columns:
+                raise no_column(path, column, len(header.columns))
+            series = pd.read_csv(path, usecols=[column])[column]
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+            raise data_error(path, "CSV", exc) from None
     if pd.api.types.is_bool_dtype(series) or not pd.api.types.is_numeric_dtype(series):
         raise ValueError(f"{path}: column {column!r} is not numeric (dtype {series.dtype})")
     values = series.to_numpy(dtype=np.float64, na_value=np.nan)

@@ -23,13 +23,14 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from sim.config import Experiment
 from sim.config.workload import ArrivalsSpec
-from workloads.files import resolve_data_file
+from workloads.files import data_error, no_column, resolve_data_file
 from workloads.ragged import ragged_gather
 
 AZURE_COLUMNS = ("TIMESTAMP", "ContextTokens", "GeneratedTokens")
@@ -76,7 +77,9 @@ def _seconds(values: pd.Series, path: Path, name: str, unit_s: float) -> np.ndar
         try:
             stamps = pd.to_datetime(values, format="ISO8601")
         except (ValueError, TypeError) as exc:
-            raise ValueError(f"{path}: column {name!r} holds neither numbers nor date-times ({exc})") from None
+            raise ValueError(
+                f"{path}: column {name!r} holds neither numbers nor date-times ({type(exc).__name__})"
+            ) from None
         ns = stamps.to_numpy(dtype="datetime64[ns]").astype(np.int64)
         if (stamps.isna()).any():
             raise ValueError(f"{path}: column {name!r} has a missing time")
@@ -106,19 +109,32 @@ def _finish(t: np.ndarray, tin: np.ndarray, tout: np.ndarray, hashes: list[list[
 
 
 def _read_azure(path: Path, cols: tuple[str, str, str]) -> Trace:
-    header = pd.read_csv(path, nrows=0)
-    missing = [c for c in cols if c not in header.columns]
-    if missing:
-        raise ValueError(f"{path}: no column {missing[0]!r} (columns: {', '.join(map(str, header.columns))})")
-    frame = pd.read_csv(path, usecols=list(cols))
+    try:
+        header = pd.read_csv(path, nrows=0)
+        missing = [c for c in cols if c not in header.columns]
+        if missing:
+            raise no_column(path, missing[0], len(header.columns))
+        frame = pd.read_csv(path, usecols=list(cols))
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise data_error(path, "CSV", exc) from None
     t = _seconds(frame[cols[0]], path, cols[0], 1.0)
     return _finish(t, _int_column(frame[cols[1]], path, cols[1]), _int_column(frame[cols[2]], path, cols[2]), None)
 
 
+def _lines(fh: Any, path: Path) -> Any:
+    """(line number, line) of a text file; bytes that are not UTF-8 are reported by line, not shown."""
+    lineno = 0
+    try:
+        for lineno, line in enumerate(fh, 1):  # noqa: B007 - lineno is read after the loop on an error
+            yield lineno, line
+    except UnicodeDecodeError:
+        raise ValueError(f"{path}: line {lineno + 1} is not UTF-8 text") from None
+
+
 def _read_mooncake(path: Path, cols: tuple[str, str, str]) -> Trace:
     rows: list[dict[str, object]] = []
-    with path.open("r", encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
+    with path.open("r", encoding="utf-8", errors="strict") as fh:
+        for lineno, line in _lines(fh, path):
             if not line.strip():
                 continue
             try:
@@ -133,7 +149,7 @@ def _read_mooncake(path: Path, cols: tuple[str, str, str]) -> Trace:
     frame = pd.DataFrame.from_records(rows)
     missing = [c for c in cols if c not in frame.columns]
     if missing:
-        raise ValueError(f"{path}: no field {missing[0]!r} (fields: {', '.join(map(str, frame.columns))})")
+        raise no_column(path, missing[0], len(frame.columns), kind="field")
     t = _seconds(frame[cols[0]], path, cols[0], 1e-3)
     hashes: list[list[int]] | None = None
     if "hash_ids" in frame.columns:

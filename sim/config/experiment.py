@@ -14,6 +14,9 @@ from sim.config.limits import LimitsSpec
 from sim.config.routing import RoutingSpec
 from sim.config.workload import WorkloadSpec
 
+# a name is used as a path component: no separator, no NUL, no '..', not hidden
+SAFE_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]*")
+
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
@@ -60,7 +63,7 @@ class OutputSpec(Frozen):
 
 
 class Experiment(Frozen):
-    name: str = Field(default="experiment", min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.-]+$")
+    name: str = Field(default="experiment", min_length=1, max_length=100)
     seed: Annotated[int, Field(ge=0, le=2**63 - 1)] = 0
     replications: Annotated[int, Field(ge=1, le=1_000_000)] = 20
     horizon_h: Annotated[float, Field(gt=0, le=24 * 366)] = 24.0
@@ -76,6 +79,17 @@ class Experiment(Frozen):
     limits: LimitsSpec = LimitsSpec()
     # `capsim run` over a grid: dotted key -> values (see docs/config.md, "sweep"); empty: a single run
     sweep: dict[str, Annotated[list[SweepScalar], Field(min_length=1, max_length=1000)]] = Field(default_factory=dict)
+
+    @field_validator("name")
+    @classmethod
+    def _name_is_a_safe_folder_name(cls, v: str) -> str:
+        """The name becomes a folder of results/ (results/<name>/<time>): one plain path component only."""
+        if not SAFE_NAME.fullmatch(v):
+            raise ValueError(
+                "must be a plain folder name: letters, digits, '_', '-' and '.', not starting with '.' "
+                f"(it names the folder results/<name>/), got {v!r}"
+            )
+        return v
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Experiment:

@@ -101,7 +101,7 @@ def build_charts(data: ReportData) -> list[Chart]:
 def write_report(folder: Path) -> Path:
     """Build report.html and plots/*.png in a results folder; returns the report's path."""
     from sim import __version__
-    from sim.atomic import write_bytes_atomic, write_text_atomic
+    from sim.atomic import dir_fd, unlink_own, write_bytes_atomic, write_text_atomic
     from sim.report.data import load
     from sim.report.page import render
 
@@ -111,8 +111,10 @@ def write_report(folder: Path) -> Path:
     for c in charts:
         write_bytes_atomic(folder / "plots" / f"{c.slug}.png", c.png)
     made = {c.slug for c in charts}
-    for slug in CHART_SLUGS - made:  # a chart an earlier build drew but this data no longer supports
-        (folder / "plots" / f"{slug}.png").unlink(missing_ok=True)
+    if (folder / "plots").is_dir():
+        with dir_fd(folder / "plots", create=False) as fd:  # a symlinked plots/ is refused (UnsafePath)
+            for slug in CHART_SLUGS - made:  # a chart an earlier build drew but this data no longer supports
+                unlink_own(fd, f"{slug}.png")
     path = folder / "report.html"
     write_text_atomic(path, render(data, charts, __version__))
     return path

@@ -17,7 +17,7 @@ import pandas as pd
 from scipy import stats as sps
 
 from sim.metrics_catalog import METRICS
-from sim.report.data import ReportData, load
+from sim.report.data import ReportData, folder_problem, load
 from sim.stats import clean_values, paired_difference
 
 
@@ -29,6 +29,9 @@ def _load_run(folder: Path) -> ReportData:
     folder = Path(folder)
     if not (folder / "summary.json").is_file():
         raise NotComparable(f"{folder}: not a capsim results folder (no summary.json)")
+    problem = folder_problem(folder)
+    if problem:
+        raise NotComparable(f"{folder}: {problem}")
     data = load(folder)
     if not data.summary:
         raise NotComparable(f"{folder}: summary.json is unreadable")

@@ -30,6 +30,37 @@ def is_results_folder(folder: Path) -> bool:
     return folder.is_dir() and any((folder / f).is_file() for f in MARKER_FILES)
 
 
+def folder_problem(folder: Path) -> str | None:
+    """Why a results folder cannot be reported or compared (half-written, corrupt), or None.
+
+    The loader below is tolerant of missing optional files; this is the strict check a command makes first:
+    an interrupted run (`.partial/` present, or a summary without its rows), a marker file that is not
+    a JSON object, a table that does not read."""
+    folder = Path(folder)
+    if (folder / ".partial").exists() or (folder / ".partial").is_symlink():
+        return "holds an interrupted run (.partial/); finish it with capsim run CONFIG --out FOLDER --resume"
+    for name in MARKER_FILES:
+        path = folder / name
+        if path.is_symlink():
+            return f"{name} is a symlink; capsim never reads results through one"
+        if path.exists():
+            try:
+                doc = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError) as exc:
+                return f"{name} is not valid JSON ({type(exc).__name__}); the folder is damaged or half-written"
+            if not isinstance(doc, dict):
+                return f"{name} is not a JSON object; the folder is damaged"
+    if (folder / "summary.json").exists():
+        table = folder / "replications.parquet"
+        if not table.is_file():
+            return "summary.json has no replications.parquet beside it; the folder is half-written"
+        try:
+            pd.read_parquet(table)
+        except Exception as exc:  # noqa: BLE001 - any failure to read is the answer
+            return f"replications.parquet does not read ({type(exc).__name__}); the folder is damaged"
+    return None
+
+
 def _read_json(path: Path) -> Any:
     if not path.is_file():
         return None

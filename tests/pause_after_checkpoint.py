@@ -1,0 +1,32 @@
+"""`python tests/pause_after_checkpoint.py ARGS...` is `capsim ARGS...`, except that a run stops after saving
+its first checkpoint and waits there for a signal.
+
+Signal tests use it to interrupt a run in a known state (one replication saved, the others not), whatever
+the machine's load: without it, a fast run could finish before the signal arrives.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from sim.cli import main  # noqa: E402
+from sim.replication import ReplicationResult  # noqa: E402
+from sim.results import ResultsFolder  # noqa: E402
+
+_checkpoint = ResultsFolder.checkpoint
+
+
+def _checkpoint_then_wait(self: ResultsFolder, result: ReplicationResult) -> None:
+    _checkpoint(self, result)
+    while True:  # the handler of SIGINT / SIGTERM raises here; SIGKILL just ends the process
+        signal.pause()
+
+
+ResultsFolder.checkpoint = _checkpoint_then_wait  # type: ignore[method-assign]
+
+if __name__ == "__main__":
+    main()
