@@ -13,7 +13,7 @@ import sim.sweep as sweep_mod
 from sim.cli import app
 from sim.experiment_run import run_experiment
 from sim.replication import simulate
-from sim.results import ResultsFolder
+from sim.results import ResultsFolder, run_identity
 from sim.sweep import expand, grid, point_dirname, run_sweep
 from sim.variants import derive
 from tests.planning_configs import load, mgc_config, write
@@ -72,7 +72,9 @@ def test_sweep_resume_skips_finished_points_and_reuses_checkpoints(tmp_path: Pat
     p1 = points[1].folder
     for f in ("summary.json", "replications.parquet", "replications.csv"):
         (p1 / f).unlink()
-    ResultsFolder(p1).checkpoint(simulate(points[1].exp, 0))
+    folder = ResultsFolder(p1)
+    folder.store.identity = run_identity(points[1].exp)  # a checkpoint of that point's own run
+    folder.checkpoint(simulate(points[1].exp, 0))
     calls: list[tuple[int, list[int]]] = []
     real = sweep_mod.run_replications
 
