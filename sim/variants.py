@@ -53,6 +53,7 @@ def derive(exp: Experiment, changes: Sequence[tuple[str, Any]], base_dir: Path |
     """
     data = exp.model_dump(mode="json")
     data["sweep"] = {}
+    _drop_derived(exp, data, [key for key, _ in changes])
     for key, value in changes:
         _set_path(data, key, value)
     try:
@@ -64,6 +65,28 @@ def derive(exp: Experiment, changes: Sequence[tuple[str, Any]], base_dir: Path |
     if cross:
         raise ConfigError([Problem(p, None, m) for p, m in cross])
     return out
+
+
+def _drop_derived(exp: Experiment, data: dict[str, Any], keys: list[str]) -> None:
+    """Remove from the dump what validation derived rather than was given, so that it is derived again
+    from the changed config: mean_rps from workload.users (unless the change sets mean_rps, which then
+    replaces the users), and API prices from a preset (the prices given explicitly stay)."""
+    workload = data.get("workload", {})
+    if exp.workload.users is not None:
+        if "workload.arrivals.mean_rps" in keys:
+            workload["users"] = None
+        else:
+            workload.get("arrivals", {}).pop("mean_rps", None)
+    from sim.config.api import PRESET_PRICE_FIELDS
+
+    backends = data.get("backends", {})
+    apis = [(backends.get("api"), exp.backends.api)]
+    apis += [(backends.get("apis", {}).get(name), spec) for name, spec in exp.backends.apis.items()]
+    for node, spec in apis:
+        if isinstance(node, dict) and spec.preset is not None:
+            for field in PRESET_PRICE_FIELDS:
+                if field not in spec.model_fields_set:
+                    node.pop(field, None)
 
 
 def parse_scalar(text: str) -> Any:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import Field
+from pydantic import Field, field_validator, model_validator
 
 from sim.config.base import Frozen
 from sim.config.distributions import DistSpec, LognormalSpec, UniformSpec
@@ -36,7 +36,19 @@ class OutageSpec(Frozen):
     mttr_h: Annotated[float, Field(gt=0)] = 0.75
 
 
+PRESET_PRICE_FIELDS = {
+    "price_input_per_mtok_usd": "input_per_mtok_usd",
+    "price_cached_input_per_mtok_usd": "cached_input_per_mtok_usd",
+    "price_output_per_mtok_usd": "output_per_mtok_usd",
+    "batch_discount": "batch_discount",
+}
+
+
 class ApiSpec(Frozen):
+    """A paid API. The default prices are GPT-4o's list prices (backends.api_presets); `preset` takes a
+    named model's prices from that catalog, and any price given beside it overrides the preset's."""
+
+    preset: str | None = None
     price_input_per_mtok_usd: NonNegPrice = 2.50
     price_cached_input_per_mtok_usd: NonNegPrice = 1.25
     price_output_per_mtok_usd: NonNegPrice = 10.00
@@ -46,3 +58,26 @@ class ApiSpec(Frozen):
     output_tokens_per_s: Annotated[float, Field(gt=0, le=1.0e6)] = 110.0
     rate_limit: RateLimitSpec = RateLimitSpec()
     outages: OutageSpec = OutageSpec()
+
+    @field_validator("preset")
+    @classmethod
+    def _known_preset(cls, v: str | None) -> str | None:
+        if v is None:
+            return None
+        from backends.api_presets import get_preset, normalise_preset
+
+        get_preset(v)  # unknown: ValueError naming every preset
+        return normalise_preset(v)
+
+    @model_validator(mode="after")
+    def _preset_prices(self) -> ApiSpec:
+        """Prices not given explicitly come from the preset (model_fields_set keeps what was given)."""
+        if self.preset is None:
+            return self
+        from backends.api_presets import get_preset
+
+        p = get_preset(self.preset)
+        for field, attr in PRESET_PRICE_FIELDS.items():
+            if field not in self.model_fields_set:
+                object.__setattr__(self, field, getattr(p, attr))
+        return self

@@ -196,8 +196,39 @@ def _default_classes() -> list[RequestClass]:
     ]
 
 
+class UsersSpec(Frozen):
+    """Traffic from a user base instead of `mean_rps`: the average day carries monthly_active x
+    daily_active_share x interactions_per_active_day requests (one interaction = one request; a session's
+    turns each count). The rate is spread over the week by the workload's own weekday factors (see
+    docs/workloads.md, "Traffic from users"); bursts come on top."""
+
+    monthly_active: Annotated[float, Field(gt=0, le=1.0e10)]
+    daily_active_share: Annotated[float, Field(gt=0, le=1)]
+    interactions_per_active_day: Annotated[float, Field(gt=0, le=1.0e6)]
+
+    @property
+    def requests_per_day(self) -> float:
+        """Requests on the average day of the week: daily active users x interactions per active day."""
+        return self.monthly_active * self.daily_active_share * self.interactions_per_active_day
+
+
+def users_mean_rps(users: UsersSpec, arrivals: ArrivalsSpec) -> float:
+    """`mean_rps` whose week averages users.requests_per_day per day under the curve's weekday factors.
+
+    A day shape averages mean_rps x w(d) over day d, so the week's average day is mean_rps x mean(w)
+    (w = 1 for a constant rate and for 168-hour week shapes, whose mean_rps is already the week's mean)."""
+    from workloads.shapes import weekday_factors
+
+    mean_w = float(weekday_factors(arrivals).mean())
+    if mean_w <= 0:
+        raise ValueError("users: the weekday factors are all 0, so no day carries traffic")
+    return users.requests_per_day / 86400.0 / mean_w
+
+
 class WorkloadSpec(Frozen):
     arrivals: ArrivalsSpec = ArrivalsSpec()
+    # traffic from a user base instead of arrivals.mean_rps (exactly one of the two)
+    users: UsersSpec | None = None
     classes: Annotated[list[RequestClass], Field(min_length=1, max_length=64)] = Field(default_factory=_default_classes)
     sessions: SessionsSpec | None = None  # multi-turn conversations instead of independent requests
 
@@ -215,4 +246,26 @@ class WorkloadSpec(Frozen):
                 raise ValueError(f"burst {b.name!r} names unknown class {b.class_name!r}; classes: {', '.join(names)}")
         if self.sessions is not None and self.arrivals.kind == "trace":
             raise ValueError("sessions make their own arrival times: they do not apply to kind 'trace'")
+        if self.users is not None:
+            self._rate_from_users(self.users)
         return self
+
+    def _rate_from_users(self, users: UsersSpec) -> None:
+        """Set arrivals.mean_rps from `users`. A mean_rps given beside users must be the one they imply
+        (a resolved config carries both); any other is a conflict: give exactly one of the two."""
+        if self.arrivals.kind == "trace":
+            raise ValueError("users apply to rate curves, not to kind 'trace' (a trace brings its own times)")
+        rate = users_mean_rps(users, self.arrivals)
+        if rate > 1.0e6:
+            raise ValueError(f"users imply mean_rps {rate:.6g} > 1e6")
+        if "mean_rps" in self.arrivals.model_fields_set:
+            given = self.arrivals.mean_rps
+            if not math.isclose(given, rate, rel_tol=1e-9, abs_tol=0.0):
+                raise ValueError(
+                    f"give exactly one of workload.users and workload.arrivals.mean_rps: mean_rps is {given:.6g} "
+                    f"but the users imply {rate:.6g}"
+                )
+        if self.arrivals.overdispersion is not None and self.arrivals.overdispersion.index_of_dispersion is not None:
+            ArrivalsSpec.model_validate({**self.arrivals.model_dump(), "mean_rps": rate})  # re-solve cv at this rate
+        arrivals = self.arrivals.model_copy(update={"mean_rps": rate})
+        object.__setattr__(self, "arrivals", arrivals)

@@ -13,6 +13,7 @@ import numpy as np
 from sim.metrics_catalog import METRICS
 from sim.report.data import ReportData, finite
 from sim.report.style import fmt_count, fmt_fraction, fmt_seconds, fmt_usd
+from sim.report.traffic_prices import traffic_price_items
 from sim.summary_table import HEADLINE
 
 FRACTIONS = {"availability", "uptime", "slo_attainment", "gpu_utilization"}
@@ -179,6 +180,7 @@ def digest(data: ReportData) -> str:
         ("horizon", f"{d['horizon_h']:g} h" if finite(d.get("horizon_h")) is not None else None),
         ("warm-up", f"{d['warmup_h']:g} h" if finite(d.get("warmup_h")) else None),
         ("clock starts", f"00:00 {d['start_weekday']}" if d.get("start_weekday") else None),
+        *traffic_price_items(data),
         ("capsim version", d.get("capsim_version")),
         ("created (UTC)", d.get("created_utc")),
         ("folder", str(data.folder)),
