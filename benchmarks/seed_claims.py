@@ -3,6 +3,7 @@ docs/seed-claims.md, one row per claim: the claim, capsim's figure with its 95% 
 
     PYTHONPATH=. python -m benchmarks.seed_claims                 # writes docs/seed-claims.md
     PYTHONPATH=. python -m benchmarks.seed_claims --only caching  # print some rows (ids: see CLAIMS)
+    PYTHONPATH=. python -m benchmarks.seed_claims --update 10k-mau  # recompute these rows of the written table
 
 The table is this script's output, never edited by hand; tests/test_seed_pack.py recomputes the exact-arithmetic
 rows and checks that the committed table carries them. Intervals are Student-t 95% intervals over the
@@ -203,8 +204,7 @@ def claim_breakeven() -> list[Row]:
     band = doc["breakeven_interval"]
     rows.append(
         Row(
-            "The break-even lies between the examples: the API is cheaper at 100M tokens a month, self-hosting "
-            "(one H100 + overhead) at 500M and 2B",
+            "Between 100M and 500M tokens a month self-hosting (one H100 + overhead) becomes the cheaper option",
             "breakeven.yaml",
             f"break-even {_tokens(be) if be else 'n/a'} tokens a month"
             + (f" ({_tokens(band[0])} .. {_tokens(band[1])})" if band[0] and band[1] else ""),
@@ -281,6 +281,15 @@ CLAIMS: dict[str, Callable[[], list[Row]]] = {
     "tokens-per-day": claim_tokens_per_day,
     "70b": claim_70b,
 }
+CLAIM_CONFIGS = {
+    "10k-mau": ("10k-mau.yaml",),
+    "caching": ("caching-36.yaml",),
+    "batch": ("batch-20.yaml",),
+    "h100-month": ("h100-month.yaml", "three-h100.yaml"),
+    "breakeven": ("breakeven.yaml",),
+    "tokens-per-day": ("tokens-per-day.yaml",),
+    "70b": ("70b-peak.yaml",),
+}
 EXACT = ("caching", "batch", "h100-month")  # exact cost arithmetic: recomputed by tests/test_seed_pack.py
 
 
@@ -311,19 +320,45 @@ def render(rows: list[Row]) -> str:
     return "\n".join(head + table_lines(rows)) + "\n"
 
 
+def config_of(line: str) -> str | None:
+    """The config file a table row names, or None for lines that are not rows."""
+    cells = line.split(" | ")
+    if not line.startswith("| ") or len(cells) < 3 or not cells[1].startswith("[`"):
+        return None
+    return cells[1].split("`")[1]
+
+
+def update(text: str, keys: list[str]) -> str:
+    """The written table with the rows of `keys` recomputed; the other claims' rows (found by the configs
+    they name) are kept as written, in CLAIMS order."""
+    lines = text.rstrip("\n").split("\n")
+    head = [line for line in lines if config_of(line) is None]
+    rows: list[str] = []
+    for key in CLAIMS:
+        if key in keys:
+            rows += table_lines(CLAIMS[key]())
+        else:
+            rows += [line for line in lines if config_of(line) in CLAIM_CONFIGS[key]]
+    return "\n".join(head + rows) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", type=Path, default=DOC)
     ap.add_argument("--only", nargs="*", choices=sorted(CLAIMS), help="print these rows instead of writing")
+    ap.add_argument("--update", nargs="*", choices=sorted(CLAIMS), help="recompute these claims' rows in --out")
     args = ap.parse_args(argv)
     if args.only:
         for key in args.only:
             print("\n".join(table_lines(CLAIMS[key]())))
         return 0
-    rows = [row for key in CLAIMS for row in CLAIMS[key]()]
     from sim.atomic import write_text_atomic
 
-    write_text_atomic(args.out, render(rows))
+    if args.update:
+        text = args.out.read_text(encoding="utf-8") if args.out.is_file() else render([])
+        write_text_atomic(args.out, update(text, args.update))
+    else:
+        write_text_atomic(args.out, render([row for key in CLAIMS for row in CLAIMS[key]()]))
     print(f"written: {args.out}", file=sys.stderr)
     return 0
 
