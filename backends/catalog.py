@@ -31,8 +31,9 @@ class Gpu:
     hbm_tb_s: float  # HBM bandwidth, TB/s
     bf16_tflops: float  # dense bf16 tensor TFLOP/s
     nvlink_gb_s: float  # per-GPU NVLink bandwidth, GB/s (0: PCIe only)
-    price_per_hour_usd: float  # default rental price per GPU-hour
-    price_source: str
+    price_per_gpu_hour_usd: float  # default rental price per GPU-hour (a server costs this x tensor_parallel)
+    price_source: str  # where the price comes from
+    price_as_of: str  # when that source stated it
     pcie_gb_s: float = 32.0  # PCIe 4.0/5.0 x16 one direction, used when there is no NVLink
 
     @property
@@ -74,15 +75,36 @@ class Model:
         return 2.0 * self.layers * self.kv_heads * self.head_dim * 2.0  # K and V, bf16
 
 
+# Rental prices: on-demand at specialty ("tier-2") clouds, per GPU-hour, each with its source and date. The H100
+# row is calibration_facts.csv's (tier-2 clouds, H100 on-demand 2.49-2.99 USD/GPU-h, digiterialabs.com Q1-2026
+# note, secondary source); the others are read off public price surveys (numbers quoted with citation).
 GPUS: dict[str, Gpu] = {
     g.name: g
     for g in [
-        Gpu("h100", "hopper", 80, 3.35, 989, 900, 2.69, "tier-2 cloud on-demand, calibration_facts.csv (2.49-2.99)"),
-        Gpu("h200", "hopper", 141, 4.8, 989, 900, 3.50, "tier-2 cloud on-demand list prices, 2025-2026"),
-        Gpu("a100-80gb", "ampere", 80, 2.039, 312, 600, 1.80, "tier-2 cloud on-demand list prices, 2025-2026"),
-        Gpu("l40s", "ada", 48, 0.864, 362, 0, 1.00, "tier-2 cloud on-demand list prices, 2025-2026"),
+        Gpu(
+            "h100", "hopper", 80, 3.35, 989, 900, 2.69,
+            "tier-2 cloud on-demand band 2.49-2.99 USD/GPU-h (digiterialabs.com note, via calibration_facts.csv)",
+            "2026-Q1",
+        ),
+        Gpu(
+            "h200", "hopper", 141, 4.8, 989, 900, 3.50,
+            "low end of the specialty-cloud on-demand band 3.50-4.50 USD/GPU-h"
+            " (mercatus-ai.com/blog/cloud-gpu-pricing)",
+            "2026-05",
+        ),
+        Gpu(
+            "a100-80gb", "ampere", 80, 2.039, 312, 600, 1.30,
+            "middle of the specialty-cloud on-demand band 1.10-1.50 USD/GPU-h (mercatus-ai.com/blog/cloud-gpu-pricing)",
+            "2026-05",
+        ),
+        Gpu(
+            "l40s", "ada", 48, 0.864, 362, 0, 1.00,
+            "within the on-demand band 0.86 (RunPod) - 1.29 (Civo) USD/GPU-h"
+            " (modal.com/blog/nvidia-l40s-price-article)",
+            "2025-08",
+        ),
     ]
-}
+}  # fmt: skip
 GPU_ALIASES = {"a100": "a100-80gb", "a100_80gb": "a100-80gb", "h100-sxm": "h100"}
 
 MODELS: dict[str, Model] = {
@@ -138,6 +160,26 @@ COLD_START_S_PER_GB = 0.159
 
 def gpu(name: str) -> Gpu:
     return GPUS[GPU_ALIASES.get(name, name)]
+
+
+@dataclass(frozen=True)
+class ServerPrice:
+    usd_per_hour: float  # one server (all its GPUs)
+    source: str
+
+
+def server_price(spec: GpuPoolSpec) -> ServerPrice:
+    """The price of one server-hour: `price_per_server_hour_usd` when given, else the GPU's catalog price per
+    GPU-hour x `tensor_parallel` (the one place a default GPU price is read)."""
+    if spec.price_per_server_hour_usd is not None:
+        return ServerPrice(float(spec.price_per_server_hour_usd), "backends.gpu_pool.price_per_server_hour_usd")
+    g = gpu(spec.gpu)
+    tp = spec.tensor_parallel
+    return ServerPrice(
+        g.price_per_gpu_hour_usd * tp,
+        f"catalog: {g.name} ${g.price_per_gpu_hour_usd:.2f}/GPU-h x {tp} GPU{'s' if tp > 1 else ''}"
+        f" ({g.price_source}, as of {g.price_as_of})",
+    )
 
 
 def catalog_problems(spec: GpuPoolSpec) -> list[tuple[str, str]]:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from backends.catalog import server_price
 from sim.config.loader import load_config
 from sim.replication import simulate
 
@@ -36,7 +37,7 @@ def run(overrides: list[str], reps: int) -> dict[str, float]:
         for k in KEYS:
             v = res.metrics[k]
             vals[k].append(float(v) if v is not None else float("nan"))
-        paid = res.metrics["cost_gpu_usd"] / exp.backends.gpu_pool.price_per_server_hour_usd / exp.horizon_h
+        paid = res.metrics["cost_gpu_usd"] / server_price(exp.backends.gpu_pool).usd_per_hour / exp.horizon_h
         servers.append(paid)
     out = {k: float(np.mean(v)) for k, v in vals.items()}
     out["mean_servers"] = float(np.mean(servers))

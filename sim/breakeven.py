@@ -1,22 +1,25 @@
 """`capsim breakeven`: API-only against self-hosted against hybrid, total monthly cost over token volumes.
 
 Volume. A monthly token volume V (input + output tokens requested per month) is turned into a request rate
-by scaling `workload.arrivals.mean_rps`: rate = V / (E[tokens per request] x 3600 x costs.hours_per_month),
-with E[tokens per request] the exact mean of the class mix (input + output). The shape of the day
-(diurnal peak, hourly multipliers) is kept; only its level changes. Trace arrivals cannot be scaled.
+under the workload's own calendar (sim.bill): rate = (V / E[tokens per request] - a month's burst requests)
+/ (costs.hours_per_month / 168 x 86,400 s x the sum of the seven day factors), with E[tokens per request] the
+exact mean of the class mix (input + output). A weekday-only horizon therefore still bills a month with its
+weekends, and the API-only month at volume V is V x the blended price per token. The shape of the day and
+week (diurnal peak, hourly multipliers, weekend and day factors) is kept; only its level changes. Trace
+arrivals cannot be scaled.
 
 At each volume, on the same replication indices (common random numbers; costs are the means over the first
 `--reps` replications, common to the three options, so their differences are paired):
-  * API-only: `routing.policy: api_only`; no fixed overhead (`costs.fixed_monthly_usd` is the cost of
-    running your own servers: engineers, monitoring).
+  * API-only: `routing.policy: api_only`; charged only the costs of scope `always` (self-hosting costs,
+    `costs.fixed_monthly_usd` by default and the TCO components of scope self_hosted, need a GPU pool).
   * self-hosted: `routing.policy: gpu_only`; the server count is the plan search (sim.plan) for the
     config's `plan.targets` at `plan.confidence`, galloping from the previous volume's answer (more volume
-    never needs fewer servers); its cost includes the fixed overhead.
+    never needs fewer servers); its cost includes the self-hosting costs (GPUs + operations + people + ...).
   * hybrid: the config's own routing when it already mixes (`by_class` or `overflow`); otherwise
     `overflow`: GPUs carry the load and requests spill to the API when the queue passes
     `routing.overflow.max_queue` per server. Server counts from the plan's answer upward (0 = all API) are
     screened on the first replications and the cheapest that meets the targets is confirmed by the plan's
-    sequential rule; fixed overhead applies when it runs at least one server. Both searches start from the
+    sequential rule; self-hosting costs apply when it runs at least one server. Both searches start from the
     previous volume's answer (more volume never needs fewer servers, nor makes fewer the cheaper choice).
 The break-even volume is where self-hosted becomes cheaper than API-only, linearly interpolated between
 the two volumes around the first sign change; its interval comes from the curves' uncertainty bands.
@@ -34,6 +37,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from backends.catalog import server_price
+from sim.bill import MONTH_PARTS, month_requests, rate_for_month_requests
 from sim.config import ConfigError, Experiment
 from sim.dask_executor import executor_address
 from sim.plan import Planner, VaryRange, resolve_targets
@@ -77,13 +82,15 @@ def class_token_means(exp: Experiment) -> tuple[float, float]:
 
 
 def monthly_tokens(exp: Experiment) -> float:
+    """Expected tokens requested in a calendar month of the workload's own calendar (sim.bill)."""
     e_in, e_out = class_token_means(exp)
-    return exp.workload.arrivals.mean_rps * (e_in + e_out) * 3600.0 * exp.costs.hours_per_month
+    return month_requests(exp) * (e_in + e_out)
 
 
 def rate_for_volume(exp: Experiment, volume: float) -> float:
+    """The mean_rps whose calendar month (weekends and day factors included) requests `volume` tokens."""
     e_in, e_out = class_token_means(exp)
-    return volume / ((e_in + e_out) * 3600.0 * exp.costs.hours_per_month)
+    return rate_for_month_requests(exp, volume / (e_in + e_out))
 
 
 def server_capacity_rps(exp: Experiment) -> float:
@@ -114,11 +121,20 @@ class CostPoint:
     high: float | None
 
 
-def _cost(metrics: list[dict[str, Any]], minus: float = 0.0) -> CostPoint:
+def _cost(metrics: list[dict[str, Any]]) -> CostPoint:
     ci = t_interval([m.get("monthly_cost_usd") for m in metrics])
     if ci is None:
         return CostPoint(None, None, None)
-    return CostPoint(ci[0] - minus, ci[1] - minus, ci[2] - minus)
+    return CostPoint(ci[0], ci[1], ci[2])
+
+
+def _tco(metrics: list[dict[str, Any]]) -> dict[str, float | None]:
+    """Mean monthly amount of each part of the bill (the stacked TCO bar)."""
+    out: dict[str, float | None] = {}
+    for k in MONTH_PARTS:
+        ci = t_interval([m.get(f"cost_tco_{k}_monthly_usd") for m in metrics])
+        out[k] = None if ci is None else ci[0]
+    return out
 
 
 def crossing(volumes: list[float], d: list[float | None]) -> float | None:
@@ -162,7 +178,7 @@ class Breakeven:
         return [dict(res[r]) for r in range(n)]
 
     def run(self) -> dict[str, Any]:
-        exp, fixed = self.exp, self.exp.costs.fixed_monthly_usd
+        exp = self.exp
         rows: list[dict[str, Any]] = []
         prev_self, prev_hybrid = 1, 0
         for v in self.volumes:
@@ -170,7 +186,7 @@ class Breakeven:
             ev = derive(exp, [("workload.arrivals.mean_rps", rps)], self.base_dir)
             self.log(f"volume {v:.4g} tokens/month: {rps:.4g} requests/s")
             # API-only
-            api_exp = derive(ev, [("routing.policy", "api_only"), ("costs.fixed_monthly_usd", 0.0)], self.base_dir)
+            api_exp = derive(ev, [("routing.policy", "api_only")], self.base_dir)
             api_m = self._run(api_exp, self.n0)
             api = _cost(api_m)
             api_p = sum(meets_all(self.targets, m) for m in api_m) / len(api_m)
@@ -179,13 +195,15 @@ class Breakeven:
             planner = self._planner(gpu_exp, VaryRange(SERVERS_KEY, 1, self.max_servers, True))
             plan = planner.search(lo=prev_self)
             self_cost = CostPoint(None, None, None)
+            self_tco: dict[str, float | None] = dict.fromkeys(MONTH_PARTS)
             if plan.value is not None:
                 prev_self = int(plan.value)
                 ans = plan.candidates[plan.value]
                 first = [ans.metrics[r] for r in range(self.n0)]
                 self_cost = self._self_band(planner, int(plan.value), _cost(first))
+                self_tco = _tco(first)
             # hybrid
-            hyb_servers, hyb_cost, hyb_plan = self._hybrid(ev, prev_hybrid, fixed)
+            hyb_servers, hyb_cost, hyb_plan = self._hybrid(ev, prev_hybrid)
             if hyb_servers is not None:
                 prev_hybrid = hyb_servers
             rows.append(
@@ -193,6 +211,8 @@ class Breakeven:
                     "volume": v,
                     "mean_rps": rps,
                     "api": api,
+                    "api_tco": _tco(api_m),
+                    "self_tco": self_tco,
                     "api_p_meet": api_p,
                     "self": self_cost,
                     "self_servers": plan.value,
@@ -227,8 +247,7 @@ class Breakeven:
     def _self_band(self, planner: Planner, n: int, cost: CostPoint) -> CostPoint:
         """Widen the answer's cost interval by the sizing uncertainty: one server less when the evidence
         against it was not conclusive, one more when the answer was only decided at the cap."""
-        spec = planner.exp.backends.gpu_pool
-        server_month = spec.price_per_server_hour_usd * planner.exp.costs.hours_per_month
+        server_month = server_price(planner.exp.backends.gpu_pool).usd_per_hour * planner.exp.costs.hours_per_month
         if cost.mean is None or cost.low is None or cost.high is None:
             return cost
         low, high = cost.low, cost.high
@@ -239,7 +258,7 @@ class Breakeven:
             high = max(high, cost.mean + server_month)
         return CostPoint(cost.mean, low, high)
 
-    def _hybrid(self, ev: Experiment, start: int, fixed: float) -> tuple[int | None, CostPoint, dict[str, Any] | None]:
+    def _hybrid(self, ev: Experiment, start: int) -> tuple[int | None, CostPoint, dict[str, Any] | None]:
         """The cheapest server count (from the plan's answer upward) of the hybrid routing."""
         changes: list[tuple[str, Any]] = [] if self.hybrid_own else [("routing.policy", "overflow")]
         hexp = derive(ev, changes, self.base_dir) if changes else ev
@@ -253,7 +272,7 @@ class Breakeven:
             c = planner.candidate(n)
             planner.ensure(c, self.n0)
             m = [c.metrics[r] for r in range(self.n0)]
-            mean = _cost(m, fixed if n == 0 else 0.0).mean
+            mean = _cost(m).mean
             return math.inf if mean is None else float(mean)
 
         best = int(plan.value)
@@ -270,7 +289,7 @@ class Breakeven:
         while not planner.decide(best) and best < self.max_servers:  # confirm the choice (sequential rule)
             best += 1
         ans = planner.candidates[best]
-        cost = _cost([ans.metrics[r] for r in range(self.n0)], fixed if best == 0 else 0.0)
+        cost = _cost([ans.metrics[r] for r in range(self.n0)])
         return best, cost, planner._result(best).to_json()
 
     def _doc(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -284,6 +303,7 @@ class Breakeven:
 
         api_m, self_m = col("api", "mean"), col("self", "mean")
         e_in, e_out = class_token_means(self.exp)
+        price = server_price(self.exp.backends.gpu_pool)
         return {
             "volumes": vols,
             "api_monthly_usd": api_m,
@@ -309,7 +329,12 @@ class Breakeven:
             "input_tokens_per_request": e_in,
             "output_tokens_per_request": e_out,
             "fixed_monthly_usd": self.exp.costs.fixed_monthly_usd,
-            "price_per_server_hour_usd": self.exp.backends.gpu_pool.price_per_server_hour_usd,
+            "fixed_scope": self.exp.costs.fixed_scope,
+            "price_per_server_hour_usd": price.usd_per_hour,
+            "price_source": price.source,
+            "tco_parts": list(MONTH_PARTS),
+            "api_tco_monthly_usd": [r["api_tco"] for r in rows],
+            "self_hosted_tco_monthly_usd": [r["self_tco"] for r in rows],
             "targets": [str(t) for t in self.targets],
             "confidence": self.confidence,
             "seed": self.exp.seed,

@@ -5,7 +5,7 @@ counted as in flight), read by the replication into metrics and `breakdown` colu
 
 - `cost_api_usd.tokens.{input,cached_input,output}`, `cost_api_usd.provider.<name>`
 - `cost_gpu_usd.class.<c>` (GPU spend split by the GPU-served tokens of each class),
-  `cost_fixed_usd.class.<c>` (fixed overhead split by served tokens), `cost_total_usd.class.<c>`,
+  `cost_fixed_usd.class.<c>` (fixed overhead and TCO components split by served tokens), `cost_total_usd.class.<c>`,
   `cost_per_1k_tokens_usd.class.<c>`, `tokens.class.<c>`, `cost_total_usd.path.{api,api_batch,gpu,fixed}`
 - `ttft_p95_s.class.<c>`, `peak_ttft_p95_s.class.<c>` (arrivals in the peak hour), `slo_attainment.class.<c>`
 """

@@ -16,9 +16,11 @@ import numpy as np
 import simpy
 
 from backends.api import ApiBackend
+from backends.catalog import server_price
 from backends.gpu_pool import GpuPool
 from backends.response_cache import ResponseCache
 from backends.router import Router
+from sim.bill import SpanUsage, compose, per_minute_fixed_usd
 from sim.config import Experiment
 from sim.heap import bound_heap_growth
 from sim.recorder import Recorder
@@ -122,21 +124,28 @@ class Replication:
         exp, rec = self.exp, self.recorder
         c = rec.counts
         lo, hi = rec.warmup_s, self.horizon_s
-        measured_h = (hi - lo) / 3600.0
         pool = self.pool
-        gpu_spec = exp.backends.gpu_pool
+        price = server_price(exp.backends.gpu_pool).usd_per_hour
         if pool is not None:
             paid_s = total_length(pool.provisioned_intervals, lo, hi)
             busy_s = pool.busy.total_length()
-            cost_gpu = paid_s / 3600.0 * gpu_spec.price_per_server_hour_usd
             gpu_util: float | None = busy_s / paid_s if paid_s > 0 else None
             gpu_cap_util: float | None = pool.work_s / paid_s if paid_s > 0 else None
         else:
-            paid_s = busy_s = cost_gpu = 0.0
+            paid_s = busy_s = 0.0
             gpu_util = gpu_cap_util = None
-        cost_api = rec.sums["cost_api"]
-        cost_fixed = exp.costs.fixed_monthly_usd * measured_h / exp.costs.hours_per_month
-        cost_total = cost_api + cost_gpu + cost_fixed
+        bill = compose(
+            exp,
+            SpanUsage(
+                lo,
+                hi,
+                c["requests"],
+                rec.sums["cost_api"],
+                c["tokens_out"],
+                pool.provisioned_intervals if pool is not None else None,
+            ),
+        )
+        cost_total, cost_gpu, cost_fixed = bill["cost_total_usd"], bill["cost_gpu_usd"], bill["cost_fixed_usd"]
         tokens = c["tokens_in"] + c["tokens_out"]
         requests = c["requests"]
         uptime = union_length(self.router.up_intervals(self.horizon_s), lo, hi) / (hi - lo)
@@ -173,13 +182,9 @@ class Replication:
             "availability": c["served"] / requests if requests else None,
             "uptime": uptime,
             "slo_attainment": c["slo_met"] / requests if requests else None,
-            "cost_total_usd": cost_total,
-            "cost_api_usd": cost_api,
-            "cost_gpu_usd": cost_gpu,
-            "cost_fixed_usd": cost_fixed,
             "cost_per_1k_tokens_usd": cost_total / tokens * 1000.0 if tokens else None,
-            "monthly_cost_usd": cost_total * exp.costs.hours_per_month / measured_h,
         }
+        metrics.update(bill)
         metrics.update(rec.hybrid.metrics(requests, c["cache_hits"]))
         breakdown: dict[str, float | None] = {}
         for name, v in zip(rec.class_names, rec.cost_by_class.tolist(), strict=True):
@@ -191,7 +196,7 @@ class Replication:
         ):
             breakdown[f"requests.class.{name}"] = r
             breakdown[f"served.class.{name}"] = s
-        breakdown.update(rec.hybrid.breakdown(rec.cost_by_class, cost_gpu, cost_fixed))
+        breakdown.update(rec.hybrid.breakdown(rec.cost_by_class, cost_gpu, cost_fixed + bill["cost_tco_usd"]))
         n_min = rec.num_minutes
         busy = np.zeros(n_min)
         healthy = np.zeros(n_min)
@@ -207,7 +212,7 @@ class Replication:
                 a = np.array(pool.provisioned_intervals)
                 lp.add(a[:, 0], a[:, 1])
             busy, healthy = pool.busy.minute_means(n_min), lh.minute_means()
-            gpu_spend = lp.minute_means() * gpu_spec.price_per_server_hour_usd / 60.0
+            gpu_spend = lp.minute_means() * price / 60.0
         timeseries = (
             {
                 "minute": np.arange(n_min, dtype=np.int64),
@@ -216,7 +221,7 @@ class Replication:
                 "queue_len": rec.queue.minute_means(),
                 "busy_servers": busy,
                 "healthy_servers": healthy,
-                "spend_usd": rec.api_spend + gpu_spend + exp.costs.fixed_monthly_usd / exp.costs.hours_per_month / 60.0,
+                "spend_usd": rec.api_spend + gpu_spend + per_minute_fixed_usd(exp),
             }
             if exp.output.timeseries
             else {}

@@ -28,6 +28,7 @@ import yaml
 
 from sim import __version__
 from sim.atomic import UnsafePath, dir_fd, open_dir, unlink_own, write_atomic, write_text_atomic
+from sim.bill import month_composition
 from sim.checkpoints import CheckpointRefused, CheckpointStore, checkpoint_key, register
 from sim.config import Experiment
 from sim.config.loader import resolved_yaml
@@ -325,6 +326,7 @@ def summary_from_rows(
         "created_utc": datetime.now(UTC).isoformat(timespec="seconds"),
         "metrics": metrics,
         "breakdown": breakdown,
+        "month_composition": month_composition(exp),
     }
     if exp.plan.targets:
         from sim.targets import parse_targets, targets_summary

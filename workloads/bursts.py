@@ -34,6 +34,41 @@ def burst_days(burst: BurstSpec) -> set[int]:
     return {WEEKDAYS.index(d) for d in burst.days}
 
 
+def burst_size(b: BurstSpec) -> float:
+    """Expected requests of one occurrence."""
+    return float(b.count) if b.count is not None else float(b.rate_rps or 0.0) * 2.0 * b.half_width_s
+
+
+def expected_per_week(bursts: list[BurstSpec]) -> float:
+    """Expected burst requests in a week (each burst on each of its weekdays)."""
+    return math.fsum(burst_size(b) * len(burst_days(b)) for b in bursts)
+
+
+def _window_share(b: BurstSpec, lo: float, hi: float, t0: float, t1: float) -> float:
+    """Share of an occurrence's requests placed in [t0, t1) (window [lo, hi))."""
+    a, z = max(lo, t0), min(hi, t1)
+    if z <= a:
+        return 0.0
+    if b.shape == "uniform":
+        return (z - a) / (hi - lo)
+    c, sd = 0.5 * (lo + hi), b.half_width_s / _NORMAL_Z
+    mass = float(special.ndtr(_NORMAL_Z) - special.ndtr(-_NORMAL_Z))
+    return float(special.ndtr((z - c) / sd) - special.ndtr((a - c) / sd)) / mass
+
+
+def expected_in(bursts: list[BurstSpec], start_weekday: str, t0: float, t1: float) -> float:
+    """Expected burst requests arriving in [t0, t1) of the clock (exact: the windows' shares inside)."""
+    start = WEEKDAYS.index(start_weekday.lower()[:3])
+    total = 0.0
+    for b in bursts:
+        days, n = burst_days(b), burst_size(b)
+        for d in range(math.floor(t0 / DAY_S) - 1, math.ceil(t1 / DAY_S) + 1):
+            if (start + d) % 7 in days:
+                c = d * DAY_S + b.at_h * HOUR_S
+                total += n * _window_share(b, c - b.half_width_s, c + b.half_width_s, t0, t1)
+    return total
+
+
 class BurstSchedule:
     def __init__(
         self,

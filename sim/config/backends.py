@@ -32,7 +32,8 @@ class FailureSpec(Frozen):
 
 class GpuPoolSpec(Frozen):
     servers: Annotated[int, Field(ge=0, le=100_000)] = 4
-    price_per_server_hour_usd: NonNegPrice = 2.69
+    # null: the GPU's catalog price per GPU-hour x tensor_parallel (backends.catalog.server_price)
+    price_per_server_hour_usd: NonNegPrice | None = None
     gpu: str = "h100"
     model: str = "llama-3-8b"
     tensor_parallel: Annotated[int, Field(ge=1, le=64)] = 1

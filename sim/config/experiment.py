@@ -23,9 +23,75 @@ WEEKDAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 TARGET_RE = re.compile(r"^\s*([a-z0-9_]+)\s*(<=|>=)\s*([-+0-9.eE]+)\s*$")
 
 
+Money = Annotated[float, Field(ge=0, le=1.0e9)]
+# self_hosted: charged only when a GPU pool is provisioned (the run has a GPU path with servers, a schedule or
+# an autoscaler); always: charged to every run, API-only included
+CostScope = Literal["self_hosted", "always"]
+
+
+class OperationsCost(Frozen):
+    """Operations work: hours per month x an hourly rate (on-call, upgrades, incident handling)."""
+
+    hours_per_month: Money = 0.0
+    usd_per_hour: Money = 0.0
+    scope: CostScope = "self_hosted"
+
+
+class EngineersCost(Frozen):
+    """People: full-time equivalents x yearly salary (loaded cost) / 12 per month."""
+
+    fte: Annotated[float, Field(ge=0, le=10_000)] = 0.0
+    salary_usd_per_year: Money = 0.0
+    scope: CostScope = "self_hosted"
+
+
+class MonitoringCost(Frozen):
+    """Monitoring and logging subscriptions, per month."""
+
+    monthly_usd: Money = 0.0
+    scope: CostScope = "self_hosted"
+
+
+class StorageCost(Frozen):
+    """Storage of the model's weights (and their copies), per GB-month."""
+
+    gb: Annotated[float, Field(ge=0, le=1.0e9)] | None = None  # null: one copy of the model's weights
+    usd_per_gb_month: Money = 0.0
+    scope: CostScope = "self_hosted"
+
+
+class EgressCost(Frozen):
+    """Network egress of the answers: served output tokens x bytes_per_token, per GB (usage-priced)."""
+
+    usd_per_gb: Money = 0.0
+    bytes_per_token: Annotated[float, Field(gt=0, le=1.0e6)] = 4.0
+    scope: CostScope = "self_hosted"
+
+
+class RedundancyCost(Frozen):
+    """N+1: spare servers kept provisioned beside the pool (not serving), at the pool's server-hour price."""
+
+    spare_servers: Annotated[int, Field(ge=0, le=100_000)] = 0
+    scope: CostScope = "self_hosted"
+
+
+class TcoSpec(Frozen):
+    """Total cost of ownership beyond the GPU and API lines (docs/metrics.md, "Total cost of ownership")."""
+
+    operations: OperationsCost = OperationsCost()
+    engineers: EngineersCost = EngineersCost()
+    monitoring: MonitoringCost = MonitoringCost()
+    storage: StorageCost = StorageCost()
+    egress: EgressCost = EgressCost()
+    redundancy: RedundancyCost = RedundancyCost()
+
+
 class CostsSpec(Frozen):
-    fixed_monthly_usd: Annotated[float, Field(ge=0, le=1.0e9)] = 0.0
+    # a fixed monthly overhead; by default the overhead of running your own servers (fixed_scope: self_hosted)
+    fixed_monthly_usd: Money = 0.0
+    fixed_scope: CostScope = "self_hosted"
     hours_per_month: Annotated[float, Field(gt=0, le=744)] = 730.0
+    tco: TcoSpec = TcoSpec()
 
 
 def parse_target(text: str) -> tuple[str, str, float]:

@@ -185,6 +185,11 @@ def digest(data: ReportData) -> str:
         ("created (UTC)", d.get("created_utc")),
         ("folder", str(data.folder)),
     ]
+    mc = (data.summary or {}).get("month_composition") or {}
+    if mc.get("gpu_provisioned") and finite(mc.get("price_per_server_hour_usd")) is not None:
+        items.append(("GPU server price", f"${mc['price_per_server_hour_usd']:,.2f}/h: {mc.get('price_source', '?')}"))
+    if finite(mc.get("hours_per_month")) is not None:
+        items.append(("month composed as", month_text(mc)))
     checks = _target_check(data)
     if checks:
         items.append(("plan targets", "; ".join(f"{t}: met in {k}/{n} replications" for t, k, n in checks)))
@@ -193,6 +198,23 @@ def digest(data: ReportData) -> str:
     if data.config_text:
         cfg = f"<details><summary>Resolved config (config.yaml)</summary><pre>{_e(data.config_text)}</pre></details>"
     return f"<dl class='digest'>{dl}</dl>{cfg}"
+
+
+def month_text(mc: dict[str, Any]) -> str:
+    """One line: how monthly_cost_usd was composed from the simulated span (summary.json month_composition)."""
+    hpm = mc["hours_per_month"]
+    text = f"{hpm:g} h = {hpm / 168:.4g} weeks (each weekday {hpm / 168:.4g} times); "
+    if finite(mc.get("expected_requests_per_month")) is not None:
+        factors = mc.get("day_factors") or {}
+        text += (
+            f"usage: the span's bill per request x {mc['expected_requests_per_month']:,.0f} expected requests a month"
+            f" (day factors {', '.join(f'{k} {v:g}' for k, v in factors.items())}); "
+        )
+    else:
+        text += f"usage: {mc.get('usage_basis', '')}; "
+    stands = mc.get("weekday_stands_for") or {}
+    text += "weekdays: " + ", ".join(f"{k}: {v}" for k, v in stands.items())
+    return text
 
 
 def plan_tables(data: ReportData) -> str:
