@@ -391,7 +391,7 @@ def write_chart(doc: dict[str, Any], path: Path) -> None:
     from sim.atomic import write_atomic
 
     vols = doc["volumes"]
-    fig, ax = plt.subplots(figsize=(8, 5), dpi=110)
+    fig, (ax, tco_ax) = plt.subplots(2, 1, figsize=(8, 8), dpi=110, height_ratios=[5, 3])
     series = [
         ("API-only", doc["api_monthly_usd"], doc["api_monthly_ci95"], "tab:blue", "-"),
         (
@@ -427,9 +427,30 @@ def write_chart(doc: dict[str, Any], path: Path) -> None:
     ax.title.set_fontsize(9)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
+    _tco_bars(tco_ax, doc)
     fig.tight_layout()
     write_atomic(path, lambda fh: fig.savefig(fh, format="png"))
     plt.close(fig)
+
+
+def _tco_bars(ax: Any, doc: dict[str, Any]) -> None:
+    """Stacked bars: the self-hosted month per volume split into GPUs, operations, people, ... (sim.bill)."""
+    parts = doc.get("tco_parts") or []
+    rows = doc.get("self_hosted_tco_monthly_usd") or []
+    labels = [_human(v) for v in doc["volumes"]]
+    bottom = [0.0] * len(labels)
+    for part in parts:
+        vals = [float((r or {}).get(part) or 0.0) for r in rows]
+        if not any(vals):
+            continue
+        ax.bar(labels, vals, bottom=bottom, label=part, width=0.6)
+        bottom = [b + v for b, v in zip(bottom, vals, strict=True)]
+    ax.set_xlabel("tokens per month")
+    ax.set_ylabel("self-hosted month, USD")
+    ax.set_title("self-hosted total cost of ownership per volume (stacked means)", fontsize=9)
+    if any(bottom):
+        ax.legend(fontsize=8, ncol=3)
+    ax.grid(True, axis="y", alpha=0.3)
 
 
 def run_breakeven_command(

@@ -65,3 +65,25 @@ METRICS: dict[str, str] = {
 }
 
 METRIC_NAMES: frozenset[str] = frozenset(METRICS)
+
+# metrics that are proportions (their intervals are computed on the logit scale, inside [0, 1])
+PROPORTIONS: frozenset[str] = frozenset(
+    {
+        "availability",
+        "uptime",
+        "slo_attainment",
+        "gpu_utilization",
+        "cache_hit_rate",
+        "semantic_false_hit_rate",
+        "prefix_hit_rate",
+    }
+)
+
+
+def metric_bounds(name: str) -> tuple[float | None, float | None]:
+    """The range a metric (or a breakdown column `metric.kind.name`) can take: [0, 1] for proportions,
+    [0, inf) for every other metric (counts, tokens, costs, times)."""
+    base = name.split(".", 1)[0]
+    if base in PROPORTIONS:
+        return (0.0, 1.0)
+    return (0.0, None)

@@ -32,7 +32,7 @@ from sim.bill import month_composition
 from sim.checkpoints import CheckpointRefused, CheckpointStore, checkpoint_key, register
 from sim.config import Experiment
 from sim.config.loader import resolved_yaml
-from sim.metrics_catalog import METRICS
+from sim.metrics_catalog import METRICS, metric_bounds
 from sim.replication import ReplicationResult
 from sim.stats import bootstrap_interval, clean_values, summarize
 
@@ -308,13 +308,14 @@ def summary_from_rows(
     metrics: dict[str, Any] = {}
     for name in METRICS:
         values = [row.get(name) for row in rows]
-        metrics[name] = {k: _json_safe(v) for k, v in summarize(values).items()}
+        metrics[name] = {k: _json_safe(v) for k, v in summarize(values, *metric_bounds(name)).items()}
         if is_percentile_metric(name):
             metrics[name].update(_bootstrap_keys(name, values))
     skip = {"replication", "wall_s", "num_events", *METRICS}
     breakdown_keys = sorted({k for row in rows for k in row if k not in skip})
     breakdown = {
-        k: {kk: _json_safe(vv) for kk, vv in summarize([row.get(k) for row in rows]).items()} for k in breakdown_keys
+        k: {kk: _json_safe(vv) for kk, vv in summarize([row.get(k) for row in rows], *metric_bounds(k)).items()}
+        for k in breakdown_keys
     }
     out: dict[str, Any] = {
         "name": exp.name,

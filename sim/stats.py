@@ -20,6 +20,7 @@ import numpy as np
 from scipy import special as _special  # t and normal quantiles without importing scipy.stats (~0.5 s)
 
 __all__ = [
+    "bounded_t_interval",
     "bootstrap_interval",
     "clean_values",
     "paired_difference",
@@ -85,6 +86,39 @@ def t_interval(values: Iterable[Any], confidence: float = 0.95) -> tuple[float, 
         sd = float(np.std(x, ddof=1))
         half = 0.0 if sd == 0.0 else float(_special.stdtrit(n - 1, 0.5 + c / 2.0)) * sd / math.sqrt(n)
     return (mean, mean - half, mean + half)
+
+
+def bounded_t_interval(
+    values: Iterable[Any], low: float | None = None, high: float | None = None, confidence: float = 0.95
+) -> tuple[float, float, float] | None:
+    """``(mean, low, high)`` of the mean on the scale the quantity lives on, so the interval never leaves it.
+
+    * a proportion (``low=0, high=1``): the Student-t interval on the logit scale (delta method: logit(mean)
+      +- t x se / (mean (1 - mean))), mapped back, so it lies strictly inside (0, 1) around the mean and is
+      asymmetric near a bound (availability 0.9995 +- a wide spread stays below 1); a mean on a bound (every
+      replication at 1, or at 0) has the degenerate interval (mean, mean);
+    * a quantity with one bound (``low=0``: counts, costs, times): the t interval clipped to the bound;
+    * no bounds: :func:`t_interval`.
+    """
+    ti = t_interval(values, confidence)
+    if ti is None:
+        return None
+    mean, lo, hi = ti
+    if low is not None and high is not None and high > low and lo < hi:
+        span = high - low
+        p = (mean - low) / span
+        if p <= 0.0 or p >= 1.0:
+            return (mean, mean, mean)
+        se_p = (hi - mean) / span  # t x se on the unit scale
+        centre = math.log(p / (1.0 - p))
+        half = se_p / (p * (1.0 - p))
+        expit = _special.expit
+        return (mean, low + span * float(expit(centre - half)), low + span * float(expit(centre + half)))
+    if low is not None:
+        lo, hi = max(lo, low), max(hi, low)
+    if high is not None:
+        lo, hi = min(lo, high), min(hi, high)
+    return (mean, lo, hi)
 
 
 def bootstrap_interval(
@@ -155,11 +189,14 @@ def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[f
     return (low, high)
 
 
-def summarize(values: Iterable[Any]) -> dict[str, float | int | None]:
-    """Across-replication summary of one metric.
+def summarize(
+    values: Iterable[Any], low: float | None = None, high: float | None = None
+) -> dict[str, float | int | None]:
+    """Across-replication summary of one metric whose values lie in [low, high] (None: unbounded).
 
     Keys: ``n`` (finite values used), ``mean``, ``ci95_low``/``ci95_high`` (Student-t 95%
-    interval of the mean; equal to the mean when n == 1), ``p5``/``p50``/``p95``
+    interval of the mean on the metric's own scale, :func:`bounded_t_interval`, so it never leaves
+    [low, high]; equal to the mean when n == 1), ``p5``/``p50``/``p95``
     (numpy ``'linear'`` percentiles across replications).  JSON-safe: None where
     undefined (no finite values), never NaN.
     """
@@ -175,7 +212,7 @@ def summarize(values: Iterable[Any]) -> dict[str, float | int | None]:
     }
     if x.size == 0:
         return out
-    ti = t_interval(x, 0.95)
+    ti = bounded_t_interval(x, low, high, 0.95)
     if ti is not None:
         out["mean"], out["ci95_low"], out["ci95_high"] = (_json_float(v) for v in ti)
     with np.errstate(all="ignore"):

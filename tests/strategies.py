@@ -467,3 +467,12 @@ def gpu_cases(draw: st.DrawFn, max_requests: int = 40) -> GpuCase:
         block=block,
         chunk=draw(st.sampled_from([None, None, 16, 64, 200])),
     )
+
+
+@st.composite
+def replication_proportions(draw: st.DrawFn) -> list[float]:
+    """A metric that is a proportion across 1..40 replications: often on or near a bound (availability)."""
+    n = draw(st.integers(1, 40))
+    near = st.floats(0.0, 1e-3).map(lambda e: 1.0 - e)
+    value = st.one_of(st.just(1.0), st.just(0.0), near, st.floats(0.0, 1.0))
+    return draw(st.lists(value, min_size=n, max_size=n))

@@ -9,6 +9,7 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
+from sim.metrics_catalog import metric_bounds
 from sim.report.data import ReportData
 from sim.report.style import (
     BLUE,
@@ -27,18 +28,18 @@ from sim.report.style import (
     rc,
     to_png,
 )
-from sim.stats import t_interval
+from sim.stats import bounded_t_interval
 
-COMPONENT_RE = re.compile(r"^cost_([a-z0-9_]+)_usd$")
-NOT_COMPONENTS = {"cost_total_usd", "cost_per_1k_tokens_usd"}
+COMPONENT_RE = re.compile(r"^cost_tco_([a-z0-9_]+)_monthly_usd$")
 COMPONENT_COLORS = {"api": ORANGE, "gpu": BLUE, "fixed": GREY}
 PATH_COUNTS = {"cache": "cache_hits", "gpu": "served_by_gpu"}
 
 
 def _components(data: ReportData) -> list[str]:
-    """Cost components: every metric cost_<x>_usd except the total and per-token ones (api, gpu, fixed, ...)."""
+    """The parts of the monthly bill (cost_tco_<part>_monthly_usd: api, gpu, fixed, operations, ...) that
+    are not 0."""
     names = list((data.summary or {}).get("metrics", {}))
-    return [n for n in names if COMPONENT_RE.match(n) and n not in NOT_COMPONENTS and data.metric(n)]
+    return [n for n in names if COMPONENT_RE.match(n) and (data.metric_mean(n) or 0.0) > 0]
 
 
 def _label_bars(ax: Axes, bars: object, values: list[float], horizontal: bool = False) -> None:
@@ -85,15 +86,24 @@ def bill_chart(data: ReportData) -> bytes | None:
 
         ax = axes[0]
         labels = [COMPONENT_RE.match(c).group(1) for c in comps]  # type: ignore[union-attr]
-        means = [data.metric(c)["mean"] * f for c in comps]  # type: ignore[index]
-        err_lo = [max(0.0, (data.metric(c)["mean"] - data.metric(c)["ci95_low"]) * f) for c in comps]  # type: ignore[index]
-        err_hi = [max(0.0, (data.metric(c)["ci95_high"] - data.metric(c)["mean"]) * f) for c in comps]  # type: ignore[index]
+        means = [float(data.metric_mean(c) or 0.0) for c in comps]
         colors = [COMPONENT_COLORS.get(lbl, SERIES[i % len(SERIES)]) for i, lbl in enumerate(labels)]
-        bars = ax.bar(labels, means, color=colors, yerr=[err_lo, err_hi], capsize=4, ecolor=INK)
-        _label_bars(ax, bars, means)
-        ax.set_title("by component (mean, 95% CI)", fontsize=11)
+        bottom = 0.0
+        for lbl, v, color in zip(labels, means, colors, strict=True):  # the stacked TCO bar
+            ax.bar(["month"], [v], bottom=[bottom], color=color, width=0.55, edgecolor="white", label=lbl)
+            ax.annotate(
+                f"{lbl} {fmt_usd(v)}", xy=(0.3, bottom + v / 2), xytext=(4, 0), textcoords="offset points",
+                va="center", fontsize=9,
+            )  # fmt: skip
+            bottom += v
+        if total and total.get("ci95_low") is not None:
+            lo, hi = float(total["ci95_low"]), float(total["ci95_high"])
+            ax.errorbar(["month"], [bottom], yerr=[[max(0.0, bottom - lo)], [max(0.0, hi - bottom)]], color=INK,
+                        capsize=5)  # fmt: skip
+        ax.set_title("total cost of ownership (stacked, mean)", fontsize=11)
         ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: fmt_usd(v)))
-        ax.set_ylim(0, max(max(means) * 1.25, 1.0))
+        ax.set_xlim(-0.5, 1.6)
+        ax.set_ylim(0, max(bottom * 1.15, 1.0))
 
         _grouped(axes[1], data, class_keys, ".class.", f, "by class", _class_label(data))
         _grouped(axes[2], data, path_keys, ".path.", f, "by path", _path_label(data), add_gpu_path=True)
@@ -225,7 +235,8 @@ def distributions_chart(data: ReportData) -> bytes | None:
         )
         for ax, (metric, title, fmt, color) in zip(axes, present, strict=True):
             raw = data.rep_values(metric)
-            ti_raw = t_interval(raw)
+            bounds = metric_bounds(metric)
+            ti_raw = bounded_t_interval(raw, *bounds)
             if ti_raw is not None:
                 ax.set_title(f"{title}: {fmt(ti_raw[0])}", fontsize=11)
             target = targets.get(metric)
@@ -234,6 +245,7 @@ def distributions_chart(data: ReportData) -> bytes | None:
             if metric == "availability" and float(raw.min()) > 0.99:
                 # 99.9998 % vs 99.9997 % is unreadable; the same spread as requests lost per million is not
                 x = (1.0 - raw) * 1e6
+                bounds = (0.0, 1e6)
                 target = (target[0], (1.0 - target[1]) * 1e6) if target else None
                 ax.set_xlabel("requests not served per million")
 
@@ -243,11 +255,18 @@ def distributions_chart(data: ReportData) -> bytes | None:
                 def tick_fmt(v: float, decimals: int = decimals) -> str:
                     return f"{v:.{decimals}f}"
 
-            _spread_panel(ax, x, color, tick_fmt, target)
+            _spread_panel(ax, x, color, tick_fmt, target, bounds)
         return to_png(fig)
 
 
-def _spread_panel(ax: Axes, x: np.ndarray, color: str, fmt: object, target: tuple[str, float] | None) -> None:
+def _spread_panel(
+    ax: Axes,
+    x: np.ndarray,
+    color: str,
+    fmt: object,
+    target: tuple[str, float] | None,
+    bounds: tuple[float | None, float | None] = (None, None),
+) -> None:
     lo_x, hi_x = float(x.min()), float(x.max())
     if hi_x - lo_x <= 0:
         pad = abs(lo_x) * 0.002 if lo_x else 1.0
@@ -258,7 +277,7 @@ def _spread_panel(ax: Axes, x: np.ndarray, color: str, fmt: object, target: tupl
     top = ax.get_ylim()[1]
     ax.plot(x, np.full(x.size, -0.04 * top), "|", color=INK, ms=10, mew=1.2, clip_on=False)
     top *= 1.12
-    ti = t_interval(x)
+    ti = bounded_t_interval(x, *bounds)
     if ti is not None:
         mean, clo, chi = ti
         ax.axvline(mean, color=INK, lw=1.6)
@@ -331,7 +350,7 @@ def cache_chart(data: ReportData) -> bytes | None:
         )
         y = np.arange(len(rates))
         for i, (_name, v) in enumerate(rates):
-            ti = t_interval(v)
+            ti = bounded_t_interval(v, 0.0, 1.0)
             if ti is None:
                 continue
             mean, lo, hi = ti
