@@ -90,19 +90,19 @@ def bill_chart(data: ReportData) -> bytes | None:
         colors = [COMPONENT_COLORS.get(lbl, SERIES[i % len(SERIES)]) for i, lbl in enumerate(labels)]
         bottom = 0.0
         for lbl, v, color in zip(labels, means, colors, strict=True):  # the stacked TCO bar
-            ax.bar(["month"], [v], bottom=[bottom], color=color, width=0.55, edgecolor="white", label=lbl)
-            ax.annotate(
-                f"{lbl} {fmt_usd(v)}", xy=(0.3, bottom + v / 2), xytext=(4, 0), textcoords="offset points",
-                va="center", fontsize=9,
-            )  # fmt: skip
+            ax.bar(
+                ["month"], [v], bottom=[bottom], color=color, width=0.55, edgecolor="white", label=f"{lbl} {fmt_usd(v)}"
+            )
             bottom += v
+        # the parts, top first, with their amounts, beside the bar
+        ax.legend(fontsize=8.5, loc="center left", bbox_to_anchor=(0.34, 0.5), reverse=True, frameon=False)
         if total and total.get("ci95_low") is not None:
             lo, hi = float(total["ci95_low"]), float(total["ci95_high"])
             ax.errorbar(["month"], [bottom], yerr=[[max(0.0, bottom - lo)], [max(0.0, hi - bottom)]], color=INK,
                         capsize=5)  # fmt: skip
         ax.set_title("total cost of ownership (stacked, mean)", fontsize=11)
         ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: fmt_usd(v)))
-        ax.set_xlim(-0.5, 1.6)
+        ax.set_xlim(-0.45, 1.9)
         ax.set_ylim(0, max(bottom * 1.15, 1.0))
 
         _grouped(axes[1], data, class_keys, ".class.", f, "by class", _class_label(data))
