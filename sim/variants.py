@@ -11,11 +11,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
 from sim.config import ConfigError, Experiment
 from sim.config.loader import Problem, _format_pydantic, apply_overrides
+from sim.config.yaml12 import load_scalar
 
 
 def format_value(value: Any) -> str:
@@ -90,10 +90,7 @@ def _drop_derived(exp: Experiment, data: dict[str, Any], keys: list[str]) -> Non
 
 
 def parse_scalar(text: str) -> Any:
-    try:
-        v = yaml.safe_load(text)
-    except yaml.YAMLError:
-        return text
+    v = load_scalar(text)
     if isinstance(v, float) and not math.isfinite(v):
         raise ValueError(f"{text!r} is not a finite number")
     if isinstance(v, (dict, list)):

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import yaml
-
-from sim.config import Experiment
+from sim.config import Experiment, yaml12
 from sim.config.loader import load_config_text
 
 
@@ -53,10 +51,10 @@ def mgc_config(servers: int = 4, rps: float = 4.0, horizon_h: float = 0.5, **ext
 
 
 def load(cfg: dict[str, Any]) -> Experiment:
-    return load_config_text(yaml.safe_dump(cfg))
+    return load_config_text(yaml12.dump(cfg))
 
 
 def write(tmp_path: Any, cfg: dict[str, Any], name: str = "exp.yaml") -> str:
     path = tmp_path / name
-    path.write_text(yaml.safe_dump(cfg), encoding="utf-8")
+    path.write_text(yaml12.dump(cfg), encoding="utf-8")
     return str(path)

@@ -2,7 +2,7 @@
 
 Simulation configs: `experiment_dicts()` draws a plain config dict (what a user would write in YAML);
 `experiments()` turns it into a validated `Experiment` through the same path as a user's file
-(`load_config_text(yaml.safe_dump(d))`). Sizes are bounded so that one replication sees at most a few thousand
+(`load_config_text(yaml12.dump(d))`). Sizes are bounded so that one replication sees at most a few thousand
 requests: expected arrivals = mean_rps x horizon stay under ~2,500, output tokens stay under ~60 on average
 and iterations are explicit (no catalog derivation).
 
@@ -18,11 +18,10 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-import yaml
 from hypothesis import strategies as st
 from pydantic import TypeAdapter
 
-from sim.config import Experiment, load_config_text
+from sim.config import Experiment, load_config_text, yaml12
 from sim.config.distributions import DistSpec
 from workloads.distributions import make_token_distribution
 
@@ -208,7 +207,7 @@ def gpu_capacity_rps(classes: list[dict[str, Any]], pool: dict[str, Any]) -> flo
 
 def to_experiment(d: dict[str, Any]) -> Experiment:
     """Validate a config dict the way a user's YAML file is validated."""
-    return load_config_text(yaml.safe_dump(d, sort_keys=False))
+    return load_config_text(yaml12.dump(d, sort_keys=False))
 
 
 def experiments(**kwargs: Any) -> st.SearchStrategy[Experiment]:
@@ -378,7 +377,7 @@ def mutated_configs(draw: st.DrawFn, max_mutations: int = 3) -> tuple[dict[str, 
 @st.composite
 def mutated_config_texts(draw: st.DrawFn) -> str:
     """The YAML text of a valid config, damaged as text: truncated, spliced with junk, re-indented, tagged."""
-    text = yaml.safe_dump(draw(valid_configs()), sort_keys=False)
+    text = yaml12.dump(draw(valid_configs()), sort_keys=False)
     how = draw(st.sampled_from(["truncate", "insert", "indent", "tag", "dupe_line", "delete_line"]))
     lines = text.splitlines(keepends=True)
     if how == "truncate":

@@ -13,11 +13,10 @@ from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import pytest
-import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sim.config import ConfigError, load_config_text
+from sim.config import ConfigError, load_config_text, yaml12
 from tests.strategies import mutated_config_texts, mutated_configs, valid_configs
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -60,14 +59,14 @@ def run_cli_in_process(text: str) -> tuple[int, str]:
 @given(valid_configs())
 @settings(max_examples=60, deadline=None)
 def test_valid_configs_load(data: dict) -> None:
-    assert check_text(yaml.safe_dump(data)) == 0
+    assert check_text(yaml12.dump(data)) == 0
 
 
 @given(mutated_configs())
 @FUZZ
 def test_mutated_configs_never_crash(case: tuple[dict, list[str]]) -> None:
     data, _what = case
-    assert check_text(yaml.safe_dump(data, allow_unicode=True)) in (0, 2)
+    assert check_text(yaml12.dump(data, allow_unicode=True)) in (0, 2)
 
 
 @given(mutated_config_texts())
@@ -79,14 +78,14 @@ def test_damaged_yaml_never_crashes(text: str) -> None:
 @given(mutated_configs(max_mutations=2))
 @settings(max_examples=40, deadline=None)
 def test_cli_in_process_exit_codes(case: tuple[dict, list[str]]) -> None:
-    code, err = run_cli_in_process(yaml.safe_dump(case[0], allow_unicode=True))
+    code, err = run_cli_in_process(yaml12.dump(case[0], allow_unicode=True))
     assert code in (0, 2), err
     assert "Traceback" not in err and "internal error" not in err
     if code == 2:
         assert err.strip() and all(LINE_RE.match(line) for line in err.strip().splitlines()), err
 
 
-@given(st.one_of(mutated_configs().map(lambda c: yaml.safe_dump(c[0])), mutated_config_texts()))
+@given(st.one_of(mutated_configs().map(lambda c: yaml12.dump(c[0])), mutated_config_texts()))
 @settings(max_examples=4, deadline=None)
 def test_cli_subprocess_exit_codes(text: str) -> None:
     with tempfile.TemporaryDirectory() as d:

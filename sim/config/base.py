@@ -9,9 +9,10 @@ from pydantic import AfterValidator, BaseModel, ConfigDict
 
 
 class Frozen(BaseModel):
-    """Every config model: immutable, unknown keys rejected, NaN/inf rejected."""
+    """Every config model: immutable, unknown keys rejected, NaN/inf rejected, strict types (no bool or
+    string taken for a number, no float with a fraction taken for an integer: `servers: true` is refused)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False, validate_default=True)
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False, validate_default=True, strict=True)
 
 
 def _finite(v: float) -> float:

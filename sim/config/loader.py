@@ -6,6 +6,7 @@ pydantic error path is walked down that tree to the line of the key (or of its n
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -17,6 +18,7 @@ import yaml
 from pydantic import ValidationError
 
 from sim.config.experiment import Experiment
+from sim.config.yaml12 import Yaml12Loader, dump, load_scalar
 
 MAX_CONFIG_BYTES = 4 * 1024 * 1024
 
@@ -42,31 +44,69 @@ class ConfigError(Exception):
         super().__init__("\n".join(str(p) for p in self.problems))
 
 
+_OTHER_BREAKS = re.compile("[\x85\u2028\u2029]|\r(?!\n)")
+
+
+@functools.lru_cache(maxsize=4)
+def _has_other_breaks(text: str) -> bool:
+    return _OTHER_BREAKS.search(text) is not None
+
+
+def mark_line(mark: yaml.Mark | None) -> int | None:
+    """1-based line of a PyYAML mark, counting '\n' only (as editors, `grep -n` and our own messages do).
+
+    PyYAML also counts U+0085, U+2028, U+2029 and a lone '\r' as line breaks; where the text holds one,
+    the line is counted again from the mark's position in the text.
+    """
+    if mark is None:
+        return None
+    buffer, pointer = getattr(mark, "buffer", None), getattr(mark, "pointer", None)
+    if isinstance(buffer, str) and isinstance(pointer, int) and _has_other_breaks(buffer):
+        return buffer.count("\n", 0, pointer) + 1
+    return int(mark.line) + 1
+
+
+def _key_text(key_node: yaml.Node) -> str:
+    """The key as the constructed document spells it (`~` is None, `true` is True, `0x10` is 16)."""
+    value = str(key_node.value)
+    tag = str(key_node.tag)
+    if not isinstance(key_node, yaml.ScalarNode) or not tag.startswith("tag:yaml.org,2002:"):
+        return value
+    kind = tag.rsplit(":", 1)[1]
+    if kind == "null":
+        return "None"
+    if kind == "bool":
+        return str(value.lower() == "true")
+    if kind in ("int", "float"):
+        try:
+            return str(yaml.load(value, Loader=Yaml12Loader))  # noqa: S506 - the YAML 1.2 SafeLoader
+        except (yaml.YAMLError, ValueError):
+            return value
+    return value
+
+
 def _node_line(root: yaml.Node | None, path: Sequence[str | int]) -> int | None:
     node = root
-    line = node.start_mark.line + 1 if node is not None else None
+    line = mark_line(node.start_mark) if node is not None else None
     for part in path:
         if isinstance(node, yaml.MappingNode):
             for key_node, value_node in node.value:
-                if str(key_node.value) == str(part):
-                    line = key_node.start_mark.line + 1
+                if _key_text(key_node) == str(part):
+                    line = mark_line(key_node.start_mark)
                     node = value_node
                     break
             else:
                 return line
         elif isinstance(node, yaml.SequenceNode) and str(part).isdigit() and int(part) < len(node.value):
             node = node.value[int(part)]
-            line = node.start_mark.line + 1
+            line = mark_line(node.start_mark)
         else:
             return line
     return line
 
 
 def _parse_scalar(text: str) -> Any:
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError:
-        return text
+    return load_scalar(text)
 
 
 def apply_overrides(data: dict[str, Any], overrides: Iterable[str]) -> dict[str, Any]:
@@ -230,7 +270,7 @@ def _expanded_size(root: yaml.Node, limit: int) -> int:
         if key in memo:
             return memo[key]
         if depth > 200:
-            raise ConfigError([Problem("", node.start_mark.line + 1, "YAML is nested too deeply")])
+            raise ConfigError([Problem("", mark_line(node.start_mark), "YAML is nested too deeply")])
         total = 1
         if isinstance(node, yaml.MappingNode):
             for k, v in node.value:
@@ -254,15 +294,15 @@ def _duplicate_keys(node: yaml.Node, path: list[str], out: list[Problem], seen: 
         return
     seen.add(id(node))
     if isinstance(node, yaml.MappingNode):
-        first: dict[str, int] = {}
+        first: dict[str, yaml.Node] = {}
         for k, v in node.value:
             name = str(k.value) if isinstance(k, yaml.ScalarNode) else None
-            line = k.start_mark.line + 1
             if name is not None:
                 if name in first and name != "<<":
-                    msg = f"duplicate key (first given on line {first[name]})"
-                    out.append(Problem(".".join([*path, name]), line, msg))
-                first.setdefault(name, line)
+                    first_line = mark_line(first[name].start_mark)
+                    msg = f"duplicate key (first given on line {first_line})"
+                    out.append(Problem(".".join([*path, name]), mark_line(k.start_mark), msg))
+                first.setdefault(name, k)
             _duplicate_keys(v, [*path, name if name is not None else "?"], out, seen)
     elif isinstance(node, yaml.SequenceNode):
         for i, v in enumerate(node.value):
@@ -295,9 +335,9 @@ def parse_yaml(text: str) -> tuple[yaml.Node | None, Any]:
     if "\x00" in text:
         line = text.count("\n", 0, text.index("\x00")) + 1
         raise ConfigError([Problem("", line, "config is binary (holds NUL bytes), not YAML text")])
-    loader: yaml.SafeLoader | None = None
+    loader: Yaml12Loader | None = None
     try:
-        loader = yaml.SafeLoader(text)
+        loader = Yaml12Loader(text)
         root = loader.get_single_node()
         if root is None:
             return None, None
@@ -317,7 +357,7 @@ def parse_yaml(text: str) -> tuple[yaml.Node | None, Any]:
         ) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-        yaml_line: int | None = mark.line + 1 if mark is not None else None
+        yaml_line = mark_line(mark)
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         if "constructor for the tag" in str(problem):
             problem = f"{problem} (tags that build objects are not allowed; write plain values)"
@@ -450,4 +490,4 @@ def load_config(path: str | Path, overrides: Iterable[str] = ()) -> Experiment:
 def resolved_yaml(exp: Experiment) -> str:
     """The fully resolved config (defaults filled in), as YAML that loads back to the same experiment."""
     data = exp.model_dump(mode="json")
-    return yaml.safe_dump(data, sort_keys=False, default_flow_style=None, width=100)
+    return dump(data)
