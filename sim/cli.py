@@ -312,19 +312,27 @@ def _with_sweep(exp: Experiment, specs: list[str], base_dir: Path) -> Experiment
             _err(f"--sweep: {exc}")
             raise typer.Exit(EXIT_USAGE) from None
         grid[key] = values
-    problems: list[str] = []
-    for key, values in grid.items():
-        for v in values:
-            try:
-                derive(exp, [(key, v)], base_dir)
-            except ConfigError as exc:
-                problems.extend(f"--sweep {key}={v}: {p.path}: {p.message}" for p in exc.problems)
-                break
+    from sim.config.checks import worst_sweep_point
+    from sim.config.limits import limit_problems
+
+    swept = exp.model_copy(update={"sweep": grid})
+    problems = [f"--sweep: {p}: {m}" for p, m in limit_problems(swept, base_dir)]  # the grid's size, not built
+    if not problems:
+        for key, values in grid.items():
+            for v in values:
+                try:
+                    derive(exp, [(key, v)], base_dir)
+                except ConfigError as exc:
+                    problems.extend(f"--sweep {key}={v}: {p.path}: {p.message}" for p in exc.problems)
+                    break
+    if not problems:
+        worst = worst_sweep_point(swept, base_dir)
+        problems = [f"--sweep: {p}: {m}" for p, m in limit_problems(swept, base_dir, worst)]
     if problems:
         for p in problems:
             _err(p)
         raise typer.Exit(EXIT_USAGE)
-    return exp.model_copy(update={"sweep": grid})
+    return swept
 
 
 def main() -> None:

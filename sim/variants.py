@@ -61,7 +61,9 @@ def derive(exp: Experiment, changes: Sequence[tuple[str, Any]], base_dir: Path |
     except ValidationError as err:
         problems = [Problem(".".join(map(str, e["loc"])), None, _format_pydantic(dict(e))) for e in err.errors()]
         raise ConfigError(problems) from None
-    cross = out.cross_section_problems()
+    from sim.config.checks import run_problems
+
+    cross = run_problems(out, base_dir)
     if cross:
         raise ConfigError([Problem(p, None, m) for p, m in cross])
     return out

@@ -142,7 +142,7 @@ CASES: list[tuple[str, str | bytes, list[str], str]] = [
         "absurd cache",
         edit("mean_rps: 1.0", "mean_rps: 100000").replace("horizon_h: 0.1", "horizon_h: 24")
         + "cache: {response: {enabled: true, capacity: 1000000000, distinct_prompts: 10000000000}}\n"
-        "limits: {max_requests: 1.0e+15}\n",
+        "limits: {max_events: 1.0e+15}\n",
         [],
         "cache.response.capacity (line 21)",
     ),
@@ -241,8 +241,10 @@ def test_limits_can_be_raised(tmp_path: Path) -> None:
     text = edit("mean_rps: 1.0", "mean_rps: 1000000").replace("horizon_h: 0.1", "horizon_h: 8000")
     path = _write(tmp_path, text)
     code, _, err = _cli(["validate", str(path)], tmp_path)
-    assert code == 2 and "limits.max_requests" in err
-    code, _, err = _cli(["validate", str(path), "--set", "limits.max_requests=1e14"], tmp_path)
+    assert code == 2 and "limits.max_events" in err and "workload.arrivals.mean_rps" in err
+    code, _, err = _cli(
+        ["validate", str(path), "--set", "limits.max_events=1e14", "--set", "limits.max_memory_gb=100"], tmp_path
+    )
     assert code == 0, err
 
 

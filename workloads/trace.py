@@ -155,8 +155,10 @@ def _read_mooncake(path: Path, cols: tuple[str, str, str]) -> Trace:
     if "hash_ids" in frame.columns:
         hashes = []
         for i, h in enumerate(frame["hash_ids"]):
-            if not isinstance(h, list) or not all(isinstance(x, int) for x in h):
+            if not isinstance(h, list) or not all(isinstance(x, int) and not isinstance(x, bool) for x in h):
                 raise ValueError(f"{path}: hash_ids of request {i + 1} is not a list of integers")
+            if any(not -(2**63) <= x < 2**63 for x in h):
+                raise ValueError(f"{path}: hash_ids of request {i + 1} holds an id outside 64-bit integers")
             hashes.append(h)
     return _finish(t, _int_column(frame[cols[1]], path, cols[1]), _int_column(frame[cols[2]], path, cols[2]), hashes)
 

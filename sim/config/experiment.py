@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import re
+from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -102,6 +104,8 @@ def parse_target(text: str) -> tuple[str, str, float]:
     if not m:
         raise ValueError(f"target {text!r} is not of the form METRIC<=VALUE or METRIC>=VALUE")
     metric, op, value = m.group(1), m.group(2), float(m.group(3))
+    if not math.isfinite(value):
+        raise ValueError(f"target {text!r} has a value that is not a finite number ({m.group(3)} reads as {value})")
     if metric not in METRIC_NAMES:
         raise ValueError(f"target {text!r} names unknown metric {metric!r}")
     return metric, op, value
@@ -190,11 +194,10 @@ class Experiment(Frozen):
         from backends.catalog import catalog_problems
 
         problems.extend(catalog_problems(self.backends.gpu_pool))
-        if self.sweep and not problems:
-            problems.extend(self._sweep_problems())
         return problems
 
-    def _sweep_problems(self) -> list[tuple[str, str]]:
+    def sweep_problems(self, base_dir: Path | None = None) -> list[tuple[str, str]]:
+        """Every value of the `sweep:` grid, each checked as its own point (sim.config.checks)."""
         from sim.config.loader import ConfigError
         from sim.variants import derive
 
@@ -202,7 +205,7 @@ class Experiment(Frozen):
         for key, values in self.sweep.items():
             for v in values:
                 try:
-                    derive(self, [(key, v)])
+                    derive(self, [(key, v)], base_dir)
                 except ConfigError as exc:
                     out.extend((f"sweep.{key}", f"value {v!r}: {p.path}: {p.message}") for p in exc.problems)
                     break

@@ -179,8 +179,31 @@ def _format_pydantic(err: Mapping[str, Any]) -> str:
     if kind in ("literal_error", "enum"):
         return f"{msg}, got {_short(err.get('input'))}"
     if kind.endswith("_type") or kind.endswith("_parsing"):
-        return f"{msg}, got {_short(err.get('input'))}"
+        return f"{msg}, got {_short(err.get('input'))}{_type_hint(err.get('input'))}"
     return msg
+
+
+_YAML11_BOOLS = {"yes", "no", "on", "off", "y", "n"}
+_SEXAGESIMAL = re.compile(r"^[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?$")
+
+
+def _type_hint(value: Any) -> str:
+    """Why a value of the wrong type is not converted (configs are YAML 1.2 with strict types)."""
+    if isinstance(value, bool):
+        return " (a boolean is not a number: write the number)"
+    if isinstance(value, str) and value.strip().lower() in _YAML11_BOOLS:
+        return " (capsim reads YAML 1.2: only true/false are booleans; yes/no/on/off are text)"
+    if isinstance(value, str) and _SEXAGESIMAL.match(value.strip()):
+        return " (capsim reads YAML 1.2, which has no sexagesimal numbers: 1:30 is text, not 90; write 1.5)"
+    if isinstance(value, str):
+        return " (text is not converted to a number: write the number unquoted)"
+    if isinstance(value, float) and value.is_integer():
+        return " (write a whole number without a decimal point)"
+    if isinstance(value, float):
+        return " (a whole number is needed; capsim does not round)"
+    if isinstance(value, bytes):
+        return " (binary data is not allowed)"
+    return ""
 
 
 def _short(v: Any, limit: int = 60) -> str:
@@ -326,6 +349,24 @@ def _deepest_line(text: str, limit: int = 100) -> int:
     return indents.index(max(indents)) + 1
 
 
+def _path_at(root: yaml.Node, mark: yaml.Mark) -> str:
+    """Dotted path of the value whose node starts at `mark` ("" when none does)."""
+    todo: list[tuple[yaml.Node, list[str]]] = [(root, [])]
+    seen: set[int] = set()
+    while todo:
+        node, path = todo.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if node.start_mark.index == mark.index and path:
+            return ".".join(path)
+        if isinstance(node, yaml.MappingNode):
+            todo.extend((v, [*path, _key_text(k)]) for k, v in node.value)
+        elif isinstance(node, yaml.SequenceNode):
+            todo.extend((v, [*path, str(i)]) for i, v in enumerate(node.value))
+    return ""
+
+
 def parse_yaml(text: str) -> tuple[yaml.Node | None, Any]:
     """Parse YAML safely (no Python object construction), once, keeping the node tree for line numbers.
 
@@ -336,6 +377,7 @@ def parse_yaml(text: str) -> tuple[yaml.Node | None, Any]:
         line = text.count("\n", 0, text.index("\x00")) + 1
         raise ConfigError([Problem("", line, "config is binary (holds NUL bytes), not YAML text")])
     loader: Yaml12Loader | None = None
+    root = None
     try:
         loader = Yaml12Loader(text)
         root = loader.get_single_node()
@@ -361,7 +403,11 @@ def parse_yaml(text: str) -> tuple[yaml.Node | None, Any]:
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         if "constructor for the tag" in str(problem):
             problem = f"{problem} (tags that build objects are not allowed; write plain values)"
-            raise ConfigError([Problem("", yaml_line, f"YAML tag not allowed: {problem}")]) from None
+            where = _path_at(root, mark) if root is not None and mark is not None else ""
+            raise ConfigError([Problem(where, yaml_line, f"YAML tag not allowed: {problem}")]) from None
+        if "YAML 1.2" in str(problem):
+            where = _path_at(root, mark) if root is not None and mark is not None else ""
+            raise ConfigError([Problem(where, yaml_line, str(problem))]) from None
         raise ConfigError([Problem("", yaml_line, f"YAML syntax error: {problem}")]) from None
     except RecursionError:
         raise ConfigError([Problem("", _deepest_line(text), "YAML is nested too deeply")]) from None
@@ -411,42 +457,12 @@ def load_config_text(
         raise ConfigError(problems) from None
     if problems:
         raise ConfigError(problems)
-    from sim.config.limits import limit_problems
+    from sim.config.checks import run_problems
 
-    cross = exp.cross_section_problems()
-    cross.extend(_file_problems(exp, base_dir))
-    cross.extend(limit_problems(exp))
+    cross = run_problems(exp, base_dir)
     if cross:
         raise ConfigError([Problem(p, _node_line(root, p.split(".")), m) for p, m in cross])
     return exp
-
-
-def _file_problems(exp: Experiment, base_dir: Path | None) -> list[tuple[str, str]]:
-    from workloads.files import resolve_data_file
-
-    problems: list[tuple[str, str]] = []
-    arrivals = exp.workload.arrivals
-    if arrivals.kind == "trace" and arrivals.file:
-        try:
-            resolve_data_file(arrivals.file, base_dir)
-        except FileNotFoundError as exc:
-            problems.append(("workload.arrivals.file", str(exc)))
-        else:
-            from workloads.trace import load_trace
-
-            try:
-                load_trace(arrivals, base_dir)
-            except (ValueError, OSError) as exc:
-                problems.append(("workload.arrivals.file", f"cannot replay this trace: {exc}"))
-    for i, cls in enumerate(exp.workload.classes):
-        for key in ("input_tokens", "output_tokens"):
-            spec = getattr(cls, key)
-            if spec.dist == "empirical":
-                try:
-                    resolve_data_file(spec.file, base_dir)
-                except FileNotFoundError as exc:
-                    problems.append((f"workload.classes.{i}.{key}.file", str(exc)))
-    return problems
 
 
 def decode_config_bytes(raw: bytes, where: str) -> str:

@@ -10,6 +10,8 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 from sim.config.base import Frozen
 from sim.config.distributions import DistSpec, ExponentialSpec, GeometricSpec, LognormalSpec, absolute_if_beside_config
 
+MAX_MULTIPLIER = 1.0e6  # hourly multipliers are relative weights; 24 x 1e308 would sum to inf
+
 ArrivalKind = Literal["constant", "diurnal", "hourly", "trace", "profile"]
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 
@@ -114,6 +116,12 @@ class ArrivalsSpec(Frozen):
                 raise ValueError(f"kind 'hourly' needs 24 (or 168 hour-of-week) multipliers or a profile, got {got}")
             if sum(self.multipliers) <= 0:
                 raise ValueError("hourly multipliers must not all be 0")
+            if max(self.multipliers) > MAX_MULTIPLIER:
+                raise ValueError(
+                    f"multipliers are relative weights (normalised so the mean rate is mean_rps) and must be <= "
+                    f"{MAX_MULTIPLIER:g}, got {max(self.multipliers):.3g}: larger ones overflow the normalisation "
+                    "and give a rate of 0"
+                )
         if self.kind in ("hourly", "profile") and self.profile is not None:
             if self.kind == "hourly" and self.multipliers is not None:
                 raise ValueError("give either multipliers or a profile, not both")
