@@ -480,6 +480,10 @@ def run_breakeven_command(
         if max_reps < reps:
             raise ValueError(f"--max-reps ({max_reps}) must be >= --reps ({reps})")
         derive(exp, [("routing.policy", "gpu_only")], base_dir)
+        for v in volumes:  # every variant the search may run, at its largest, checked before any replication
+            largest = [("workload.arrivals.mean_rps", rate_for_volume(exp, v)), ("replications", max_reps)]
+            derive(exp, [*largest, ("routing.policy", "gpu_only"), (SERVERS_KEY, max_servers)], base_dir)
+            derive(exp, [*largest, ("routing.policy", "api_only"), ("costs.fixed_monthly_usd", 0.0)], base_dir)
     except ValueError as exc:
         err(str(exc))
         return 2

@@ -293,8 +293,8 @@ def run_plan_command(
             raise ValueError(f"--max-reps ({max_reps}) must be >= --reps ({reps})")
         if tol is not None and not (math.isfinite(tol) and tol > 0):
             raise ValueError(f"--tol: must be > 0, got {tol}")
-        for v in {vary.lo, vary.hi}:
-            derive(exp, [(vary.key, vary.value(v))], base_dir)
+        for v in {vary.lo, vary.hi}:  # the range's ends at the most replications the search may run
+            derive(exp, [(vary.key, vary.value(v)), ("replications", max_reps)], base_dir)
     except ValueError as exc:
         err(str(exc))
         return 2
