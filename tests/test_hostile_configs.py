@@ -197,12 +197,6 @@ CASES = [
         "workload.arrivals.multipliers (line 6)",
         "overflow",
     ),
-    (
-        "kv cache of 1 token",
-        ["backends.gpu_pool.kv_cache_tokens=1"],
-        "backends.gpu_pool.kv_cache_tokens (line 12)",
-        "availability 0",
-    ),
 ]
 
 

@@ -3,7 +3,7 @@ on each sweep point and each plan/breakeven variant (sim.variants.derive), befor
 
 `run_problems` gathers, as (dotted path, message): the checks that span sections, the data files (traces and
 every empirical distribution, wherever it sits: token counts must be whole numbers >= 1, durations >= 0),
-whether the GPU's KV cache can hold one typical request, and the run's size against `limits`.
+and the run's size against `limits`.
 """
 
 from __future__ import annotations
@@ -137,49 +137,6 @@ def data_problems(exp: Experiment, base_dir: Path | None) -> list[tuple[str, str
     return problems
 
 
-def _typical_tokens(spec: Any, base_dir: Path | None) -> float | None:
-    from sim.config.limits import dist_mean
-
-    if spec.dist == "empirical":
-        from workloads.files import read_column
-
-        return float(np.mean(read_column(spec.file, spec.column, base_dir)))
-    return dist_mean(spec)
-
-
-def kv_problems(exp: Experiment, base_dir: Path | None) -> list[tuple[str, str]]:
-    """A GPU whose KV cache cannot hold one typical request would fail every such request (availability 0)."""
-    from backends.catalog import kv_capacity
-
-    policy = exp.routing.policy
-    if policy == "api_only":
-        return []
-    pool = exp.backends.gpu_pool
-    try:
-        capacity = kv_capacity(pool)
-    except (KeyError, ValueError):
-        return []
-    where = "backends.gpu_pool.kv_cache_tokens" if pool.kv_cache_tokens is not None else "backends.gpu_pool.model"
-    for cls in exp.workload.classes:
-        if policy == "by_class" and exp.routing.by_class.get(cls.name) != "gpu":
-            continue
-        tin, tout = _typical_tokens(cls.input_tokens, base_dir), _typical_tokens(cls.output_tokens, base_dir)
-        if tin is None or tout is None:
-            continue
-        need = max(1.0, round(tin)) + max(1.0, round(tout))
-        if need > capacity:
-            return [
-                (
-                    where,
-                    f"the KV cache of a server holds {capacity} tokens, less than one typical request of class "
-                    f"{cls.name!r} (mean {tin:.4g} input + {tout:.4g} output = {need:.4g} tokens): such requests "
-                    "could never be served (availability 0); give more kv_cache_tokens (null derives them from "
-                    "the GPU and model) or route the class elsewhere",
-                )
-            ]
-    return []
-
-
 def worst_sweep_point(exp: Experiment, base_dir: Path | None) -> Experiment | None:
     """Of the single-key variants of a sweep, the one with the most events (the grid's point estimate)."""
     from sim.config.limits import estimate_run
@@ -207,9 +164,6 @@ def run_problems(exp: Experiment, base_dir: Path | None = None) -> list[tuple[st
     if problems:
         return problems
     problems = data_problems(exp, base_dir)
-    if problems:
-        return problems
-    problems = kv_problems(exp, base_dir)
     if problems:
         return problems
     problems = limit_problems(exp, base_dir)  # the grid's size first, before any point is derived
