@@ -48,6 +48,18 @@ def resume_command(out: Path) -> str:
     return f"capsim run CONFIG --out {shlex.quote(str(out))} --resume   (CONFIG: your config, or {out}/config.yaml)"
 
 
+def warn_short_horizon(exp: Experiment) -> None:
+    """One line when the measured window holds no whole peak hour: the peak_* metrics are then undefined."""
+    from sim.recorder import peak_hour_covered
+
+    hour = int(exp.workload.arrivals.peak_hour)
+    if not peak_hour_covered(hour, exp.warmup_h * 3600.0, exp.horizon_h * 3600.0):
+        sys.stderr.write(
+            f"warning: the measured window ({exp.warmup_h:g} h to {exp.horizon_h:g} h) holds no whole peak hour "
+            f"({hour:02d}:00-{hour + 1:02d}:00): peak_* metrics are undefined (null, n/a)\n"
+        )
+
+
 def run_experiment(
     exp: Experiment,
     out: Path | None = None,
@@ -91,6 +103,8 @@ def _run_locked(
     except ResumeMismatch as exc:
         sys.stderr.write(f"{'--resume' if resume else '--out'}: {exc}\n")
         return 2
+    if not quiet:
+        warn_short_horizon(exp)
     todo = [r for r in range(exp.replications) if r not in done]
     finished = len(done)
     if resume and finished and not quiet and not as_json:

@@ -252,18 +252,27 @@ class LogHistogram:
                 out.append(vmax)
                 continue
             # Same float arithmetic as numpy's inverted_cdf: rank = ceil(n * q), at least 1.
-            rank = max(1, math.ceil(q * n))
-            if rank <= self._zero:
-                out.append(vmin)
-                continue
-            r = rank - self._zero
-            if r > regular_total:
-                out.append(vmax)
-                continue
-            pos = int(np.searchsorted(cum, r, side="left"))
-            value = float(bucket_midpoint(self._offset + pos))
-            out.append(min(max(value, vmin), vmax))
+            out.append(self._at_rank(max(1, math.ceil(q * n)), cum, regular_total))
         return out
+
+    def value_at_rank(self, rank: int) -> float:
+        """The rank-th smallest value (1-based, 1 <= rank <= count), as `quantile` estimates it."""
+        if not 1 <= rank <= self.count:
+            raise ValueError(f"rank must be in [1, {self.count}], got {rank}")
+        cum = np.cumsum(self._counts) if self._counts.size else _EMPTY
+        return self._at_rank(rank, cum, int(cum[-1]) if cum.size else 0)
+
+    def _at_rank(self, rank: int, cum: np.ndarray, regular_total: int) -> float:
+        assert self._min is not None and self._max is not None
+        vmin, vmax = self._min, self._max
+        if rank <= self._zero:
+            return vmin
+        r = rank - self._zero
+        if r > regular_total:
+            return vmax
+        pos = int(np.searchsorted(cum, r, side="left"))
+        value = float(bucket_midpoint(self._offset + pos))
+        return min(max(value, vmin), vmax)
 
     # ------------------------------------------------------------------ plain data
     def to_dict(self) -> dict[str, Any]:

@@ -16,6 +16,7 @@ import numpy as np
 
 from backends.api import billed_cached, cost_parts
 from sim.config import Experiment
+from sim.censored import Unserved, censored_quantile
 from sim.histogram import LogHistogram
 from sim.request_block import (
     FLAG_EXHAUSTED,
@@ -64,6 +65,9 @@ class HybridTally:
         self.slo = np.array([c.slo_ttft_s for c in exp.workload.classes])
         self.ttft_by_class = [LogHistogram() for _ in range(k)]
         self.peak_ttft_by_class = [LogHistogram() for _ in range(k)]
+        self.unserved_by_class = [Unserved() for _ in range(k)]
+        self.peak_unserved_by_class = [Unserved() for _ in range(k)]
+        self.peak_covered = True  # set by the recorder: False when the horizon holds no whole peak hour
         self.slo_met_by_class = np.zeros(k)
         self.requests_by_class = np.zeros(k)
 
@@ -121,6 +125,13 @@ class HybridTally:
             if (sel & peak).any():
                 self.peak_ttft_by_class[j].add(ttft[sel & peak])
 
+    def add_unserved(self, cls: np.ndarray, wait_s: np.ndarray, peak: np.ndarray) -> None:
+        """Requests without an answer (sim.censored), by class: all and those arriving in the peak hour."""
+        for j in np.unique(cls).tolist():
+            sel = cls == j
+            self.unserved_by_class[j].add(wait_s[sel])
+            self.peak_unserved_by_class[j].add(wait_s[sel & peak])
+
     def metrics(self, requests: int, cache_hits: int) -> dict[str, float | None]:
         c = self.counts
         looked = c["prefix_input_tokens"]
@@ -158,7 +169,10 @@ class HybridTally:
             out[f"cost_total_usd.class.{name}"] = total
             out[f"tokens.class.{name}"] = float(tok[k])
             out[f"cost_per_1k_tokens_usd.class.{name}"] = total / float(tok[k]) * 1000.0 if tok[k] > 0 else 0.0
-            q, pq = self.ttft_by_class[k].quantile(0.95), self.peak_ttft_by_class[k].quantile(0.95)
+            q, _ = censored_quantile(self.ttft_by_class[k], self.unserved_by_class[k], 0.95)
+            pq, _ = censored_quantile(self.peak_ttft_by_class[k], self.peak_unserved_by_class[k], 0.95)
+            if not self.peak_covered:
+                pq = None
             out[f"ttft_p95_s.class.{name}"] = q
             out[f"peak_ttft_p95_s.class.{name}"] = pq
             n = self.requests_by_class[k]

@@ -8,6 +8,7 @@ METRICS: dict[str, str] = {
     "failed": "requests that ended in an error (backend down, retries exhausted, failure without requeue)",
     "dropped": "requests abandoned after waiting longer than their class timeout_s",
     "in_flight": "requests still waiting or running when the horizon ended",
+    "in_flight_at_horizon": "the same count as in_flight, named for what it is: left out of availability",
     "cache_hits": "requests answered by the response cache",
     "served_by_api": "requests served by an API backend (any provider, batch API included)",
     "served_by_gpu": "requests served by the GPU pool",
@@ -28,7 +29,7 @@ METRICS: dict[str, str] = {
     "gpu_utilization": "busy server-time / paid server-time (busy = running a batch)",
     "gpu_capacity_utilization": "server-time the GPU work would take in full batches (max_batch) / paid server-time",
     "preemptions": "GPU requests preempted for KV memory (paged policy) and recomputed later",
-    "availability": "served / requests",
+    "availability": "served / requests that ended (in flight at the horizon left out unless overdue)",
     "uptime": "time-average fraction of the horizon with at least one healthy serving path",
     "slo_attainment": "fraction of requests served within their class's TTFT SLO",
     "cost_total_usd": "API + GPU + fixed + TCO cost over the measured span (= horizon_cost_usd)",
@@ -63,6 +64,19 @@ METRICS: dict[str, str] = {
     "prefix_cached_tokens": "input tokens found in the prefix cache (hash_ids): billed cached, not prefilled",
     "prefix_hit_rate": "prefix_cached_tokens / input tokens of requests looked up in the prefix cache",
 }
+
+# latency percentiles that count unserved requests (sim.censored); each has a `<name>.censored` flag
+CENSORED_PERCENTILES = (
+    "ttft_p50_s",
+    "ttft_p95_s",
+    "ttft_p99_s",
+    "e2e_p50_s",
+    "e2e_p95_s",
+    "e2e_p99_s",
+    "peak_ttft_p95_s",
+)
+for _name in CENSORED_PERCENTILES:
+    METRICS[f"{_name}.censored"] = f"1 when {_name} falls among unserved requests (a floor; a <= target on it fails)"
 
 METRIC_NAMES: frozenset[str] = frozenset(METRICS)
 

@@ -9,8 +9,11 @@ the GPU queue while later ones finish at once, does not hold whole blocks.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
+from sim.censored import Unserved
 from sim.config import Experiment
 from sim.histogram import LogHistogram
 from sim.hybrid_tally import HybridTally
@@ -34,6 +37,7 @@ COUNTERS = (
     "failed",
     "dropped",
     "in_flight",
+    "overdue",
     "cache_hits",
     "served_by_api",
     "served_by_gpu",
@@ -80,6 +84,7 @@ class Recorder:
         self.class_names = [c.name for c in classes]
         self.slo = np.array([c.slo_ttft_s for c in classes])
         self.peak_hour = int(exp.workload.arrivals.peak_hour)
+        self.peak_covered = peak_hour_covered(self.peak_hour, self.warmup_s, horizon_s)
         self.counts = dict.fromkeys(COUNTERS, 0)
         self.sums = {"tpot": 0.0, "queue_wait": 0.0, "cost_api": 0.0}
         self.ttft = LogHistogram()
@@ -87,6 +92,10 @@ class Recorder:
         self.peak_ttft = LogHistogram()
         self.ttft_by_hour = [LogHistogram() for _ in range(24)]
         self.e2e_by_hour = [LogHistogram() for _ in range(24)]
+        # requests without an answer, for the censored percentiles (sim.censored): all, peak hour, by hour
+        self.unserved = Unserved()
+        self.peak_unserved = Unserved()
+        self.unserved_by_hour = [Unserved() for _ in range(24)]
         self.cost_by_class = np.zeros(len(classes))
         self.cost_by_path: dict[str, float] = {}
         self.served_by_class = np.zeros(len(classes), dtype=np.int64)
@@ -101,6 +110,7 @@ class Recorder:
         self._rows_by_block: dict[int, dict[str, np.ndarray]] = {}
         self.keep_requests = exp.output.requests
         self.hybrid = HybridTally(exp)
+        self.hybrid.peak_covered = self.peak_covered
 
     @property
     def request_rows(self) -> list[dict[str, np.ndarray]]:
@@ -151,12 +161,17 @@ class Recorder:
         c["failed"] += int((st == FAILED).sum())
         c["dropped"] += int((st == DROPPED).sum())
         c["in_flight"] += int((st == PENDING).sum())
+        # waiting (not admitted) at the horizon for longer than the class's TTFT SLO: counts against availability
+        waiting = (st == PENDING) & np.isnan(b.start_at)
+        if waiting.any():
+            c["overdue"] += int((self.horizon_s - b.arrival_at[waiting] > self.slo[b.class_idx[waiting]]).sum())
         c["cache_hits"] += int((served & (b.path == PATH_CACHE)).sum())
         c["served_by_gpu"] += int((served & (b.path == PATH_GPU)).sum())
         c["served_by_api"] += int((served & ((b.path == PATH_API) | (b.path == PATH_API_BATCH))).sum())
         c["tokens_in"] += int(b.input_tokens[served].sum())
         c["tokens_out"] += int(b.output_tokens[served].sum())
         self.hybrid.add(b, st)
+        self._unserved(b, st)
         self.requests_by_class += np.bincount(b.class_idx, minlength=len(self.class_names))
         self.served_by_class += np.bincount(b.class_idx[served], minlength=len(self.class_names))
         arr = b.arrival_at[served]
@@ -194,6 +209,32 @@ class Recorder:
             for code in np.unique(b.path[cost > 0]).tolist():
                 name = PATH_NAMES[code]
                 self.cost_by_path[name] = self.cost_by_path.get(name, 0.0) + float(cost[b.path == code].sum())
+
+
+    def _unserved(self, b: RequestBlock, st: np.ndarray) -> None:
+        """Requests still waiting (not admitted) at the horizon or dropped: censored at their wait so far."""
+        waiting = (st == PENDING) & np.isnan(b.start_at)
+        dropped = st == DROPPED
+        if not (waiting.any() or dropped.any()):
+            return
+        sel = waiting | dropped
+        arr = b.arrival_at[sel]
+        wait = np.where(dropped[sel], b.done_at[sel], self.horizon_s) - arr
+        cls = b.class_idx[sel]
+        self.unserved.add(wait)
+        hour = (np.floor(arr / 3600.0).astype(np.int64)) % 24
+        self.peak_unserved.add(wait[hour == self.peak_hour])
+        for h in np.unique(hour).tolist():
+            self.unserved_by_hour[h].add(wait[hour == h])
+        self.hybrid.add_unserved(cls, wait, hour == self.peak_hour)
+
+
+def peak_hour_covered(peak_hour: int, from_s: float, horizon_s: float) -> bool:
+    """True if the measured window [from_s, horizon_s] holds a whole hour that starts at peak_hour."""
+    first = peak_hour * 3600.0
+    if from_s > first:
+        first += math.ceil((from_s - first) / 86400.0) * 86400.0
+    return first + 3600.0 <= horizon_s
 
 
 def _subset(b: RequestBlock, m: np.ndarray) -> RequestBlock:

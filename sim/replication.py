@@ -21,6 +21,7 @@ from backends.gpu_pool import GpuPool
 from backends.response_cache import ResponseCache
 from backends.router import Router
 from sim.bill import SpanUsage, compose, per_minute_fixed_usd
+from sim.censored import censored_quantile
 from sim.config import Experiment
 from sim.heap import bound_heap_growth
 from sim.recorder import Recorder
@@ -149,43 +150,57 @@ class Replication:
         tokens = c["tokens_in"] + c["tokens_out"]
         requests = c["requests"]
         uptime = union_length(self.router.up_intervals(self.horizon_s), lo, hi) / (hi - lo)
-        ttft_q: list[float | None] = [None, None, None]
-        e2e_q: list[float | None] = [None, None, None]
-        ttft_q[:] = rec.ttft.quantiles([0.5, 0.95, 0.99]) or ttft_q
-        e2e_q[:] = rec.e2e.quantiles([0.5, 0.95, 0.99]) or e2e_q
+        # latency percentiles count requests without an answer (right-censored, sim.censored)
+        quantiles = {
+            "ttft_p50_s": censored_quantile(rec.ttft, rec.unserved, 0.5),
+            "ttft_p95_s": censored_quantile(rec.ttft, rec.unserved, 0.95),
+            "ttft_p99_s": censored_quantile(rec.ttft, rec.unserved, 0.99),
+            "e2e_p50_s": censored_quantile(rec.e2e, rec.unserved, 0.5),
+            "e2e_p95_s": censored_quantile(rec.e2e, rec.unserved, 0.95),
+            "e2e_p99_s": censored_quantile(rec.e2e, rec.unserved, 0.99),
+            # undefined when the measured window holds no whole peak hour (a short horizon)
+            "peak_ttft_p95_s": (
+                censored_quantile(rec.peak_ttft, rec.peak_unserved, 0.95) if rec.peak_covered else (None, False)
+            ),
+        }
+        # in flight at the horizon: left out of availability unless waiting longer than its class's TTFT SLO
+        finished = requests - c["in_flight"] + c["overdue"]
         metrics: dict[str, float | None] = {
             "requests": requests,
             "served": c["served"],
             "failed": c["failed"],
             "dropped": c["dropped"],
             "in_flight": c["in_flight"],
+            "in_flight_at_horizon": c["in_flight"],
             "cache_hits": c["cache_hits"],
             "served_by_api": c["served_by_api"],
             "served_by_gpu": c["served_by_gpu"],
             "tokens_in": c["tokens_in"],
             "tokens_out": c["tokens_out"],
             "ttft_mean_s": rec.ttft.mean,
-            "ttft_p50_s": ttft_q[0],
-            "ttft_p95_s": ttft_q[1],
-            "ttft_p99_s": ttft_q[2],
+            "ttft_p50_s": quantiles["ttft_p50_s"][0],
+            "ttft_p95_s": quantiles["ttft_p95_s"][0],
+            "ttft_p99_s": quantiles["ttft_p99_s"][0],
             "e2e_mean_s": rec.e2e.mean,
-            "e2e_p50_s": e2e_q[0],
-            "e2e_p95_s": e2e_q[1],
-            "e2e_p99_s": e2e_q[2],
+            "e2e_p50_s": quantiles["e2e_p50_s"][0],
+            "e2e_p95_s": quantiles["e2e_p95_s"][0],
+            "e2e_p99_s": quantiles["e2e_p99_s"][0],
             "tpot_mean_s": rec.sums["tpot"] / c["tpot_n"] if c["tpot_n"] else None,
             "queue_wait_mean_s": rec.sums["queue_wait"] / c["queue_wait_n"] if c["queue_wait_n"] else None,
-            "peak_ttft_p95_s": rec.peak_ttft.quantile(0.95),
+            "peak_ttft_p95_s": quantiles["peak_ttft_p95_s"][0],
             "peak_concurrency": rec.concurrency.peak,
             "gpu_utilization": gpu_util,
             "gpu_capacity_utilization": gpu_cap_util,
             "preemptions": pool.preemptions if pool is not None else 0,
-            "availability": c["served"] / requests if requests else None,
+            "availability": c["served"] / finished if finished else None,
             "uptime": uptime,
             "slo_attainment": c["slo_met"] / requests if requests else None,
             "cost_per_1k_tokens_usd": cost_total / tokens * 1000.0 if tokens else None,
         }
         metrics.update(bill)
         metrics.update(rec.hybrid.metrics(requests, c["cache_hits"]))
+        for name, (_, censored) in quantiles.items():
+            metrics[f"{name}.censored"] = int(censored)
         breakdown: dict[str, float | None] = {}
         for name, v in zip(rec.class_names, rec.cost_by_class.tolist(), strict=True):
             breakdown[f"cost_api_usd.class.{name}"] = v
@@ -227,14 +242,13 @@ class Replication:
             else {}
         )
         hourly: dict[str, list[float | None]] = {
-            "ttft_p50_s": [h.quantile(0.5) for h in rec.ttft_by_hour],
-            "ttft_p95_s": [h.quantile(0.95) for h in rec.ttft_by_hour],
-            "ttft_p99_s": [h.quantile(0.99) for h in rec.ttft_by_hour],
-            "e2e_p50_s": [h.quantile(0.5) for h in rec.e2e_by_hour],
-            "e2e_p95_s": [h.quantile(0.95) for h in rec.e2e_by_hour],
-            "e2e_p99_s": [h.quantile(0.99) for h in rec.e2e_by_hour],
-            "requests": [float(h.count) for h in rec.ttft_by_hour],
+            f"{kind}_p{round(q * 100)}_s": [
+                censored_quantile(h, u, q)[0] for h, u in zip(hists, rec.unserved_by_hour, strict=True)
+            ]
+            for kind, hists in (("ttft", rec.ttft_by_hour), ("e2e", rec.e2e_by_hour))
+            for q in (0.5, 0.95, 0.99)
         }
+        hourly["requests"] = [float(h.count) for h in rec.ttft_by_hour]
         requests_cols = None
         if rec.request_rows:
             requests_cols = {k: np.concatenate([r[k] for r in rec.request_rows]) for k in rec.request_rows[0]}

@@ -34,7 +34,7 @@ HEADLINE = [
 
 def _fmt(v: Any) -> str:
     if v is None:
-        return "-"
+        return "n/a"
     v = float(v)
     if abs(v) >= 1000:
         return f"{v:,.0f}"

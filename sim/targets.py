@@ -1,8 +1,12 @@
 """Planning targets (`METRIC<=VALUE`, `METRIC>=VALUE`) and the probability that replications meet them.
 
-A replication meets a target when its metric exists and satisfies the comparison; a replication that
-produced no value for the metric (e.g. no request arrived in the peak hour) does not meet it. P(meet) is
-estimated by the share of replications that meet every target, with a Wilson score interval.
+A replication meets a target when its metric exists and satisfies the comparison. A `<=` target on a
+latency percentile that is censored (its rank falls among requests that got no answer, sim.censored) is not
+met, whatever the reported floor reads: more of those requests are unserved than the percentile allows.
+A replication in which the metric is undefined (e.g. `peak_ttft_p95_s` when the horizon holds no whole peak
+hour) neither meets nor fails it: it is left out of that target's count, and a target undefined in every
+replication has the verdict `undefined`. P(meet) is estimated by the share of replications that meet every
+target, with a Wilson score interval.
 
 The verdict of a set of replications against a required probability P (the plan's `confidence`):
 `meets` when the whole Wilson interval lies at or above P, `fails` when it lies below P, `undecided`
@@ -36,14 +40,17 @@ class Target:
     def __str__(self) -> str:
         return f"{self.metric}{self.op}{self.value:g}"
 
-    def met_by(self, metrics: Mapping[str, Any]) -> bool:
+    def defined_in(self, metrics: Mapping[str, Any]) -> bool:
         v = metrics.get(self.metric)
-        if v is None:
+        return v is not None and float(v) == float(v)  # not None, not NaN
+
+    def met_by(self, metrics: Mapping[str, Any]) -> bool:
+        if not self.defined_in(metrics):
             return False
-        v = float(v)
-        if v != v:  # NaN
-            return False
-        return v <= self.value if self.op == "<=" else v >= self.value
+        v = float(metrics[self.metric])
+        if self.op == "<=":
+            return v <= self.value and not metrics.get(f"{self.metric}.censored")
+        return v >= self.value
 
 
 def parse_targets(texts: Iterable[str]) -> list[Target]:
@@ -79,17 +86,29 @@ def targets_summary(
     targets: Sequence[Target], metrics_per_rep: Sequence[Mapping[str, Any]], confidence: float
 ) -> dict[str, Any]:
     """The `targets` section of summary.json: P(meet) per target and for all targets together."""
-    n = len(metrics_per_rep)
     items = []
     for t in targets:
-        k = sum(1 for m in metrics_per_rep if t.met_by(m))
+        reps = [m for m in metrics_per_rep if t.defined_in(m)]
+        k = sum(1 for m in reps if t.met_by(m))
         items.append(
-            {"target": str(t), "metric": t.metric, "op": t.op, "value": t.value, **proportion(k, n, confidence)}
+            {"target": str(t), "metric": t.metric, "op": t.op, "value": t.value, **_verdict(k, len(reps), confidence)}
         )
-    k_all = sum(1 for m in metrics_per_rep if meets_all(targets, m))
+    reps = [m for m in metrics_per_rep if all(t.defined_in(m) for t in targets)]
+    k_all = sum(1 for m in reps if meets_all(targets, m))
+    every = _verdict(k_all, len(reps), confidence)
+    if any(i["verdict"] == "undefined" for i in items):
+        every["verdict"] = "undefined"
     return {
         "confidence": confidence,
         "interval_level": DECISION_LEVEL,
         "items": items,
-        "all": proportion(k_all, n, confidence),
+        "all": every,
     }
+
+
+def _verdict(k: int, n: int, confidence: float) -> dict[str, Any]:
+    """`proportion`, with the verdict `undefined` when the metric is defined in no replication."""
+    out = proportion(k, n, confidence)
+    if n == 0:
+        out["verdict"] = "undefined"
+    return out

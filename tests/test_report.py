@@ -212,5 +212,5 @@ def test_formats() -> None:
     assert fmt_fraction(0.5) == "50.0%"
     assert fmt_metric("ttft_p95_s", 0.0551) == "55.1 ms"
     assert fmt_metric("monthly_cost_usd", 7854.8) == "$7,855"
-    assert fmt_metric("requests", None) == "-"
+    assert fmt_metric("requests", None) == "n/a"
     assert [fmt_count(v) for v in (950, 12_345, 518_766, 6.5e8, 1e10)] == ["950", "12.3k", "518.8k", "650M", "10G"]

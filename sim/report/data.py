@@ -185,7 +185,7 @@ class ReportData:
 
     def metric_mean(self, name: str) -> float | None:
         m = self.metric(name)
-        return float(m["mean"]) if m else None
+        return float(m["mean"]) if m and m.get("mean") is not None else None
 
     def rep_values(self, column: str) -> np.ndarray:
         """Finite per-replication values of a column of replications.parquet (empty when absent)."""

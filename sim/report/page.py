@@ -30,7 +30,7 @@ class Chart:
 def fmt_metric(name: str, v: Any) -> str:
     f = finite(v)
     if f is None:
-        return "-"
+        return "n/a"
     base = name.split(".", 1)[0]
     if base.endswith("_usd"):
         return fmt_usd(f) if abs(f) >= 0.01 or f == 0 else f"${f:.3g}"
@@ -117,12 +117,18 @@ def cards(data: ReportData) -> str:
             )
         )
     if data.metric("peak_ttft_p95_s"):
-        v = data.metric_mean("peak_ttft_p95_s") or 0.0
+        v = finite(data.metric_mean("peak_ttft_p95_s"))
+        # censored in some replication: more peak-hour requests got no answer than the p95 allows (a floor)
+        censored = bool(finite(data.metric_mean("peak_ttft_p95_s.censored")))
         cls = data.slo_class()
         slo = finite(cls.get("slo_ttft_s")) if cls else None
-        css = "" if slo is None else ("ok" if v <= slo else "bad")
+        css = "" if slo is None or v is None else ("ok" if v <= slo and not censored else "bad")
         label = "peak-hour p95 TTFT" + (f" (SLO {fmt_seconds(slo)})" if slo is not None else "")
-        out.append(_card(label, fmt_seconds(v), _ci_text(data, "peak_ttft_p95_s"), css))
+        if v is None:  # the horizon holds no whole peak hour
+            out.append(_card(label, "n/a", "the horizon does not cover the peak hour", css))
+        else:
+            shown = ("≥ " if censored else "") + fmt_seconds(v)
+            out.append(_card(label, shown, _ci_text(data, "peak_ttft_p95_s"), css))
     for name, title in (
         ("availability", "availability"),
         ("slo_attainment", "within TTFT SLO"),
