@@ -19,6 +19,7 @@ on), `none` fails it.
 from __future__ import annotations
 
 import heapq
+import math
 from collections.abc import Callable
 from weakref import WeakKeyDictionary
 
@@ -112,6 +113,10 @@ class ApiDispatcher:
         api.answer_one(block, i, t, float(ttft[p][i]), float(delay[p][i]), batch)
 
     # -- rate-limited calls, in time order --------------------------------------------------------
+    def settled_before(self) -> float:
+        """Attempts are resolved lazily: no pending one can end before its start time."""
+        return self.heap[0][0] if self.heap else math.inf
+
     def advance(self, until: float) -> None:
         """Resolve every pending attempt that starts before `until`."""
         heap = self.heap

@@ -21,11 +21,14 @@ with mean `failures.mtbf_h` while a server is READY; repair takes Exponential(`m
 on a failed server go back to the front of the queue to start over (`requeue`) or fail (`fail`).
 
 Overload (bounded memory): a request is admitted only after every request ahead of it (same or higher
-priority, FCFS) has been admitted, and admitting request j costs its server at least
-w_j = base/max_batch + per_seq + per_prefill_token * input_j of iteration time (its share of the iteration
-that prefills it). So once the work ahead that can only leave the queue by admission (no deadline before
-the horizon) exceeds servers * (time left) plus the slack of one last boundary, a new arrival cannot be
-admitted before the horizon. Such a request gets no Job: it is recorded at once as it would end, in flight
+priority, FCFS) has been admitted, and, a batch holding at most max_batch requests, after all but at most
+servers * max_batch of them have also finished. Finishing request k costs its server at least
+w_k = rem_out_k * (base/max_batch + per_seq) + per_prefill_token * (tokens it still has to prefill) of
+iteration time: its share of each of the rem_out_k (>= 1) iterations it runs in (an iteration of n <=
+max_batch requests takes at least base + per_seq * n) plus its prefill. So once the work ahead that can
+only leave the queue by admission (no deadline before the horizon) exceeds servers * (time left) plus the
+slack of the last servers * max_batch unfinished ones, a new arrival cannot be admitted before the horizon.
+Such a request gets no Job: it is recorded at once as it would end, in flight
 at the horizon (or dropped at its deadline if that comes first), and so is every later arrival at its
 priority or lower (they are behind it). The queue, and memory, are then bounded by what can still be
 served, not by the arrivals. Every way a job enters or leaves the queue goes through `_enqueue` /
@@ -90,6 +93,9 @@ class GpuPool:
         self.levels = sorted(set(priorities))
         self.queues: dict[int, deque[Job]] = {p: deque() for p in self.levels}
         self.queued = 0
+        self.num_deadlines = 0  # queued requests that may still be dropped at a deadline (a finite timeout)
+        finite = [t for t in timeouts if t is not None]
+        self.min_timeout_s = min(finite) if finite else math.inf
         self.horizon_s = horizon_s
         self.warmup_s = warmup_s
         # overload bound (see the module docstring); work in integer nanoseconds so sums stay exact
@@ -155,6 +161,20 @@ class GpuPool:
     def provisioned(self) -> int:
         """Servers provisioned and not draining (the count the autoscaler and schedule steer)."""
         return sum(1 for s in self.servers if s.state != OFF and not s.draining)
+
+    def settled_before(self) -> float:
+        """No request queued here can end before this time by a drop, which is recorded late (at the next
+        admission scan) with its deadline. Fresh arrivals are appended in arrival order and only they have
+        finite deadlines, so the first one of each queue bounds them all (sim.recorder's concurrency sweep)."""
+        if not self.num_deadlines:
+            return math.inf
+        first = math.inf
+        for q in self.queues.values():
+            for job in q:
+                if job.deadline != math.inf:
+                    first = min(first, job.arrival_at)
+                    break
+        return first + self.min_timeout_s
 
     def oldest_wait(self, now: float) -> float:
         heads = [q[0].arrival_at for q in self.queues.values() if q]
@@ -334,7 +354,7 @@ class GpuPool:
             if s is not None:
                 self._start_segment(s, now, [Job(block, i, now, inp, out, priority, deadline, inp - pre)])
                 return
-        if self.bound_queue and (priority >= self.blocked_from or self._hopeless(priority, inp, now)):
+        if self.bound_queue and (priority >= self.blocked_from or self._hopeless(priority, now)):
             self._never_admitted(block, i, priority, deadline)
             return
         job = Job(block, i, now, inp, out, priority, deadline, inp - pre)
@@ -347,34 +367,37 @@ class GpuPool:
         else:
             self.queues[job.priority].append(job)
         self.queued += 1
+        if job.deadline != math.inf:
+            self.num_deadlines += 1
         if job.deadline >= self.horizon_s:
-            if job.work_ns < 0:
-                job.work_ns = self._work_ns(job.input)
-            self.sure_work_ns[job.priority] += job.work_ns
+            job.work_ns = w = self._work_ns(job)  # again after a preemption: what is left to do
+            if w + 1 > self.max_w_ns:
+                self.max_w_ns = w + 1
+            self.sure_work_ns[job.priority] += w
 
     def _dequeued(self, job: Job) -> None:
         """Bookkeeping for every job leaving the queue (admitted or dropped)."""
         self.queued -= 1
+        if job.deadline != math.inf:
+            self.num_deadlines -= 1
         if job.deadline >= self.horizon_s:
             self.sure_work_ns[job.priority] -= job.work_ns
 
-    def _work_ns(self, inp: int) -> int:
-        """Lower bound on the iteration time that admitting a request costs its server (floored)."""
-        return int((self.w0 + self.per_prefill * inp) * 1e9)
+    def _work_ns(self, job: Job) -> int:
+        """Lower bound on the iteration time that finishing a queued request costs its server (floored)."""
+        prefill = job.inp_eff - job.cached
+        return int((self.w0 * max(job.rem_out, 1) + self.per_prefill * (prefill if prefill > 0 else 0)) * 1e9)
 
-    def _hopeless(self, priority: int, inp: int, now: float) -> bool:
+    def _hopeless(self, priority: int, now: float) -> bool:
         """True if a request arriving now at this priority cannot be admitted before the horizon."""
         if self.horizon_s == math.inf:  # open-ended runs (engine benchmarks): every request is admitted
             return False
-        w_ns = math.ceil((self.w0 + self.per_prefill * inp) * 1e9) + 1
-        if w_ns > self.max_w_ns:
-            self.max_w_ns = w_ns
         ahead = 0
         for p in self.levels:
             if p > priority:
                 break
             ahead += self.sure_work_ns[p]
-        # the last boundary before its admission may admit up to servers * max_batch others unfinished
+        # up to servers * max_batch of those ahead may still be running when it is admitted
         slack = len(self.servers) * self.max_batch * self.max_w_ns
         capacity = math.ceil(len(self.servers) * (self.horizon_s - now) * 1e9)
         return ahead - slack > capacity

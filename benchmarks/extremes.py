@@ -67,6 +67,9 @@ CASES: dict[str, tuple[str, list[str], int, bool, bool]] = {
         True,
         False,
     ),
+    # issue 13: memory of an overloaded day (peak RSS); hours of wall time on 2 cores at 100x
+    "overload_10x_24h": (BASE, [f"workload.arrivals.mean_rps={10 * CAPACITY_RPS}", "horizon_h=24"], 1, False, False),
+    "overload_100x_24h": (BASE, [f"workload.arrivals.mean_rps={100 * CAPACITY_RPS}", "horizon_h=24"], 1, False, False),
     "zero_gpus_api_only": (BASE, ["backends.gpu_pool.servers=0", "routing.policy=api_only"], 1, False, True),
     "zero_gpus_overflow_to_api": (BASE, ["backends.gpu_pool.servers=0", "routing.policy=overflow"], 1, False, True),
     "zero_gpus_gpu_only_fallback_api": (

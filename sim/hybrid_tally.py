@@ -15,8 +15,8 @@ from __future__ import annotations
 import numpy as np
 
 from backends.api import billed_cached, cost_parts
-from sim.config import Experiment
 from sim.censored import Unserved, censored_quantile
+from sim.config import Experiment
 from sim.histogram import LogHistogram
 from sim.request_block import (
     FLAG_EXHAUSTED,

@@ -1,15 +1,16 @@
 """Folds finished request blocks into per-replication tallies: counters, latency histograms, per-minute series.
 
 Tallies (one value per request) live apart from levels (time-weighted, see sim.timeseries). Everything is
-folded as soon as a block finishes, in any order, except the exact running maximum of requests in flight,
-which is swept in block order: a block that finishes before an earlier one keeps only its arrival times and
-finite end times (8-16 bytes a request) until its turn, so an overloaded run, where early blocks wait for
-the GPU queue while later ones finish at once, does not hold whole blocks.
+folded as soon as a block finishes, in any order. The exact running maximum of requests in flight is swept
+in time order up to a frontier before which every arrival and every end is known (ConcurrencyPeak), so it
+holds only the events after the frontier, not the blocks that finished behind a block still waiting for
+the GPU queue (under overload: every block of the day behind the first one, 8-24 bytes a request).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterable
 
 import numpy as np
 
@@ -50,18 +51,58 @@ COUNTERS = (
 
 
 class ConcurrencyPeak:
-    """Exact max of (arrived - finished) over time, fed in time order block by block."""
+    """Exact max of (arrived - finished) over time at or after `from_s`, swept in time order.
+
+    Every event before `frontier` has been swept; the arrivals and finite ends of folded blocks at or after it
+    wait in two buffers. `advance(until, live)` sweeps [frontier, until) from the buffers and from the blocks
+    still live (read in place); the caller guarantees that no end before `until` is still to be written."""
 
     def __init__(self, from_s: float):
         self.from_s = from_s
         self.level = 0
         self.peak = 0
-        self._ends = np.zeros(0)
+        self.frontier = -math.inf
+        self._arrivals: list[np.ndarray] = []
+        self._ends: list[np.ndarray] = []
 
-    def feed(self, arrivals: np.ndarray, ends: np.ndarray, frontier: float) -> None:
-        ends = np.concatenate([self._ends, ends[np.isfinite(ends)]])
-        now_ends = ends[ends < frontier]
-        self._ends = ends[ends >= frontier]
+    @property
+    def num_buffered(self) -> int:
+        """Events held after the frontier (tests: bounded under overload)."""
+        return sum(len(a) for a in self._arrivals) + sum(len(e) for e in self._ends)
+
+    def fold(self, arrivals: np.ndarray, ends: np.ndarray) -> None:
+        """A finished block's arrivals (sorted) and end times (inf: in flight at the horizon)."""
+        a = arrivals[np.searchsorted(arrivals, self.frontier) :]
+        e = ends[np.isfinite(ends) & (ends >= self.frontier)]
+        if len(a):
+            self._arrivals.append(a)
+        if len(e):
+            self._ends.append(e)
+
+    def advance(self, until: float, live: Iterable[RequestBlock] = ()) -> None:
+        lo = self.frontier
+        if until <= lo:
+            return
+        arr_parts: list[np.ndarray] = []
+        end_parts: list[np.ndarray] = []
+        for buf, parts in ((self._arrivals, arr_parts), (self._ends, end_parts)):
+            keep: list[np.ndarray] = []
+            for x in buf:
+                m = x < until
+                parts.append(x[m])
+                if not m.all():
+                    keep.append(x[~m])
+            buf[:] = keep
+        for b in live:
+            at = b.arrival_at
+            arr_parts.append(at[np.searchsorted(at, lo) : np.searchsorted(at, until)])
+            done = b.done_at
+            m = (b.status != PENDING) & (done >= lo) & (done < until)
+            if m.any():
+                end_parts.append(done[m])
+        self.frontier = until
+        arrivals = np.concatenate(arr_parts) if arr_parts else np.zeros(0)
+        now_ends = np.concatenate(end_parts) if end_parts else np.zeros(0)
         times = np.concatenate([arrivals, now_ends])
         deltas = np.concatenate([np.ones(len(arrivals), dtype=np.int64), -np.ones(len(now_ends), dtype=np.int64)])
         if len(times) == 0:
@@ -105,8 +146,9 @@ class Recorder:
         self.in_flight = LevelSeries(self.num_minutes)
         self.queue = LevelSeries(self.num_minutes)
         self.concurrency = ConcurrencyPeak(self.warmup_s)
-        self._waiting: dict[int, tuple[np.ndarray, np.ndarray, float]] = {}  # concurrency sweep, by block
-        self._next = 0
+        # the concurrency sweep reads the blocks still live and asks how far every end is written (Replication)
+        self.live_blocks: Callable[[], Iterable[RequestBlock]] = lambda: ()
+        self.settled_before: Callable[[], float] = lambda: -math.inf
         self._rows_by_block: dict[int, dict[str, np.ndarray]] = {}
         self.keep_requests = exp.output.requests
         self.hybrid = HybridTally(exp)
@@ -117,25 +159,21 @@ class Recorder:
         """Per-request columns of the folded blocks, in block order (output.requests)."""
         return [self._rows_by_block[k] for k in sorted(self._rows_by_block)]
 
-    # blocks may finish out of order: fold each at once; sweep the concurrency peak in block order
+    # blocks may finish out of order: fold each at once; sweep the concurrency peak up to what is settled
     def block_done(self, block: RequestBlock) -> None:
         self._fold(block)
-        while self._next in self._waiting:
-            self.concurrency.feed(*self._waiting.pop(self._next))
-            self._next += 1
+        self.concurrency.advance(self.settled_before(), self.live_blocks())
 
     def flush(self, blocks_in_flight: list[RequestBlock]) -> None:
         """At the horizon: fold every remaining block (their pending requests count as in flight)."""
         for b in sorted(blocks_in_flight, key=lambda b: b.index):
             self._fold(b)
-        for k in sorted(self._waiting):
-            self.concurrency.feed(*self._waiting.pop(k))
-        self._next = 0
+        self.concurrency.advance(math.inf)
 
     def _fold(self, b: RequestBlock) -> None:
         n = len(b)
         ends = np.where(b.status == PENDING, np.inf, b.done_at)
-        self._waiting[b.index] = (b.arrival_at, ends[np.isfinite(ends)], b.end_s)
+        self.concurrency.fold(b.arrival_at, ends)
         self.arrivals += counts_per_minute(b.arrival_at, self.num_minutes) if n else 0.0
         self.in_flight.add(b.arrival_at, np.minimum(ends, self.horizon_s))
         gpu = b.path == PATH_GPU
@@ -209,7 +247,6 @@ class Recorder:
             for code in np.unique(b.path[cost > 0]).tolist():
                 name = PATH_NAMES[code]
                 self.cost_by_path[name] = self.cost_by_path.get(name, 0.0) + float(cost[b.path == code].sum())
-
 
     def _unserved(self, b: RequestBlock, st: np.ndarray) -> None:
         """Requests still waiting (not admitted) at the horizon or dropped: censored at their wait so far."""

@@ -88,6 +88,8 @@ class Replication:
         )
         self.router = Router(exp, self.env, self.pool, self.apis, replication=replication, response_cache=self.cache)
         self.live: dict[int, RequestBlock] = {}
+        self.recorder.live_blocks = self.live.values
+        self.recorder.settled_before = self._settled_before
 
     def run(self) -> ReplicationResult:
         started = time.perf_counter()
@@ -115,6 +117,12 @@ class Replication:
         if block.end_s < self.horizon_s:
             ev = simpy.Timeout(self.env, block.end_s - self.env.now)
             ev.callbacks.append(lambda _e: self._load(blocks))
+
+    def _settled_before(self) -> float:
+        """Every request end before this time is written into its block (a drop at a deadline and a lazily
+        resolved API attempt may be written after their time; everything else is written at its time)."""
+        t = min(self.env.now, self.router.dispatch.settled_before())
+        return min(t, self.pool.settled_before()) if self.pool is not None else t
 
     def _block_finished(self, block: RequestBlock) -> None:
         self.live.pop(block.index, None)

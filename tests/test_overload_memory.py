@@ -1,0 +1,75 @@
+"""Overload keeps memory flat: the exact peak-concurrency sweep holds only events after its frontier, not
+the blocks that finish behind a block still waiting for the GPU queue (sim/recorder.py ConcurrencyPeak)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from sim.replication import Replication
+from sim.request_block import PENDING
+from tests.test_extremes import exp_of
+from workloads.generator import TARGET_BLOCK_REQUESTS
+
+
+def brute_force_peak(cols: dict[str, np.ndarray]) -> int:
+    """max over time of arrived - finished, ends before arrivals at equal times (requests.parquet columns)."""
+    arr = cols["arrival_at"]
+    ends = cols["done_at"][(cols["status"] != PENDING) & np.isfinite(cols["done_at"])]
+    times = np.concatenate([arr, ends])
+    deltas = np.concatenate([np.ones(len(arr), dtype=np.int64), -np.ones(len(ends), dtype=np.int64)])
+    order = np.lexsort((deltas, times))
+    return int(np.cumsum(deltas[order]).max()) if len(times) else 0
+
+
+CASES = {
+    "normal": ["workload.arrivals.mean_rps=5"],
+    "overload_20x": ["workload.arrivals.mean_rps=400"],
+    "overload_timeout": ["workload.arrivals.mean_rps=400", "workload.classes.0.timeout_s=5"],
+    "overflow_api_rate_limited": [
+        "workload.arrivals.mean_rps=100",
+        "routing.policy=overflow",
+        "backends.api.rate_limit.rpm=600",
+    ],
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_peak_concurrency_is_exact(case: str) -> None:
+    exp = exp_of(*CASES[case], "horizon_h=0.03", "output.requests=true")
+    res = Replication(exp, 0).run()
+    assert res.requests is not None
+    assert res.metrics["peak_concurrency"] == brute_force_peak(res.requests)
+
+
+def test_overload_holds_what_can_be_served_not_what_arrives() -> None:
+    """At 10x and 100x overload: the GPU queue never holds more Job objects than about what the pool can
+    still serve (the rest are recorded at once as in flight at the horizon, without a Job), and the
+    concurrency sweep holds fewer events than one block of requests, whatever the factor. Before: the queue
+    bound let several times the served count wait as Jobs, and the sweep held every arrival of every block
+    behind the first one (which waits for the GPU queue)."""
+    for factor, hours in ((10, 0.2), (100, 0.03)):  # both about 130-190 thousand requests, 3-4 blocks
+        exp = exp_of(f"workload.arrivals.mean_rps={18 * factor}", f"horizon_h={hours}", "output.timeseries=false")
+        rep = Replication(exp, 0)
+        pool = rep.pool
+        assert pool is not None
+        held: list[int] = []
+        most_queued = [0]
+        fold, enqueue = rep.recorder.block_done, pool._enqueue
+
+        def watch(block, fold=fold, rep=rep, held=held):  # type: ignore[no-untyped-def]
+            fold(block)
+            held.append(rep.recorder.concurrency.num_buffered)
+
+        def count(job, front=False, enqueue=enqueue, pool=pool, most=most_queued):  # type: ignore[no-untyped-def]
+            enqueue(job, front)
+            most[0] = max(most[0], pool.queued)
+
+        rep.recorder.block_done = watch  # type: ignore[method-assign]
+        pool._enqueue = count  # type: ignore[method-assign]
+        m = rep.run().metrics
+        assert m["in_flight"] > 0.8 * m["requests"]  # nearly everything still waits at the horizon
+        assert m["requests"] > 2.5 * TARGET_BLOCK_REQUESTS  # several blocks finish behind the first
+        assert held and max(held) < TARGET_BLOCK_REQUESTS, (factor, held)
+        assert pool.jobless > 0.8 * m["requests"]
+        assert most_queued[0] < 3 * m["served"] + exp.backends.gpu_pool.max_batch, (factor, most_queued, m["served"])
