@@ -140,7 +140,7 @@ def print_compare(doc: dict[str, Any]) -> None:
 
     def ci(d: dict[str, Any]) -> str:
         if d["mean"] is None:
-            return "-"
+            return "n/a"
         return f"{_fmt(d['mean'])} ({_fmt(d['ci_low'])} .. {_fmt(d['ci_high'])})"
 
     for name, e in doc["metrics"].items():

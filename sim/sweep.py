@@ -287,7 +287,7 @@ def print_sweep(doc: dict[str, Any], root: Path) -> None:
         for m in SWEEP_HEADLINE:
             s = p["metrics"][m]
             cells.append(
-                "-" if s["mean"] is None else f"{_fmt(s['mean'])} ({_fmt(s['ci95_low'])}..{_fmt(s['ci95_high'])})"
+                "n/a" if s["mean"] is None else f"{_fmt(s['mean'])} ({_fmt(s['ci95_low'])}..{_fmt(s['ci95_high'])})"
             )
         ta = (p.get("targets") or {}).get("all")
         cells.append("-" if not ta else f"{ta['met']}/{ta['n']}")
