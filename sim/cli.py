@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -337,7 +336,10 @@ def _with_sweep(exp: Experiment, specs: list[str], base_dir: Path) -> Experiment
 
 def main() -> None:
     """Console entry point: user mistakes exit 2 with a message, never a traceback."""
-    signal.signal(signal.SIGPIPE, signal.SIG_DFL) if hasattr(signal, "SIGPIPE") else None
+    # SIGPIPE stays ignored (Python's default): the process pool relies on it, since a worker stopped by
+    # Ctrl-C leaves its task pipe closed and the pool's feeder thread then writes to it and expects EPIPE as
+    # an error it silences (with SIGPIPE's default action that write killed the whole run, exit -13, before
+    # it could save and report). A reader that goes away (`capsim run --json | head`) is handled below.
     try:
         # without standalone mode, typer returns the code of a `typer.Exit` instead of raising it
         code = app(standalone_mode=False)
@@ -346,6 +348,9 @@ def main() -> None:
     except KeyboardInterrupt:
         _err("interrupted")
         sys.exit(130)
+    except BrokenPipeError:
+        _stdout_gone()
+        sys.exit(EXIT_SIGPIPE)
     except Exception as exc:  # noqa: BLE001 - the last line of defence: say what broke, briefly
         usage, abort = _click_exception_types()
         if isinstance(exc, usage):
@@ -359,6 +364,18 @@ def main() -> None:
         _err(f"internal error: {type(exc).__name__}: {exc} (set CAPSIM_DEBUG=1 for the traceback)")
         sys.exit(EXIT_INTERNAL)
     sys.exit(code if isinstance(code, int) else EXIT_OK)
+
+
+EXIT_SIGPIPE = 128 + 13  # what a shell reports for a writer whose reader went away
+
+
+def _stdout_gone() -> None:
+    """The reader of stdout went away: point stdout at /dev/null so that Python's exit flush is silent."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
 
 
 def _click_exception_types() -> tuple[tuple[type, ...], tuple[type, ...]]:
