@@ -1,6 +1,6 @@
 """The self-hosted GPU pool: one shared queue, continuous batching on each server, KV memory, failures, scaling.
 
-Semantics (CONTRACT.md, "GPU server semantics"): a server with room takes the next waiting request
+Semantics (docs/architecture.md, "GPU server semantics"): a server with room takes the next waiting request
 (least-loaded server first); at every iteration boundary it admits waiting requests (priority, then FCFS)
 while the batch is below `max_batch` and KV memory allows. KV memory is either
 

@@ -1,4 +1,4 @@
-"""Baseline: a bare SimPy M/M/8 at rho = 0.8, a process per customer + simpy.Resource (as in MEASUREMENTS.md)."""
+"""Baseline: a bare SimPy M/M/8 at rho = 0.8, a process per customer + simpy.Resource (the usual SimPy way)."""
 
 from __future__ import annotations
 

@@ -4,7 +4,7 @@ Workload and pool: experiments/h100_llama3_8b_autoscaled.yaml (chat mix of ~890 
 tokens on average, 20 req/s over the day with a 3x peak at 09:00, calibrated H100 + Llama-3-8B servers
 of ~21 req/s sustained capacity each, ~40 s cold starts). The fixed pool is the smallest server count
 whose p95 TTFT in the 09:00 hour is <= 2 s (the plan's default target); the autoscaled pool is the
-config as written. Utilization is shown two ways: `gpu_utilization` (CONTRACT: time a server runs any
+config as written. Utilization is shown two ways: `gpu_utilization` (docs/metrics.md: time a server runs any
 batch / paid time; continuous batching keeps every server busy with a few requests most of the day)
 and `gpu_capacity_utilization` (the time the work would take in full batches / paid time: the share of
 the paid capacity actually used, the figure deployments report as GPU utilization).

@@ -348,10 +348,9 @@ def _fmt(v: float | None) -> str:
 
 
 def _human(v: float) -> str:
-    for div, suf in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K")):
-        if v >= div:
-            return f"{v / div:.3g}{suf}"
-    return f"{v:g}"
+    from sim.units import fmt_count
+
+    return fmt_count(v)
 
 
 def print_breakeven(doc: dict[str, Any], stream: Any = None) -> None:

@@ -7,17 +7,58 @@ import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import typer
+from typer.core import TyperCommand, TyperGroup
 
 from sim.config import ConfigError, Experiment, load_config
 
+
+class _FlagsAsFlags:
+    """Help lists an on/off option as the bare flag (`--json`), not as `--json <bool>`."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        params: list[Any] = super().get_params(ctx)  # type: ignore[misc]
+        for p in params:
+            if getattr(p, "is_flag", False) and p.metavar is None:
+                p.metavar = ""
+        return params
+
+
+class Command(_FlagsAsFlags, TyperCommand):
+    pass
+
+
+class Group(_FlagsAsFlags, TyperGroup):
+    pass
+
+
 app = typer.Typer(
+    cls=Group,
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     help="capsim: Monte Carlo capacity simulation for LLM serving (APIs, caches, GPU pools).",
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from sim import __version__
+
+        typer.echo(f"capsim {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", is_eager=True, callback=_print_version, help="print the version and exit"
+    ),
+) -> None:
+    """capsim: Monte Carlo capacity simulation for LLM serving (APIs, caches, GPU pools)."""
+
 
 EXIT_OK, EXIT_INTERNAL, EXIT_USAGE, EXIT_INFEASIBLE = 0, 1, 2, 3
 
@@ -35,30 +76,34 @@ def _load(config: str, overrides: list[str] | None) -> Experiment:
         raise typer.Exit(EXIT_USAGE) from None
 
 
-@app.command()
+@app.command(cls=Command)
 def validate(
-    config: str = typer.Argument(..., help="experiment YAML, or - for stdin"),
-    set_: list[str] = typer.Option(None, "--set", help="override: dotted.key=value"),
+    config: str = typer.Argument(..., metavar="CONFIG", help="experiment YAML, or - for stdin"),
+    set_: list[str] = typer.Option(None, "--set", metavar="KEY=VALUE", help="override: dotted.key=value"),
 ) -> None:
     """Check a config and print every problem with its dotted path and line."""
     exp = _load(config, set_)
     typer.echo(f"ok: {exp.name} ({exp.replications} replications x {exp.horizon_h} h, seed {exp.seed})")
 
 
-@app.command()
+@app.command(cls=Command)
 def run(
-    config: str = typer.Argument(..., help="experiment YAML, or - for stdin"),
-    reps: int | None = typer.Option(None, "--reps", min=1, help="replications (default: the config's)"),
-    seed: int | None = typer.Option(None, "--seed", min=0, help="root seed (default: the config's)"),
-    out: Path | None = typer.Option(None, "--out", help="results folder (default results/<name>/<UTC time>)"),
-    set_: list[str] = typer.Option(None, "--set", help="override: dotted.key=value (repeatable)"),
-    workers: int | None = typer.Option(None, "--workers", min=1, help="local processes (default: cores)"),
-    executor: str = typer.Option("local", "--executor", help="local | dask"),
-    address: str | None = typer.Option(None, "--address", help="Dask scheduler address"),
+    config: str = typer.Argument(..., metavar="CONFIG", help="experiment YAML, or - for stdin"),
+    reps: int | None = typer.Option(None, "--reps", min=1, metavar="N", help="replications (default: the config's)"),
+    seed: int | None = typer.Option(None, "--seed", min=0, metavar="SEED", help="root seed (default: the config's)"),
+    out: Path | None = typer.Option(
+        None, "--out", metavar="DIR", help="results folder (default results/<name>/<UTC time>)"
+    ),
+    set_: list[str] = typer.Option(None, "--set", metavar="KEY=VALUE", help="override: dotted.key=value (repeatable)"),
+    workers: int | None = typer.Option(None, "--workers", min=1, metavar="N", help="local processes (default: cores)"),
+    executor: str = typer.Option("local", "--executor", metavar="local|dask", help="local | dask"),
+    address: str | None = typer.Option(None, "--address", metavar="ADDR", help="Dask scheduler address"),
     as_json: bool = typer.Option(False, "--json", help="print the summary JSON alone on stdout"),
     quiet: bool = typer.Option(False, "--quiet", help="no progress bar"),
     resume: bool = typer.Option(False, "--resume", help="keep finished replications in --out, run the rest"),
-    sweep: list[str] = typer.Option(None, "--sweep", help="KEY=V1,V2,...: run every value (repeatable: a grid)"),
+    sweep: list[str] = typer.Option(
+        None, "--sweep", metavar="KEY=V1,V2,...", help="KEY=V1,V2,...: run every value (repeatable: a grid)"
+    ),
 ) -> None:
     """Run the Monte Carlo experiment and write the results folder."""
     overrides = _overrides(set_, seed, reps)
@@ -91,9 +136,11 @@ def run(
     raise typer.Exit(code)
 
 
-@app.command()
+@app.command(cls=Command)
 def report(
-    results_dir: Path = typer.Argument(..., help="a results folder written by capsim run, plan or breakeven"),
+    results_dir: Path = typer.Argument(
+        ..., metavar="RESULTS_DIR", help="a results folder written by capsim run, plan or breakeven"
+    ),
 ) -> None:
     """(Re)build report.html and plots/*.png of a results folder."""
     from sim.folder_lock import FolderLocked, lock_folder
@@ -116,23 +163,29 @@ def report(
     typer.echo(str(path))
 
 
-@app.command()
+@app.command(cls=Command)
 def plan(
-    config: str = typer.Argument(..., help="experiment YAML, or - for stdin"),
-    vary: str = typer.Option(..., "--vary", help="KEY=LO..HI, e.g. backends.gpu_pool.servers=1..32"),
-    target: list[str] = typer.Option(None, "--target", help="METRIC<=VALUE or METRIC>=VALUE (default: plan.targets)"),
-    confidence: float | None = typer.Option(None, "--confidence", help="required P(meet) (default: plan.confidence)"),
-    reps: int = typer.Option(10, "--reps", min=1, help="replications per candidate to start with"),
-    max_reps: int = typer.Option(80, "--max-reps", min=1, help="cap on replications per candidate"),
-    tol: float | None = typer.Option(None, "--tol", help="real keys: stop bisecting at this width"),
-    seed: int | None = typer.Option(None, "--seed", min=0, help="root seed (default: the config's)"),
-    set_: list[str] = typer.Option(None, "--set", help="override: dotted.key=value (repeatable)"),
-    workers: int | None = typer.Option(None, "--workers", min=1, help="local processes (default: cores)"),
-    executor: str = typer.Option("local", "--executor", help="local | dask"),
-    address: str | None = typer.Option(None, "--address", help="Dask scheduler address"),
+    config: str = typer.Argument(..., metavar="CONFIG", help="experiment YAML, or - for stdin"),
+    vary: str = typer.Option(
+        ..., "--vary", metavar="KEY=LO..HI", help="KEY=LO..HI, e.g. backends.gpu_pool.servers=1..32"
+    ),
+    target: list[str] = typer.Option(
+        None, "--target", metavar="METRIC<=VALUE", help="METRIC<=VALUE or METRIC>=VALUE (default: plan.targets)"
+    ),
+    confidence: float | None = typer.Option(
+        None, "--confidence", metavar="P", help="required P(meet) (default: plan.confidence)"
+    ),
+    reps: int = typer.Option(10, "--reps", min=1, metavar="N", help="replications per candidate to start with"),
+    max_reps: int = typer.Option(80, "--max-reps", min=1, metavar="N", help="cap on replications per candidate"),
+    tol: float | None = typer.Option(None, "--tol", metavar="WIDTH", help="real keys: stop bisecting at this width"),
+    seed: int | None = typer.Option(None, "--seed", min=0, metavar="SEED", help="root seed (default: the config's)"),
+    set_: list[str] = typer.Option(None, "--set", metavar="KEY=VALUE", help="override: dotted.key=value (repeatable)"),
+    workers: int | None = typer.Option(None, "--workers", min=1, metavar="N", help="local processes (default: cores)"),
+    executor: str = typer.Option("local", "--executor", metavar="local|dask", help="local | dask"),
+    address: str | None = typer.Option(None, "--address", metavar="ADDR", help="Dask scheduler address"),
     as_json: bool = typer.Option(False, "--json", help="print the plan JSON alone on stdout"),
     quiet: bool = typer.Option(False, "--quiet", help="no progress lines"),
-    out: Path | None = typer.Option(None, "--out", help="also write plan.json into this folder"),
+    out: Path | None = typer.Option(None, "--out", metavar="DIR", help="also write plan.json into this folder"),
 ) -> None:
     """Smallest value of KEY whose replications meet every target with probability >= P (exit 3: none)."""
     from sim.plan import run_plan_command
@@ -160,21 +213,25 @@ def plan(
     raise typer.Exit(code)
 
 
-@app.command()
+@app.command(cls=Command)
 def breakeven(
-    config: str = typer.Argument(..., help="experiment YAML, or - for stdin"),
-    volumes: str = typer.Option(..., "--volumes", help="monthly token volumes, e.g. 100M,500M,2B"),
-    reps: int = typer.Option(10, "--reps", min=1, help="replications per candidate to start with"),
-    max_reps: int = typer.Option(80, "--max-reps", min=1, help="cap on replications per candidate"),
-    max_servers: int = typer.Option(256, "--max-servers", min=1, help="largest GPU server count considered"),
-    seed: int | None = typer.Option(None, "--seed", min=0, help="root seed (default: the config's)"),
-    set_: list[str] = typer.Option(None, "--set", help="override: dotted.key=value (repeatable)"),
-    workers: int | None = typer.Option(None, "--workers", min=1, help="local processes (default: cores)"),
-    executor: str = typer.Option("local", "--executor", help="local | dask"),
-    address: str | None = typer.Option(None, "--address", help="Dask scheduler address"),
+    config: str = typer.Argument(..., metavar="CONFIG", help="experiment YAML, or - for stdin"),
+    volumes: str = typer.Option(..., "--volumes", metavar="V1,V2,...", help="monthly token volumes, e.g. 100M,500M,2B"),
+    reps: int = typer.Option(10, "--reps", min=1, metavar="N", help="replications per candidate to start with"),
+    max_reps: int = typer.Option(80, "--max-reps", min=1, metavar="N", help="cap on replications per candidate"),
+    max_servers: int = typer.Option(
+        256, "--max-servers", min=1, metavar="N", help="largest GPU server count considered"
+    ),
+    seed: int | None = typer.Option(None, "--seed", min=0, metavar="SEED", help="root seed (default: the config's)"),
+    set_: list[str] = typer.Option(None, "--set", metavar="KEY=VALUE", help="override: dotted.key=value (repeatable)"),
+    workers: int | None = typer.Option(None, "--workers", min=1, metavar="N", help="local processes (default: cores)"),
+    executor: str = typer.Option("local", "--executor", metavar="local|dask", help="local | dask"),
+    address: str | None = typer.Option(None, "--address", metavar="ADDR", help="Dask scheduler address"),
     as_json: bool = typer.Option(False, "--json", help="print the breakeven JSON alone on stdout"),
     quiet: bool = typer.Option(False, "--quiet", help="no progress lines"),
-    out: Path | None = typer.Option(None, "--out", help="write breakeven.json and breakeven.png into this folder"),
+    out: Path | None = typer.Option(
+        None, "--out", metavar="DIR", help="write breakeven.json and breakeven.png into this folder"
+    ),
 ) -> None:
     """API-only vs self-hosted (servers sized by the plan search) vs hybrid, monthly cost across volumes."""
     from sim.breakeven import run_breakeven_command
@@ -200,10 +257,10 @@ def breakeven(
     raise typer.Exit(code)
 
 
-@app.command()
+@app.command(cls=Command)
 def compare(
-    dir_a: Path = typer.Argument(..., help="results folder A (the baseline)"),
-    dir_b: Path = typer.Argument(..., help="results folder B (differences are B - A)"),
+    dir_a: Path = typer.Argument(..., metavar="A", help="results folder A (the baseline)"),
+    dir_b: Path = typer.Argument(..., metavar="B", help="results folder B (differences are B - A)"),
     as_json: bool = typer.Option(False, "--json", help="print the comparison as JSON on stdout"),
 ) -> None:
     """Two runs' metrics side by side, with paired differences when they share the seed."""
@@ -223,23 +280,25 @@ def compare(
         print_compare(result)
 
 
-@app.command()
+@app.command(cls=Command)
 def paired(
-    config: str = typer.Argument(..., help="experiment YAML, or - for stdin"),
-    vary: str = typer.Option(..., "--vary", help="KEY=A,B: the two variants (A minus B is reported)"),
+    config: str = typer.Argument(..., metavar="CONFIG", help="experiment YAML, or - for stdin"),
+    vary: str = typer.Option(..., "--vary", metavar="KEY=A,B", help="the two variants A and B (B - A is reported)"),
     reps: int = typer.Option(20, "--reps", min=2, help="replications per variant"),
-    metric: list[str] = typer.Option(None, "--metric", help="metrics to compare (repeatable; default: a headline)"),
+    metric: list[str] = typer.Option(
+        None, "--metric", metavar="METRIC", help="metrics to compare (repeatable; default: a headline)"
+    ),
     independent: bool = typer.Option(
         False, "--independent", help="also run B on independent seeds and report the variance reduction"
     ),
-    seed: int | None = typer.Option(None, "--seed", min=0, help="root seed (default: the config's)"),
-    set_: list[str] = typer.Option(None, "--set", help="override: dotted.key=value (repeatable)"),
-    workers: int | None = typer.Option(None, "--workers", min=1, help="local processes (default: cores)"),
-    executor: str = typer.Option("local", "--executor", help="local | dask"),
-    address: str | None = typer.Option(None, "--address", help="Dask scheduler address"),
+    seed: int | None = typer.Option(None, "--seed", min=0, metavar="SEED", help="root seed (default: the config's)"),
+    set_: list[str] = typer.Option(None, "--set", metavar="KEY=VALUE", help="override: dotted.key=value (repeatable)"),
+    workers: int | None = typer.Option(None, "--workers", min=1, metavar="N", help="local processes (default: cores)"),
+    executor: str = typer.Option("local", "--executor", metavar="local|dask", help="local | dask"),
+    address: str | None = typer.Option(None, "--address", metavar="ADDR", help="Dask scheduler address"),
     as_json: bool = typer.Option(False, "--json", help="print the comparison JSON alone on stdout"),
 ) -> None:
-    """Paired difference A - B of two variants on common random numbers, with 95% intervals."""
+    """Paired difference B - A of two variants on common random numbers, with 95% intervals (as in compare)."""
     from sim.crn import run_compare_command
 
     overrides = _overrides(set_, seed)

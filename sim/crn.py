@@ -2,10 +2,11 @@
 
 Variant A and variant B run replications 0..n-1 of the same root seed, so replication r of both sees the
 same arrivals, sizes and cache draws (sim.rng streams are addressed by replication and component, not by
-anything the variants change). The difference A - B is then estimated replication by replication.
+anything the variants change). The difference B - A (as in `capsim compare A B`) is then estimated
+replication by replication.
 
 `crn_check` also runs B on replications n..2n-1 (streams independent of A's) and reports the variance
-reduction: Var(A_r - B'_r) / Var(A_r - B_r), independent over common, with a bootstrap interval.
+reduction: Var(B'_r - A_r) / Var(B_r - A_r), independent over common, with a bootstrap interval.
 """
 
 from __future__ import annotations
@@ -93,7 +94,7 @@ def compare(
     executor: str = "local",
     address: str | None = None,
 ) -> dict[str, Any]:
-    """A - B for each metric, paired over common random numbers; with `independent`, the variance reduction."""
+    """B - A for each metric, paired over common random numbers; with `independent`, the variance reduction."""
     ea, eb = derive(exp, [(key, a)]), derive(exp, [(key, b)])
     reps = list(range(replications))
     ma = run_metrics(ea, reps, workers, executor, address)
@@ -102,17 +103,25 @@ def compare(
     indep_reps = list(range(replications, 2 * replications))
     if independent:
         mi = run_metrics(eb, indep_reps, workers, executor, address)
-    out: dict[str, Any] = {"key": key, "a": a, "b": b, "seed": exp.seed, "replications": replications, "metrics": {}}
+    out: dict[str, Any] = {
+        "key": key,
+        "a": a,
+        "b": b,
+        "difference": "b - a",
+        "seed": exp.seed,
+        "replications": replications,
+        "metrics": {},
+    }
     for name in metrics:
         xa, xb = _column(ma, reps, name), _column(mb, reps, name)
         entry: dict[str, Any] = {
             "mean_a": _mean(xa),
             "mean_b": _mean(xb),
-            "paired": paired_difference(xa.tolist(), xb.tolist()),
+            "paired": paired_difference(xb.tolist(), xa.tolist()),
         }
         if independent:
             xi = _column(mi, indep_reps, name)
-            entry["independent"] = paired_difference(xa.tolist(), xi.tolist())
+            entry["independent"] = paired_difference(xi.tolist(), xa.tolist())
             entry["variance_reduction"] = variance_ratio(xa, xb, xi)
         out["metrics"][name] = entry
     return out
@@ -130,8 +139,10 @@ def print_compare(doc: dict[str, Any]) -> None:
     from sim.summary_table import _fmt
 
     key = doc["key"]
-    t = Table(title=f"{key}: {doc['a']} minus {doc['b']}, {doc['replications']} replications, common random numbers")
-    cols = ["metric", f"mean ({doc['a']})", f"mean ({doc['b']})", "paired difference (95% CI)"]
+    t = Table(
+        title=f"{key}: {doc['b']} minus {doc['a']} (B - A), {doc['replications']} replications, common random numbers"
+    )
+    cols = ["metric", f"A: mean ({doc['a']})", f"B: mean ({doc['b']})", "paired difference B - A (95% CI)"]
     indep = any("independent" in e for e in doc["metrics"].values())
     if indep:
         cols += ["independent seeds (95% CI)", "Var ratio indep/common (95% CI)"]
@@ -167,7 +178,7 @@ def run_compare_command(
     as_json: bool,
     base_dir: Any,
 ) -> int:
-    """`capsim compare`: 0 ok, 2 bad arguments."""
+    """`capsim paired`: 0 ok, 2 bad arguments."""
     import json
     import sys
 

@@ -113,7 +113,9 @@ def _run_locked(
     try:
         with sigterm_as_interrupt():
             with progress:
-                for res in run_replications(exp, todo, workers=workers, executor=executor, address=address):
+                for res in run_replications(
+                    exp, todo, workers=workers, executor=executor, address=address, on_partial=progress.partial
+                ):
                     folder.checkpoint(res)
                     finished += 1
                     progress.advance()

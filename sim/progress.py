@@ -1,4 +1,8 @@
-"""A rich progress bar on stderr, silent when asked or when stderr is not a terminal."""
+"""A rich progress bar on stderr, silent when asked or when stderr is not a terminal.
+
+The bar counts replications, fractions included: it moves within a replication as its simulated hours
+are done (sim.live), so the time remaining is estimated from the work actually done so far.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ import sys
 from types import TracebackType
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, TaskID, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import BarColumn, TaskID, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.progress import Progress as RichProgress
 
 
@@ -22,7 +26,7 @@ class Progress:
             self._bar = RichProgress(
                 TextColumn("{task.description}"),
                 BarColumn(),
-                MofNCompleteColumn(),
+                TextColumn("{task.completed:.1f}/{task.total:g} replications"),
                 TimeElapsedColumn(),
                 TimeRemainingColumn(),
                 console=Console(stderr=True),
@@ -34,8 +38,12 @@ class Progress:
 
     def advance(self) -> None:
         self.done += 1
+        self.partial(0.0)
+
+    def partial(self, running: float) -> None:
+        """The work done in replications still running, in replications (e.g. 1.5)."""
         if self._bar is not None and self._task is not None:
-            self._bar.advance(self._task)
+            self._bar.update(self._task, completed=min(self.total, self.done + running))
 
     def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None:
         if self._bar is not None:

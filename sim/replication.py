@@ -20,6 +20,7 @@ from backends.catalog import server_price
 from backends.gpu_pool import GpuPool
 from backends.response_cache import ResponseCache
 from backends.router import Router
+from sim import live
 from sim.bill import SpanUsage, compose, per_minute_fixed_usd
 from sim.censored import censored_quantile
 from sim.config import Experiment
@@ -95,7 +96,11 @@ class Replication:
         started = time.perf_counter()
         blocks = self.generator.blocks()
         self._load(blocks)
-        self.env.run(until=self.horizon_s)
+        # in steps, so that progress can be told (stopping at a time changes no event's order)
+        steps = live.num_steps(self.exp.horizon_h)
+        for k in range(1, steps + 1):
+            self.env.run(until=self.horizon_s * k / steps)
+            live.report(self.rep, k / steps)
         self.router.close(self.horizon_s)
         if self.pool is not None:
             self.pool.close(self.horizon_s)

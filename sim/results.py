@@ -214,13 +214,26 @@ class ResultsFolder:
         return self.write_final(exp, (load_replication(self.store, r) for r in reps), extra)
 
     def write_final(
-        self, exp: Experiment, results: Iterable[ReplicationResult], extra: dict[str, Any] | None = None
+        self,
+        exp: Experiment,
+        results: Iterable[ReplicationResult],
+        extra: dict[str, Any] | None = None,
+        point: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Write summary, rows, time series from results given in replication order (any iterable;
-        each result is dropped once written, so a generator keeps memory to one replication)."""
+        each result is dropped once written, so a generator keeps memory to one replication).
+
+        Every table carries the run's identity (`experiment`, `seed`, the sweep `point`'s values, then
+        `replication`), so tables of several runs concatenate into one (docs/results.md)."""
         import pandas as pd  # lazy: pandas and pyarrow cost ~0.4 s of start-up; only writing needs them
 
         from sim.parquet_stream import ParquetStream
+
+        ident = identity(exp, point)
+
+        def tagged(n: int, replication: int, columns: Mapping[str, Any]) -> pd.DataFrame:
+            head = {k: np.full(n, v) if not isinstance(v, str) else [v] * n for k, v in ident.items()}
+            return pd.DataFrame(head | {"replication": np.full(n, replication, dtype=np.int64)} | dict(columns))
 
         rows: list[dict[str, Any]] = []
         ts = ParquetStream(self.path / "timeseries.parquet") if exp.output.timeseries else None
@@ -232,17 +245,22 @@ class ResultsFolder:
                 rows.append(replication_row(r))
                 if ts is not None and r.timeseries:
                     n = len(r.timeseries["minute"])
-                    ts.add(pd.DataFrame({"replication": np.full(n, r.replication, dtype=np.int64), **r.timeseries}))
+                    ts.add(tagged(n, r.replication, {k: _as_counts(k, v) for k, v in r.timeseries.items()}))
                 if r.hourly:
                     hourly.add(
-                        pd.DataFrame(
-                            {"replication": np.full(24, r.replication, dtype=np.int64), "hour": np.arange(24)}
-                            | {k: pd.array(v, dtype="Float64") for k, v in r.hourly.items()}
+                        tagged(
+                            24,
+                            r.replication,
+                            {"hour": np.arange(24, dtype=np.int64)}
+                            | {
+                                k: pd.array(v, dtype="Int64" if k in HOURLY_COUNTS else "Float64")
+                                for k, v in r.hourly.items()
+                            },
                         )
                     )
                 if req is not None and r.requests:
                     n = len(next(iter(r.requests.values())))
-                    req.add(pd.DataFrame({"replication": np.full(n, r.replication, dtype=np.int64), **r.requests}))
+                    req.add(tagged(n, r.replication, r.requests))
             for s in streams:
                 s.close()
         except BaseException:
@@ -253,7 +271,7 @@ class ResultsFolder:
             for name, on in (("timeseries.parquet", exp.output.timeseries), ("requests.parquet", exp.output.requests)):
                 if not on:
                     unlink_own(fd, name)  # a capsim file an earlier run left in this folder
-        table = rows_frame(rows)
+        table = rows_frame(rows, ident)
         summary = summary_from_rows(exp, rows, extra)
         write_text_atomic(self.path / "summary.json", json.dumps(summary, indent=2, allow_nan=False) + "\n")
         write_atomic(self.path / "replications.parquet", lambda fh: table.to_parquet(fh, index=False))
@@ -273,20 +291,56 @@ def replication_row(r: ReplicationResult) -> dict[str, Any]:
     return row
 
 
-def rows_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
-    """One row per replication; an undefined metric (None, NaN, inf) is a null in Parquet and CSV."""
+# per-minute series that count events (stored as integers); the others are time averages of levels
+TIMESERIES_COUNTS = frozenset({"minute", "arrivals"})
+HOURLY_COUNTS = frozenset({"requests"})
+
+
+def identity(exp: Experiment, point: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The columns that tell one run's rows from another's: experiment name, root seed, sweep values."""
+    out: dict[str, Any] = {"experiment": exp.name, "seed": exp.seed}
+    for k, v in (point or {}).items():
+        out[k] = v if isinstance(v, (bool, int, float, str)) else str(v)
+    return out
+
+
+def _as_counts(name: str, values: np.ndarray) -> np.ndarray:
+    if name in TIMESERIES_COUNTS:
+        arr = np.asarray(values)
+        if arr.dtype.kind == "f" and np.isfinite(arr).all() and (arr == np.round(arr)).all():
+            return arr.astype(np.int64)
+    return values
+
+
+def is_count_column(name: str) -> bool:
+    """A per-replication column that counts things (requests, tokens, 429 answers, requests.class.chat)."""
+    from sim.units import is_share
+
+    base = name.split(".", 1)[0]
+    return not is_share(base) and not base.endswith(("_s", "_usd", "_h", "_ms")) and name != "replication"
+
+
+def rows_frame(rows: list[dict[str, Any]], ident: Mapping[str, Any] | None = None) -> pd.DataFrame:
+    """One row per replication, the run's identity first; an undefined metric (None, NaN, inf) is a null
+    in Parquet and CSV; counts are stored as integers (nullable where a replication has none)."""
     import pandas as pd
 
     table = pd.DataFrame(rows)
+    for i, (k, v) in enumerate((ident or {}).items()):
+        table.insert(i, k, [v] * len(table))
     for col in table.columns:
         s = table[col]
         if s.dtype == object:
             if any(v is not None and not isinstance(v, (int, float, np.number)) for v in s):
                 continue  # not a numeric column
             s = pd.to_numeric(s, errors="coerce")
-        if s.dtype.kind == "f":
-            arr = s.to_numpy(dtype=np.float64)
+        if s.dtype.kind == "f" or str(s.dtype) == "Float64":
+            arr = s.to_numpy(dtype=np.float64, na_value=np.nan)
             finite = np.isfinite(arr)
+            if is_count_column(col) and (arr[finite] == np.round(arr[finite])).all():
+                nullable = pd.array(np.where(finite, arr, np.nan), dtype="Float64").astype("Int64")
+                table[col] = arr.astype(np.int64) if finite.all() else nullable
+                continue
             table[col] = s if finite.all() else pd.array(np.where(finite, arr, np.nan), dtype="Float64")
     return table
 

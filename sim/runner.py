@@ -11,6 +11,7 @@ import signal
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from typing import Any
 
 from sim.config import Experiment
 from sim.replication import ReplicationResult, simulate
@@ -31,8 +32,14 @@ def run_replications(
     executor: str = "local",
     address: str | None = None,
     fn: Callable[[Experiment, int], ReplicationResult] = simulate,
+    on_partial: Callable[[float], None] | None = None,
 ) -> Iterator[ReplicationResult]:
-    """Yield results as replications finish (in completion order; callers sort by index)."""
+    """Yield results as replications finish (in completion order; callers sort by index).
+
+    `on_partial`, when given, is called now and then with the replications' worth of work done in the
+    replications still running (e.g. 1.5: three half-done replications), for a progress bar that moves
+    within a replication (sim.live). Dask runs report finished replications only.
+    """
     reps = list(replications)
     if not reps:
         return
@@ -43,26 +50,40 @@ def run_replications(
         yield from run_on_dask(exp, reps, workers, address)
         return
     if workers <= 1 or len(reps) == 1:
+        from sim import live
+
         for r in reps:
-            yield fn(exp, r)
+            tell = (lambda _r, f: on_partial(f)) if on_partial is not None else None
+            with live.reporting_to(tell):
+                result = fn(exp, r)
+            if on_partial is not None:
+                on_partial(0.0)
+            yield result
         return
+    import multiprocessing
+
+    # one slot per replication in flight (indexed by replication modulo its size), written by the workers
+    slots = multiprocessing.Array("d", max(reps) + 1 if max(reps) < 1_000_000 else 0, lock=False)
     # a few tasks in flight per worker keeps both cores busy without queueing the whole run
-    pool = ProcessPoolExecutor(max_workers=min(workers, len(reps)), initializer=_worker_init)
+    pool = ProcessPoolExecutor(max_workers=min(workers, len(reps)), initializer=_worker_init, initargs=(slots,))
     finished = False
     try:
-        pending: set[Future[ReplicationResult]] = set()
+        pending: dict[Future[ReplicationResult], int] = {}
         it = iter(reps)
         for r in it:
-            pending.add(pool.submit(fn, exp, r))
+            pending[pool.submit(fn, exp, r)] = r
             if len(pending) >= 2 * workers:
                 break
         while pending:
-            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            done, _ = wait(pending, timeout=0.5 if on_partial else None, return_when=FIRST_COMPLETED)
             for f in done:
+                pending.pop(f)
                 yield f.result()
                 nxt = next(it, None)
                 if nxt is not None:
-                    pending.add(pool.submit(fn, exp, nxt))
+                    pending[pool.submit(fn, exp, nxt)] = nxt
+            if on_partial is not None and len(slots):
+                on_partial(sum(slots[r % len(slots)] for r in pending.values()))
         finished = True
     finally:
         if finished:
@@ -71,13 +92,17 @@ def run_replications(
             abort_pool(pool)
 
 
-def _worker_init() -> None:
+def _worker_init(slots: Any = None) -> None:
     """In each worker: leave Ctrl-C to the parent (which stops the pool), let the parent's SIGTERM (how
     `abort_pool` stops a worker) end it silently instead of running the handler a fork inherited from the
-    parent (which raised in the middle of a replication and printed a traceback), and die with the parent."""
+    parent (which raised in the middle of a replication and printed a traceback), die with the parent, and
+    tell progress within a replication through the shared slots (sim.live)."""
+    from sim import live
+
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     _die_with_parent()
+    live.use_array(slots)
 
 
 def _die_with_parent() -> None:

@@ -8,6 +8,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from sim.units import fmt_share, is_share
+
 HEADLINE = [
     "requests",
     "availability",
@@ -32,10 +34,13 @@ HEADLINE = [
 ]
 
 
-def _fmt(v: Any) -> str:
+def _fmt(v: Any, metric: str = "") -> str:
+    """A table cell; a share (availability, ...) with enough digits to tell 0.999 from 0.99995."""
     if v is None:
         return "n/a"
     v = float(v)
+    if metric and is_share(metric) and 0.0 <= v <= 1.0:
+        return fmt_share(v)
     if abs(v) >= 1000:
         return f"{v:,.0f}"
     if abs(v) >= 10:
@@ -57,12 +62,12 @@ def print_summary(summary: dict[str, Any], folder: Path) -> None:
             continue
         t.add_row(
             name,
-            _fmt(m["mean"]),
-            f"{_fmt(m['ci95_low'])} .. {_fmt(m['ci95_high'])}",
-            f"{_fmt(m['boot95_low'])} .. {_fmt(m['boot95_high'])}" if "boot95_low" in m else "",
-            _fmt(m["p5"]),
-            _fmt(m["p50"]),
-            _fmt(m["p95"]),
+            _fmt(m["mean"], name),
+            f"{_fmt(m['ci95_low'], name)} .. {_fmt(m['ci95_high'], name)}",
+            f"{_fmt(m['boot95_low'], name)} .. {_fmt(m['boot95_high'], name)}" if "boot95_low" in m else "",
+            _fmt(m["p5"], name),
+            _fmt(m["p50"], name),
+            _fmt(m["p95"], name),
         )
     console.print(t)
     if summary.get("targets"):

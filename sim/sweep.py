@@ -158,7 +158,7 @@ def _run_sweep_locked(
         with progress, executor_address(executor, address, workers) as addr:
             for p in points:
                 if p.index not in finished:
-                    _run_point(p, resume, workers, executor, addr, progress.advance)
+                    _run_point(p, resume, workers, executor, addr, progress.advance, progress.partial)
     except KeyboardInterrupt:
         sys.stderr.write(
             f"interrupted: finished points and replications are saved in {root}; "
@@ -180,7 +180,13 @@ def _run_sweep_locked(
 
 
 def _run_point(
-    p: SweepPoint, resume: bool, workers: int | None, executor: str, address: str | None, tick: Callable[[], None]
+    p: SweepPoint,
+    resume: bool,
+    workers: int | None,
+    executor: str,
+    address: str | None,
+    tick: Callable[[], None],
+    partial: Callable[[float], None] | None = None,
 ) -> None:
     ensure_subdirs(p.folder.parent.parent, POINTS_DIR, p.folder.name)  # no symlinked points/ or point folder
     folder = ResultsFolder(p.folder)
@@ -189,11 +195,11 @@ def _run_point(
     for _ in results:
         tick()
     todo = [r for r in range(p.exp.replications) if r not in results]
-    for res in run_replications(p.exp, todo, workers=workers, executor=executor, address=address):
+    for res in run_replications(p.exp, todo, workers=workers, executor=executor, address=address, on_partial=partial):
         folder.checkpoint(res)
         results[res.replication] = res
         tick()
-    p.summary = folder.write_final(p.exp, list(results.values()))
+    p.summary = folder.write_final(p.exp, list(results.values()), point=p.values)
     p.metrics = {r: dict(res.metrics) for r, res in results.items()}
     if p.exp.output.report:
         from sim.report import write_report

@@ -213,4 +213,7 @@ def test_formats() -> None:
     assert fmt_metric("ttft_p95_s", 0.0551) == "55.1 ms"
     assert fmt_metric("monthly_cost_usd", 7854.8) == "$7,855"
     assert fmt_metric("requests", None) == "n/a"
-    assert [fmt_count(v) for v in (950, 12_345, 518_766, 6.5e8, 1e10)] == ["950", "12.3k", "518.8k", "650M", "10G"]
+    # a count whose name holds "rate" is still a count (429 answers), a *_rate metric is a share
+    assert fmt_metric("api_rate_limited", 88.5) == "88.5" and fmt_metric("api_rate_limited", 8850) == "8,850"
+    assert fmt_metric("cache_hit_rate", 0.17) == "17.0%"
+    assert [fmt_count(v) for v in (950, 12_345, 518_766, 6.5e8, 1e10)] == ["950", "12.3k", "518.8k", "650M", "10B"]

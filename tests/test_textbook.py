@@ -1,4 +1,4 @@
-"""Textbook reductions of the GPU pool (CONTRACT.md, "GPU server semantics") against their formulas.
+"""Textbook reductions of the GPU pool (docs/architecture.md, "GPU server semantics") against their formulas.
 
 Configs: experiments/validation/*.yaml (each states the formula it reproduces); the (c, rho) pairs below
 override servers and rate. Every check is over independent replications (common seed, replication index

@@ -247,24 +247,37 @@ def _refine_path(data: Any, path: list[str | int], err: Mapping[str, Any]) -> li
     return [*path, first] if first in node else path
 
 
-def _known_keys() -> set[str]:
-    from sim.config.base import Frozen
-
-    keys: set[str] = set()
-    todo = list(Frozen.__subclasses__())
-    while todo:
-        cls = todo.pop()
-        keys.update(cls.model_fields)
-        todo.extend(cls.__subclasses__())
-    return keys
-
-
 def _unknown_key_message(path: list[str | int]) -> str:
-    import difflib
+    from sim.config.suggest import suggest
 
-    key = str(path[-1]) if path else ""
-    close = difflib.get_close_matches(key, sorted(_known_keys()), n=1, cutoff=0.75)
-    return f"unknown key (not allowed here); did you mean {close[0]!r}?" if close else "unknown key (not allowed here)"
+    close = suggest(path)
+    return f"unknown key (not allowed here); did you mean {close!r}?" if close else "unknown key (not allowed here)"
+
+
+def _problem(root: yaml.Node | None, path: Sequence[str | int], message: str, overrides: Sequence[str]) -> Problem:
+    """A problem located at its key's line; a key that only an override wrote, with nothing of its path
+    in the file, is named by the override instead (`--set foo.bar=1: foo: unknown key`)."""
+    dotted = [str(p) for p in path]
+    for item in overrides:
+        key = [p.strip() for p in item.partition("=")[0].split(".")]
+        written = dotted[: len(key)] == key or key[: len(dotted)] == dotted
+        if written and dotted and not _in_tree(root, dotted[:1]):
+            return Problem(f"--set {item}: {'.'.join(dotted)}", None, message)
+    return Problem(".".join(dotted), _node_line(root, path), message)
+
+
+def _in_tree(root: yaml.Node | None, path: Sequence[str]) -> bool:
+    node = root
+    for part in path:
+        if isinstance(node, yaml.MappingNode):
+            node = next((v for k, v in node.value if str(k.value) == part), None)
+        elif isinstance(node, yaml.SequenceNode) and part.isdigit() and int(part) < len(node.value):
+            node = node.value[int(part)]
+        else:
+            return False
+        if node is None:
+            return False
+    return True
 
 
 def _check_numbers(node: Any, path: list[str | int], problems: list[tuple[list[str | int], str]]) -> None:
@@ -438,10 +451,11 @@ def load_config_text(
         )
     if not isinstance(data, dict):
         raise ConfigError([Problem("", 1, f"the document must be a mapping of keys, got {type(data).__name__}")])
+    overrides = list(overrides)
     data = apply_overrides(data, overrides)
     number_problems: list[tuple[list[str | int], str]] = []
     _check_numbers(data, [], number_problems)
-    problems = [Problem(".".join(map(str, p)), _node_line(root, p), m) for p, m in number_problems]
+    problems = [_problem(root, p, m, overrides) for p, m in number_problems]
     try:
         exp = Experiment.model_validate(data, context={"base_dir": base_dir})
     except ValidationError as exc:
@@ -453,7 +467,7 @@ def load_config_text(
                 continue
             seen.add(dotted)
             message = _unknown_key_message(path) if err.get("type") == "extra_forbidden" else _format_pydantic(err)
-            problems.append(Problem(dotted, _node_line(root, path), message))
+            problems.append(_problem(root, path, message, overrides))
         raise ConfigError(problems) from None
     if problems:
         raise ConfigError(problems)
@@ -461,7 +475,7 @@ def load_config_text(
 
     cross = run_problems(exp, base_dir)
     if cross:
-        raise ConfigError([Problem(p, _node_line(root, p.split(".")), m) for p, m in cross])
+        raise ConfigError([_problem(root, p.split("."), m, overrides) for p, m in cross])
     return exp
 
 

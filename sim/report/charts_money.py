@@ -24,6 +24,7 @@ from sim.report.style import (
     fmt_fraction,
     fmt_seconds,
     fmt_usd,
+    fmt_usd_short,
     new_figure,
     rc,
     to_png,
@@ -101,7 +102,7 @@ def bill_chart(data: ReportData) -> bytes | None:
             ax.errorbar(["month"], [bottom], yerr=[[max(0.0, bottom - lo)], [max(0.0, hi - bottom)]], color=INK,
                         capsize=5)  # fmt: skip
         ax.set_title("total cost of ownership (stacked, mean)", fontsize=11)
-        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: fmt_usd(v)))
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: fmt_usd_short(v)))
         ax.set_xlim(-0.45, 1.9)
         ax.set_ylim(0, max(bottom * 1.15, 1.0))
 
@@ -200,7 +201,7 @@ def _grouped(
         ax.annotate(fmt_usd(v), xy=(v, yi), xytext=(4, 0), textcoords="offset points", va="center", fontsize=9.5)
     ax.set_yticks(y, [labels.get(n, n) for n in names], fontsize=9)
     ax.invert_yaxis()
-    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: fmt_usd(v)))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: fmt_usd_short(v)))
     ax.set_xlim(0, max(float(totals.max()) * 1.35, 1.0))
     ax.grid(axis="y", visible=False)
     if len(comps) > 1:

@@ -1,6 +1,6 @@
 """Charts of `capsim plan` and `capsim breakeven` folders, read from plan.json / breakeven.json.
 
-Contract (the `--json` output of those commands, CONTRACT.md):
+The `--json` output of those commands (docs/planning.md):
   plan.json       {"key", "value", "confidence", "monthly_cost_usd", "tried": [{"value", "p_meet", "replications"}]}
   breakeven.json  {"volumes", "api_monthly_usd", "self_hosted_monthly_usd", "hybrid_monthly_usd",
                    "self_hosted_servers", "breakeven_tokens_per_month"}
@@ -16,7 +16,21 @@ import numpy as np
 from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator
 
 from sim.report.data import finite
-from sim.report.style import BLUE, GREEN, GREY, INK, ORANGE, PURPLE, RED, fmt_count, fmt_usd, new_figure, rc, to_png
+from sim.report.style import (
+    BLUE,
+    GREEN,
+    GREY,
+    INK,
+    ORANGE,
+    PURPLE,
+    RED,
+    fmt_count,
+    fmt_usd,
+    fmt_usd_short,
+    new_figure,
+    rc,
+    to_png,
+)
 from sim.stats import wilson_interval
 
 
@@ -179,7 +193,7 @@ def breakeven_chart(be: dict[str, Any]) -> bytes | None:
             ax.set_ylim(bottom=0, top=max(top * 1.1, 1.0))
         ax.set_xlabel("tokens per month")
         ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: fmt_count(x)))
-        ax.yaxis.set_major_formatter(FuncFormatter(lambda y, _: fmt_usd(y)))
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda y, _: fmt_usd_short(y)))
         ax.set_ylabel("USD per month")
         ax.legend(loc="upper left")
         return to_png(fig)

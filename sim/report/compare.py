@@ -158,14 +158,15 @@ def print_compare(result: dict[str, Any]) -> None:
 
 def _signed(name: str, v: float) -> str:
     """A difference with its sign: fractions in percentage points, small money and counts with 3 digits."""
-    from sim.report.page import FRACTIONS, fmt_metric
+    from sim.report.page import fmt_metric
+    from sim.units import is_share
 
     if v == 0:
         return "0"
     sign = "+" if v > 0 else "-"
     x = abs(v)
     base = name.split(".", 1)[0]
-    if base in FRACTIONS or "rate" in base or "ratio" in base:
+    if is_share(base):
         return f"{sign}{x * 100:.3g} pp"
     if base.endswith("_usd") and x < 100:
         return f"{sign}${x:.3g}"

@@ -15,8 +15,7 @@ from sim.report.data import ReportData, finite
 from sim.report.style import fmt_count, fmt_fraction, fmt_seconds, fmt_usd
 from sim.report.traffic_prices import traffic_price_items
 from sim.summary_table import HEADLINE
-
-FRACTIONS = {"availability", "uptime", "slo_attainment", "gpu_utilization"}
+from sim.units import is_share
 
 
 @dataclass
@@ -36,7 +35,7 @@ def fmt_metric(name: str, v: Any) -> str:
         return fmt_usd(f) if abs(f) >= 0.01 or f == 0 else f"${f:.3g}"
     if base.endswith("_s"):
         return fmt_seconds(f)
-    if base in FRACTIONS or "rate" in base or "ratio" in base:
+    if is_share(base):
         return fmt_fraction(f)
     if float(f).is_integer() or abs(f) >= 100:
         return fmt_count(f)

@@ -9,6 +9,8 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
+from sim.units import fmt_count, fmt_fraction, fmt_seconds, fmt_usd, fmt_usd_short  # noqa: F401 - re-exported
+
 DPI = 100
 WIDTH_IN = 11.0  # 1100 px: fits a laptop screen at 100 % zoom
 
@@ -74,47 +76,3 @@ def band(values: np.ndarray, lo: float = 5.0, hi: float = 95.0) -> tuple[np.ndar
         warnings.simplefilter("ignore", RuntimeWarning)
         q = np.nanpercentile(values, [lo, 50.0, hi], axis=0)
     return q[0], q[1], q[2]
-
-
-def fmt_usd(v: float) -> str:
-    a = abs(v)
-    if a >= 1e6:
-        return f"${v / 1e6:,.2f}M"
-    if a >= 1e4:
-        return f"${v / 1e3:,.1f}k"
-    if a >= 100:
-        return f"${v:,.0f}"
-    return f"${v:,.2f}"
-
-
-def fmt_count(v: float) -> str:
-    a = abs(v)
-    for scale, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M")):
-        if a >= scale:
-            return f"{v / scale:.4g}{suffix}"
-    if a >= 1e4:
-        return f"{v / 1e3:.1f}k"
-    return f"{v:,.0f}"
-
-
-def fmt_seconds(v: float) -> str:
-    a = abs(v)
-    if a == 0:
-        return "0 s"
-    if a < 1:
-        return f"{v * 1000:.3g} ms"
-    if a < 120:
-        return f"{v:.3g} s"
-    if a < 7200:
-        return f"{v / 60:.3g} min"
-    return f"{v / 3600:.3g} h"
-
-
-def fmt_fraction(v: float) -> str:
-    """A share as a percentage with enough digits to tell 99.9 % from 99.999 %."""
-    if v >= 1.0:
-        return "100%" if v == 1.0 else f"{v * 100:.4g}%"
-    if v > 0.99:
-        k = int(min(6, max(2, np.ceil(-np.log10(1.0 - v)) - 1)))
-        return f"{v * 100:.{k}f}%"
-    return f"{v * 100:.1f}%"
