@@ -88,4 +88,5 @@ def test_cli_executor_dask_writes_identical_results(tmp_path: Path, cluster: str
     assert r.exit_code == 0, r.output
     assert started == [2, 2]
     c = pd.read_parquet(tmp_path / "sweep" / "points" / "000_backends.gpu_pool.servers=5" / "replications.parquet")
-    pd.testing.assert_frame_equal(c.drop(columns="wall_s"), a.iloc[:3])
+    assert (c["backends.gpu_pool.servers"] == 5).all()  # a sweep point's rows carry its values
+    pd.testing.assert_frame_equal(c.drop(columns=["wall_s", "backends.gpu_pool.servers"]), a.iloc[:3])
