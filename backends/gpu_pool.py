@@ -50,7 +50,7 @@ from backends.gpu_server import COLD, DOWN, OFF, READY, Job, Server
 from sim.config.backends import GpuPoolSpec
 from sim.request_block import DROPPED, FAILED, PATH_GPU, SERVED, RequestBlock
 from sim.ticks import Tick, call_later
-from sim.timeseries import IntervalTally
+from sim.timeseries import IntervalTally, minutes_in
 
 KV_WATERMARK = 0.01  # share of KV blocks kept free when admitting into a busy server (vLLM's default)
 
@@ -133,6 +133,8 @@ class GpuPool:
         self.preemptions = 0
         self.failures = 0
         self.work_s = 0.0  # server-time the work done would take in full batches (after warm-up)
+        # the same per simulated minute (a segment counted in the minute it ends): capacity used over the day
+        self.work_by_minute = [0.0] * minutes_in(horizon_s)
         # tests: called at every segment start with the number of iterations until its timer
         self.audit: Callable[[GpuPool, Server, int], None] | None = None
         self.controller.start()
@@ -543,7 +545,10 @@ class GpuPool:
         m = s.timer_m
         if now >= self.warmup_s:
             full = len(s.running) / self.max_batch
-            self.work_s += (now - s.seg_start) - (m * self.base * (1.0 - full) if full < 1.0 else 0.0)
+            work = (now - s.seg_start) - (m * self.base * (1.0 - full) if full < 1.0 else 0.0)
+            self.work_s += work
+            minutes = self.work_by_minute
+            minutes[min(int(now / 60.0), len(minutes) - 1)] += work
         it = s.iters = s.iters + m
         if s.pref:
             self._advance_prefill(s, m, it, now)

@@ -142,13 +142,25 @@ def report(
         ..., metavar="RESULTS_DIR", help="a results folder written by capsim run, plan or breakeven"
     ),
 ) -> None:
-    """(Re)build report.html and plots/*.png of a results folder."""
+    """(Re)build report.html and plots/*.png of a results folder (run, sweep, plan or breakeven)."""
     from sim.folder_lock import FolderLocked, lock_folder
     from sim.report import is_results_folder, write_report
     from sim.report.data import folder_problem
+    from sim.report.sweep_page import is_sweep_folder, write_sweep_report
 
+    if is_sweep_folder(results_dir) and not results_dir.is_symlink():
+        try:
+            with lock_folder(results_dir):
+                typer.echo(str(write_sweep_report(results_dir)))
+        except (FolderLocked, OSError, ValueError, KeyError) as exc:
+            _err(f"{results_dir}: {exc}")
+            raise typer.Exit(EXIT_USAGE) from None
+        return
     if not is_results_folder(results_dir):
-        _err(f"{results_dir}: not a capsim results folder (expected summary.json, plan.json or breakeven.json)")
+        _err(
+            f"{results_dir}: not a capsim results folder "
+            "(expected summary.json, sweep.json, plan.json or breakeven.json)"
+        )
         raise typer.Exit(EXIT_USAGE)
     problem = folder_problem(results_dir)
     if problem:
@@ -262,8 +274,12 @@ def compare(
     dir_a: Path = typer.Argument(..., metavar="A", help="results folder A (the baseline)"),
     dir_b: Path = typer.Argument(..., metavar="B", help="results folder B (differences are B - A)"),
     as_json: bool = typer.Option(False, "--json", help="print the comparison as JSON on stdout"),
+    as_html: bool = typer.Option(False, "--html", help="also write a side-by-side report (see --html-out)"),
+    html_out: Path = typer.Option(
+        Path("compare.html"), "--html-out", metavar="FILE", help="where --html writes the page"
+    ),
 ) -> None:
-    """Two runs' metrics side by side, with paired differences when they share the seed."""
+    """Two runs' metrics side by side, with paired differences B - A when they share the seed."""
     import json
 
     from sim.report.compare import NotComparable, print_compare
@@ -278,6 +294,11 @@ def compare(
         sys.stdout.write(json.dumps(result, allow_nan=False) + "\n")
     else:
         print_compare(result)
+    if as_html:
+        from sim.report.compare_page import write_compare_report
+
+        path = write_compare_report(result, html_out)
+        _err(f"written: {path}")
 
 
 @app.command(cls=Command)

@@ -11,10 +11,11 @@ import json
 import shlex
 import signal
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from sim.atomic import UnsafePath
 from sim.checkpoints import CheckpointRefused
@@ -60,6 +61,41 @@ def warn_short_horizon(exp: Experiment) -> None:
         )
 
 
+def execute(
+    exp: Experiment,
+    folder: ResultsFolder,
+    done: Mapping[int, object] | None = None,
+    resume: bool = False,
+    workers: int | None = None,
+    executor: str = "local",
+    address: str | None = None,
+    progress: bool = False,
+    report: bool = True,
+) -> dict[str, Any]:
+    """Run the replications not in `done` (prepare the folder first when `done` is None), checkpoint
+    each, write the final files (and the report), clear the checkpoints; returns summary.json's content.
+    The one path from a config to a results folder: `capsim run` and `sim.simulate` both take it."""
+    from sim.progress import Progress
+
+    if done is None:
+        done = folder.prepare(exp, resume)
+    todo = [r for r in range(exp.replications) if r not in done]
+    bar = Progress(total=exp.replications, done=len(done), enabled=progress, label=exp.name)
+    with bar:
+        for res in run_replications(
+            exp, todo, workers=workers, executor=executor, address=address, on_partial=bar.partial
+        ):
+            folder.checkpoint(res)
+            bar.advance()
+    summary = folder.finalize(exp)
+    if report:
+        from sim.report import write_report
+
+        write_report(folder.path)
+    folder.clear_partial()
+    return summary
+
+
 def run_experiment(
     exp: Experiment,
     out: Path | None = None,
@@ -90,7 +126,6 @@ def _run_locked(
     quiet: bool,
     resume: bool,
 ) -> int:
-    from sim.progress import Progress
     from sim.summary_table import print_summary
 
     try:
@@ -105,26 +140,21 @@ def _run_locked(
         return 2
     if not quiet:
         warn_short_horizon(exp)
-    todo = [r for r in range(exp.replications) if r not in done]
     finished = len(done)
     if resume and finished and not quiet and not as_json:
         sys.stderr.write(f"resuming: {finished} of {exp.replications} replications already done\n")
-    progress = Progress(total=exp.replications, done=finished, enabled=not quiet and not as_json, label=exp.name)
     try:
         with sigterm_as_interrupt():
-            with progress:
-                for res in run_replications(
-                    exp, todo, workers=workers, executor=executor, address=address, on_partial=progress.partial
-                ):
-                    folder.checkpoint(res)
-                    finished += 1
-                    progress.advance()
-            summary = folder.finalize(exp)
-            if exp.output.report:
-                from sim.report import write_report
-
-                write_report(folder.path)
-            folder.clear_partial()
+            summary = execute(
+                exp,
+                folder,
+                done=done,
+                workers=workers,
+                executor=executor,
+                address=address,
+                progress=not quiet and not as_json,
+                report=exp.output.report,
+            )
     except (CheckpointRefused, UnsafePath) as exc:
         sys.stderr.write(f"--out: {exc}; the results were not written\n")
         return 2

@@ -228,6 +228,7 @@ class Replication:
         n_min = rec.num_minutes
         busy = np.zeros(n_min)
         healthy = np.zeros(n_min)
+        capacity_used = np.zeros(n_min)
         gpu_spend = np.zeros(n_min)
         if pool is not None:
             from sim.timeseries import LevelSeries
@@ -240,6 +241,7 @@ class Replication:
                 a = np.array(pool.provisioned_intervals)
                 lp.add(a[:, 0], a[:, 1])
             busy, healthy = pool.busy.minute_means(n_min), lh.minute_means()
+            capacity_used = np.asarray(pool.work_by_minute[:n_min], dtype=np.float64) / 60.0
             gpu_spend = lp.minute_means() * price / 60.0
         timeseries = (
             {
@@ -249,6 +251,8 @@ class Replication:
                 "queue_len": rec.queue.minute_means(),
                 "busy_servers": busy,
                 "healthy_servers": healthy,
+                # servers' worth of work in full batches (gpu_capacity_utilization per minute; see docs/metrics.md)
+                "capacity_used_servers": capacity_used,
                 "spend_usd": rec.api_spend + gpu_spend + per_minute_fixed_usd(exp),
             }
             if exp.output.timeseries

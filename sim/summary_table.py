@@ -76,18 +76,45 @@ def print_summary(summary: dict[str, Any], folder: Path) -> None:
 
 
 def targets_table(targets: dict[str, Any]) -> Table:
-    """P(meet) per plan target and for all of them, with Wilson intervals and the verdict against P."""
+    """P(meet) per plan target and for all of them, with Wilson intervals, the normal tolerance bound of the
+    metric, and the decision (by count when the Wilson interval decides, else by the tolerance bound)."""
     level = targets.get("interval_level", 0.95)
-    t = Table(title=f"targets: P(meet) against the required {targets['confidence']:g}")
-    for col in ("target", "met / n", "P(meet)", f"Wilson {level:.0%}", "verdict"):
+    p = targets["confidence"]
+    t = Table(
+        title=f"targets: does a share >= {p:g} of simulated days meet them? ({level:.0%} confidence)",
+        caption=_needed_caption(targets),
+    )
+    cols = ("target", "met / n", "P(meet)", f"Wilson {level:.0%}", "by count", f"p{p * 100:g} bound", "decision")
+    for col in cols:
         t.add_column(col, justify="left" if col == "target" else "right")
     rows = [(i["target"], i) for i in targets["items"]] + [("all targets", targets["all"])]
     for label, i in rows:
+        tol = i.get("tolerance") or {}
+        metric = i.get("metric", "")
+        bound = tol.get("bound")
+        decision = i.get("decision", i["verdict"])
+        if i.get("decided_by") == "tolerance":
+            decision += " (bound)"
         t.add_row(
             label,
             f"{i['met']} / {i['n']}",
             _fmt(i["p_meet"]),
             f"{i['wilson95_low']:.3f} .. {i['wilson95_high']:.3f}",
             i["verdict"],
+            "-" if bound is None else _fmt(bound, metric),
+            decision,
         )
     return t
+
+
+def _needed_caption(targets: dict[str, Any]) -> str | None:
+    every = targets["all"]
+    lines = []
+    if every.get("verdict") == "undecided" and every.get("replications_needed"):
+        lines.append(
+            f"by count alone, a decision at this share needs {every['replications_needed']} replications "
+            f"(--reps {every['replications_needed']})"
+        )
+    if any(i.get("decided_by") == "tolerance" for i in [*targets["items"], every]):
+        lines.append("(bound): decided by the normal tolerance bound of the metric across replications")
+    return "; ".join(lines) or None

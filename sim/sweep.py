@@ -5,6 +5,7 @@
     OUT/sweep.parquet|csv    one row per point: the swept values, each metric's mean and 95% t interval,
                              P(meet all plan targets) with its Wilson interval
     OUT/sweep.json           the same, plus paired differences of every point against the first
+    OUT/report.html          one row per point, each target metric charted against the swept values
 
 Every point runs replications 0..n-1 of the same root seed (common random numbers), so the difference
 between two points is estimated replication by replication (sim.stats.paired_difference).
@@ -172,6 +173,10 @@ def _run_sweep_locked(
     write_atomic(root / "sweep.parquet", lambda fh: table.to_parquet(fh, index=False))
     write_atomic(root / "sweep.csv", lambda fh: table.to_csv(fh, index=False))
     write_text_atomic(root / "sweep.json", json.dumps(doc, indent=2, allow_nan=False) + "\n")
+    if exp.output.report:
+        from sim.report.sweep_page import write_sweep_report
+
+        write_sweep_report(root)
     if as_json:
         sys.stdout.write(json.dumps(doc, allow_nan=False) + "\n")
     else:
@@ -299,4 +304,6 @@ def print_sweep(doc: dict[str, Any], root: Path) -> None:
         cells.append("-" if not ta else f"{ta['met']}/{ta['n']}")
         t.add_row(*cells)
     Console(width=200).print(t)
-    Console().print(f"results: {root} (sweep.parquet, sweep.json; one folder per point under {POINTS_DIR}/)")
+    Console().print(
+        f"results: {root} (report.html, sweep.parquet, sweep.json; one folder per point under {POINTS_DIR}/)"
+    )

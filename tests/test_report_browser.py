@@ -215,3 +215,33 @@ def test_the_checks_catch_a_broken_page(tmp_path: Path) -> None:
     assert "boom" in text and "exception" in text and "ERR_FILE_NOT_FOUND" in text
     assert any(not (i["complete"] and i["w"] > 0) for i in page["images"])
     assert any(u.startswith("https://") for u in page["requests"])
+
+
+@pytest.fixture(scope="module")
+def sweep_and_compare(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    from tests.planning_configs import mgc_config, write
+
+    root = tmp_path_factory.mktemp("browser-sweep")
+    cfg = mgc_config(horizon_h=0.1, replications=2, output={"timeseries": True, "report": True})
+    path = write(root, cfg)
+    args = ["run", path, "--sweep", "backends.gpu_pool.servers=3,4,5", "--out", str(root / "sweep"), "--quiet"]
+    result = CliRunner().invoke(app, [*args, "--workers", "1"])
+    assert result.exit_code == 0, result.output
+    points = sorted((root / "sweep" / "points").iterdir())
+    html_out = root / "compare.html"
+    result = CliRunner().invoke(app, ["compare", str(points[0]), str(points[1]), "--html", "--html-out", str(html_out)])
+    assert result.exit_code == 0, result.output
+    return root / "sweep" / "report.html", html_out
+
+
+@pytest.mark.parametrize("which", ["sweep", "compare"])
+def test_sweep_and_compare_reports_render(sweep_and_compare: tuple[Path, Path], which: str) -> None:
+    page = load_page(sweep_and_compare[0 if which == "sweep" else 1])
+    assert page["title"].startswith(f"capsim {which}:")
+    assert page["problems"] == []
+    assert len(page["images"]) >= 2
+    for img in page["images"]:
+        assert img["src"].startswith("data:image/png;base64,")
+        assert img["complete"] and img["w"] > 0 and img["h"] > 0, img
+    assert all(u.startswith(("file://", "data:")) for u in page["requests"]), page["requests"]
+    assert page["widths"]["scroll"] <= page["widths"]["client"]

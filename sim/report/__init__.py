@@ -48,7 +48,9 @@ def build_charts(data: ReportData) -> list[Chart]:
             "utilization",
             "Utilization by hour",
             utilization_chart,
-            "Servers busy, healthy but idle, and provisioned but not serving (cold start or failed), per pool.",
+            "Capacity used (bars): the work the pool did, as the server-time it would take in full batches "
+            "(max_batch), over paid server-time: the headline (gpu_capacity_utilization). Busy (dashed): any "
+            "batch running, however small (gpu_utilization). Red: paid, but cold-starting or failed.",
         ),
         (
             "bill",

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
-from matplotlib.ticker import FuncFormatter, MultipleLocator, NullLocator
+from matplotlib.ticker import FixedLocator, FuncFormatter, MultipleLocator, NullLocator
 
 from sim.report.data import ReportData
 from sim.report.style import BLUE, GREEN, GREY, INK, ORANGE, PEAK, RED, band, fmt_seconds, new_figure, rc, to_png
@@ -174,6 +174,21 @@ def _hour_ticks(ax: Axes) -> None:
     ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{int(x) % 24:02d}:00"))
 
 
+def _readable_log_ticks(ax: Axes, wanted: int = 3) -> None:
+    """At least `wanted` labelled ticks on a log axis, however narrow its range (1-2-5, then every digit,
+    then evenly spaced values): a panel whose latencies sit within one decade still reads."""
+    lo, hi = ax.get_ylim()
+    if not (lo > 0 and hi > lo):
+        return
+    decades = range(math.floor(math.log10(lo)) - 1, math.ceil(math.log10(hi)) + 1)
+    for subs in ((1.0,), (1.0, 2.0, 5.0), tuple(float(d) for d in range(1, 10))):
+        ticks = [m * 10.0**k for k in decades for m in subs if lo <= m * 10.0**k <= hi]
+        if len(ticks) >= wanted:
+            ax.yaxis.set_major_locator(FixedLocator(ticks))
+            return
+    ax.yaxis.set_major_locator(FixedLocator(list(np.geomspace(lo * 1.05, hi / 1.05, wanted + 1))))
+
+
 def latency_chart(data: ReportData) -> bytes | None:
     """TTFT and e2e p50/p95/p99 by hour of day (median over replications, p5-p95 band) with the SLO line."""
     h = data.hourly
@@ -238,6 +253,7 @@ def latency_chart(data: ReportData) -> bytes | None:
             if lows and highs:
                 lo_v = min(v for v in lows if v > 0) if any(v > 0 for v in lows) else 1e-3
                 ax.set_ylim(lo_v / 1.5, max(highs) * 1.5)
+            _readable_log_ticks(ax)
             ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: fmt_seconds(v)))
             _hour_ticks(ax)
             ax.set_title(title, fontsize=11)
@@ -256,7 +272,8 @@ def _col(base: str, pool: str | None) -> str:
 
 
 def utilization_chart(data: ReportData) -> bytes | None:
-    """Per pool and hour of day: busy, idle-but-healthy and unavailable (cold start / failed) servers."""
+    """Per pool and hour of day: capacity used (the work done, in full batches, over paid server-time) as the
+    headline, busy (running any batch) as a secondary line, and the paid share lost to cold starts and failures."""
     ts = data.timeseries
     if ts is None or "busy_servers" not in ts.columns and not any(c.startswith("busy_servers.") for c in ts.columns):
         return None
@@ -268,17 +285,20 @@ def utilization_chart(data: ReportData) -> bytes | None:
     series = []
     for pool in pools:
         busy_c, healthy_c, prov_c = (_col(b, pool) for b in ("busy_servers", "healthy_servers", "provisioned_servers"))
+        cap_c = _col("capacity_used_servers", pool)
         if busy_c not in measured.columns or healthy_c not in measured.columns:
             continue
         frame = pd.DataFrame(
             {"hour": hour, "busy": measured[busy_c].to_numpy(), "healthy": measured[healthy_c].to_numpy()}
         )
+        if cap_c in measured.columns:
+            frame["cap"] = measured[cap_c].to_numpy()
         if prov_c in measured.columns:
             frame["prov"] = measured[prov_c].to_numpy()
         else:
             servers = data.get("backends.gpu_pool.servers") if pool in (None, "gpu_pool") else None
             frame["prov"] = float(servers) if servers is not None else frame["healthy"]
-        g = frame.groupby("hour").mean().reindex(range(24))
+        g = frame.groupby("hour").sum().reindex(range(24))
         idle_all_day = float(np.nansum(g["healthy"].to_numpy())) <= 0 and float(np.nansum(g["busy"].to_numpy())) <= 0
         no_pool = not data.metric_mean("cost_gpu_usd") or float(np.nansum(g["prov"].to_numpy())) <= 0
         if idle_all_day and no_pool:
@@ -289,10 +309,10 @@ def utilization_chart(data: ReportData) -> bytes | None:
     starts, peak_label = peak_spans(data, 24.0, None)
     hours = np.arange(24) + 0.5
     with rc():
-        fig = new_figure(3.8)
+        fig = new_figure(3.9)
         axes = fig.subplots(1, len(series), squeeze=False)[0]
         fig.suptitle(
-            "Utilization by hour of day, per pool (mean over replications)",
+            "Utilization by hour of day, per pool: share of paid server-time (mean over replications)",
             x=0.01,
             ha="left",
             fontsize=12.5,
@@ -300,31 +320,37 @@ def utilization_chart(data: ReportData) -> bytes | None:
             color=INK,
         )
         for ax, (name, g) in zip(axes, series, strict=True):
-            busy = g["busy"].to_numpy(dtype=np.float64)
-            healthy = g["healthy"].to_numpy(dtype=np.float64)
             prov = g["prov"].to_numpy(dtype=np.float64)
-            idle = np.clip(healthy - busy, 0, None)
-            down = np.clip(prov - healthy, 0, None)
-            _shade_peaks(ax, starts, peak_label)
-            ax.bar(hours, busy, width=0.85, color=BLUE, label="busy (running a batch)")
-            ax.bar(hours, idle, width=0.85, bottom=busy, color="#bee3f8", label="healthy, idle")
-            ax.bar(hours, down, width=0.85, bottom=busy + idle, color=RED, alpha=0.75, label="cold start / failed")
-            ax.set_ylabel("servers")
-            ax.set_ylim(0, max(1.0, float(np.nanmax(prov)) if np.isfinite(prov).any() else 1.0) * 1.35)
             with np.errstate(all="ignore"):
-                util = np.where(healthy > 0, busy / healthy, np.nan)
-            ax2 = ax.twinx()
-            ax2.plot(hours, util * 100, color=INK, lw=1.5, marker="o", ms=3, label="utilization = busy / healthy")
-            ax2.set_ylim(0, 135)
-            ax2.set_ylabel("utilization %")
-            ax2.grid(False)
-            ax2.spines["right"].set_visible(True)
-            total_busy, total_healthy = float(np.nansum(busy)), float(np.nansum(healthy))
-            mean_util = total_busy / total_healthy if total_healthy > 0 else float("nan")
-            ax.set_title(f"{name}: busy / healthy over the day {mean_util * 100:.0f}%", fontsize=11)
+                share = {
+                    k: np.where(prov > 0, g[k].to_numpy(dtype=np.float64) / prov, np.nan) * 100
+                    for k in ("busy", "healthy", "cap")
+                    if k in g.columns
+                }
+            _shade_peaks(ax, starts, peak_label)
+            down = np.clip(100 - share["healthy"], 0, None)
+            ax.bar(hours, down, width=0.85, bottom=100 - down, color=RED, alpha=0.55, label="cold start / failed")
+            if "cap" in share:
+                ax.bar(hours, share["cap"], width=0.85, color=BLUE, label="capacity used (work / full-batch capacity)")
+            ax.plot(
+                hours, share["busy"], color=INK, lw=1.4, ls="--", marker="o", ms=2.5, label="busy (any batch running)"
+            )
+            ax.set_ylim(0, 128)
+            ax.yaxis.set_major_locator(MultipleLocator(25))
+            ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.0f}%" if v <= 100 else ""))
+            ax.set_ylabel("share of paid server-time")
+            metric_name = "gpu_capacity_utilization" if name == "gpu_pool" else f"gpu_capacity_utilization.{name}"
+            used = data.metric_mean(metric_name)
+            total_prov = float(np.nansum(prov))
+            if used is None and "cap" in g.columns and total_prov > 0:
+                used = float(np.nansum(g["cap"].to_numpy())) / total_prov
+            busy_m = data.metric_mean("gpu_utilization" if name == "gpu_pool" else f"gpu_utilization.{name}")
+            if busy_m is None and total_prov > 0:
+                busy_m = float(np.nansum(g["busy"].to_numpy())) / total_prov
+            head = [f"capacity used {used * 100:.0f}%" if used is not None else None]
+            head.append(f"busy {busy_m * 100:.0f}%" if busy_m is not None else None)
+            ax.set_title(f"{name}: " + ", ".join(h for h in head if h) + " of paid server-time", fontsize=11)
             _hour_ticks(ax)
             ax.set_xlabel("hour of day")
-            h1, l1 = ax.get_legend_handles_labels()
-            h2, l2 = ax2.get_legend_handles_labels()
-            ax.legend(h1 + h2, l1 + l2, loc="upper left", ncol=3, fontsize=9)
+            ax.legend(loc="upper left", ncol=4, fontsize=9)
         return to_png(fig)

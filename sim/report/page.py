@@ -131,7 +131,8 @@ def cards(data: ReportData) -> str:
     for name, title in (
         ("availability", "availability"),
         ("slo_attainment", "within TTFT SLO"),
-        ("gpu_utilization", "GPU utilization"),
+        ("gpu_capacity_utilization", "GPU capacity used"),
+        ("gpu_utilization", "GPU busy"),
     ):
         if data.metric(name):
             out.append(_card(title, fmt_metric(name, data.metric_mean(name)), _ci_text(data, name)))
