@@ -496,7 +496,10 @@ def run_breakeven_command(
         doc = be.run()
     if out is not None:
         out = Path(out)
+        from sim.config.loader import resolved_yaml
+
         write_text_atomic(out / "breakeven.json", json.dumps(doc, indent=2, allow_nan=False) + "\n")
+        write_text_atomic(out / "config.yaml", resolved_yaml(exp))  # the report's Experiment section
         write_chart(doc, out / "breakeven.png")
     if as_json:
         sys.stdout.write(json.dumps(doc, allow_nan=False) + "\n")

@@ -309,7 +309,10 @@ def run_plan_command(
     doc = result.to_json()
     text = json.dumps(doc, allow_nan=False)
     if out is not None:
+        from sim.config.loader import resolved_yaml
+
         write_text_atomic(Path(out) / "plan.json", json.dumps(doc, indent=2, allow_nan=False) + "\n")
+        write_text_atomic(Path(out) / "config.yaml", resolved_yaml(exp))  # the report's Experiment section
     if as_json:
         sys.stdout.write(text + "\n")
     else:

@@ -84,7 +84,7 @@ def targets_table(targets: dict[str, Any]) -> Table:
         title=f"targets: does a share >= {p:g} of simulated days meet them? ({level:.0%} confidence)",
         caption=_needed_caption(targets),
     )
-    cols = ("target", "met / n", "P(meet)", f"Wilson {level:.0%}", "by count", f"p{p * 100:g} bound", "decision")
+    cols = ("target", "met / n", "P(meet)", f"Wilson {level:.0%}", "by count", f"bound on {p:.0%} of days", "decision")
     for col in cols:
         t.add_column(col, justify="left" if col == "target" else "right")
     rows = [(i["target"], i) for i in targets["items"]] + [("all targets", targets["all"])]

@@ -92,3 +92,16 @@ def test_latency_panels_have_readable_ticks() -> None:
         ticks = [t for t in ax.get_yticks() if lo <= t <= hi]
         assert len(ticks) >= 3, (lo, hi, ticks)
         assert np.all(np.diff(ticks) > 0)
+
+
+def test_plan_page_has_a_title_and_its_experiment(tmp_path: Path) -> None:
+    path = write(tmp_path, mgc_config(rps=4.0, horizon_h=0.05))
+    out = tmp_path / "plan"
+    args = ["plan", path, "--vary", f"{KEY}=4..6", "--reps", "3", "--max-reps", "3", "--out", str(out), "--quiet"]
+    r = CliRunner().invoke(app, [*args, "--workers", "1"])
+    assert r.exit_code in (0, 3), r.output
+    r = CliRunner().invoke(app, ["report", str(out)])
+    assert r.exit_code == 0, r.output
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert "<title>capsim plan: mgc</title>" in page and "<h1>mgc: plan</h1>" in page
+    assert "Resolved config (config.yaml)" in page

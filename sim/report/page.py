@@ -239,7 +239,8 @@ def plan_tables(data: ReportData) -> str:
 
 
 def render(data: ReportData, charts: list[Chart], version: str) -> str:
-    title = f"capsim report: {data.name}"
+    kind = "report" if data.summary else "plan" if data.plan else "breakeven" if data.breakeven else "report"
+    title = f"capsim {kind}: {data.name}"
     nav = "".join(f"<a href='#{c.slug}'>{_e(c.title)}</a>" for c in charts)
     figs = "".join(
         f"<figure id='{c.slug}'><img src='{data_uri(c.png)}' alt='{_e(c.title)}: {_e(c.caption)}'>"
@@ -248,7 +249,7 @@ def render(data: ReportData, charts: list[Chart], version: str) -> str:
     )
     table = headline(data)
     body = [
-        f"<h1>{_e(data.name)}</h1>",
+        f"<h1>{_e(data.name)}{'' if kind == 'report' else f': {kind}'}</h1>",
         f"<p class='sub'>{_e(subtitle(data))}</p>",
         cards(data),
         f"<nav>{nav}<a href='#headline'>Headline metrics</a><a href='#digest'>Experiment</a></nav>" if nav else "",
