@@ -186,7 +186,7 @@ def _readable_log_ticks(ax: Axes, wanted: int = 3) -> None:
         if len(ticks) >= wanted:
             ax.yaxis.set_major_locator(FixedLocator(ticks))
             return
-    ax.yaxis.set_major_locator(FixedLocator(list(np.geomspace(lo * 1.05, hi / 1.05, wanted + 1))))
+    ax.yaxis.set_major_locator(FixedLocator(list(np.geomspace(lo, hi, wanted + 2)[1:-1])))
 
 
 def latency_chart(data: ReportData) -> bytes | None:
