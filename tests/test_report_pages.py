@@ -26,7 +26,7 @@ def test_sweep_writes_a_report_and_capsim_report_rebuilds_it(tmp_path: Path) -> 
     assert "<title>capsim sweep: mgc</title>" in page
     doc = json.loads((out / "sweep.json").read_text())
     # one row per point, each linking to its own report
-    assert page.count("point report</a>") == len(doc["points"]) == 2
+    assert page.count("title='this point&#39;s report'") == len(doc["points"]) == 2
     for p in doc["points"]:
         assert (out / p["folder"] / "report.html").is_file()
     # a chart per target metric against the swept values

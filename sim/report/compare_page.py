@@ -63,9 +63,10 @@ def render_compare(result: dict[str, Any], version: str) -> str:
             f"<tr{style}><td>{_e(n)}</td><td>{side(e['a'])}</td><td>{side(e['b'])}</td><td>{dtxt}</td><td>{rel}</td></tr>"
         )
     table = (
-        "<table><tr><th>metric</th><th>A</th><th>B</th><th>B - A (95% CI)</th><th>change</th></tr>"
+        "<div style='overflow-x:auto'><table>"
+        "<tr><th>metric</th><th>A</th><th>B</th><th>B - A (95% CI)</th><th>change</th></tr>"
         + "".join(rows)
-        + "</table>"
+        + "</table></div>"
     )
     pa, pb = _plots(Path(a["folder"])), _plots(Path(b["folder"]))
     figs = []

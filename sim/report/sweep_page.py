@@ -93,6 +93,8 @@ def metric_chart(doc: dict[str, Any], metric: str) -> bytes | None:
                 ax.axhline(v, color=RED, ls="--", lw=1.6, label=f"target {op} {fmt_metric(metric, v)}")
         if not numeric:
             ax.set_xticks(range(len(order)), [str(v) for v in order])
+        elif len(order) <= 12:
+            ax.set_xticks([float(v) for v in order], [f"{v:g}" for v in order])
         ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: fmt_metric(metric, v)))
         ax.set_xlabel(x_key)
         ax.set_title(f"{metric} (mean, 95% CI)", fontsize=11, color=INK)
@@ -104,10 +106,16 @@ def metric_chart(doc: dict[str, Any], metric: str) -> bytes | None:
 def _table(doc: dict[str, Any], metrics: list[str]) -> str:
     keys = doc["keys"]
     head = "".join(f"<th>{_e(k)}</th>" for k in keys)
-    head += "".join(f"<th>{_e(m)}</th>" for m in metrics) + "<th>P(meet all targets)</th><th>verdict</th><th></th>"
+    head += "".join(f"<th>{_e(m)}</th>" for m in metrics) + "<th>P(meet all targets)</th><th>decision</th>"
     rows = []
     for p in doc["points"]:
-        cells = "".join(f"<td>{_e(p['values'][k])}</td>" for k in keys)
+        link = f"{p['folder']}/report.html"
+        cells = "".join(
+            f"<td><a href='{_e(link)}' title='this point&#39;s report'>{_e(p['values'][k])}</a></td>"
+            if i == 0
+            else f"<td>{_e(p['values'][k])}</td>"
+            for i, k in enumerate(keys)
+        )
         for m in metrics:
             s = p["metrics"].get(m) or {}
             ci = (
@@ -117,11 +125,13 @@ def _table(doc: dict[str, Any], metrics: list[str]) -> str:
             )
             cells += f"<td>{fmt_metric(m, s.get('mean'))}{ci}</td>"
         ta = (p.get("targets") or {}).get("all")
-        cells += f"<td>{ta['met']}/{ta['n']}</td><td>{_e(ta['verdict'])}</td>" if ta else "<td>-</td><td>-</td>"
-        link = f"{p['folder']}/report.html"
-        cells += f"<td><a href='{_e(link)}'>point report</a></td>"
+        if ta:
+            decision = ta.get("decision", ta["verdict"]) + (" (bound)" if ta.get("decided_by") == "tolerance" else "")
+            cells += f"<td>{ta['met']}/{ta['n']}</td><td>{_e(decision)}</td>"
+        else:
+            cells += "<td>-</td><td>-</td>"
         rows.append(f"<tr>{cells}</tr>")
-    return f"<table><tr>{head}</tr>{''.join(rows)}</table>"
+    return f"<div style='overflow-x:auto'><table><tr>{head}</tr>{''.join(rows)}</table></div>"
 
 
 def render(doc: dict[str, Any], charts: list[Chart], config_text: str | None, version: str) -> str:
@@ -134,7 +144,8 @@ def render(doc: dict[str, Any], charts: list[Chart], config_text: str | None, ve
         f"{doc['seed']} (common random numbers across points)"
     )
     figs = "".join(
-        f"<figure style='display:inline-block;width:49%;margin:0.5%;vertical-align:top' id='{c.slug}'>"
+        f"<figure style='display:inline-block;box-sizing:border-box;width:49%;margin:0.5% 0.4%;vertical-align:top' "
+        f"id='{c.slug}'>"
         f"<img src='{data_uri(c.png)}' alt='{_e(c.title)}'><figcaption>{_e(c.caption)}</figcaption></figure>"
         for c in charts
     )
@@ -145,8 +156,9 @@ def render(doc: dict[str, Any], charts: list[Chart], config_text: str | None, ve
         "<h2 id='points'>One row per point</h2>",
         _table(doc, metrics),
         "<p class='sub'>Mean over replications with the Student-t 95% interval of the mean; P(meet): the "
-        "replications that met every target, with the verdict of its Wilson interval against the required "
-        "confidence.</p>",
+        "replications that met every target; decision: by counting (Wilson interval against the required "
+        "confidence), else (bound) by the metric's normal tolerance bound (docs/planning.md). Each swept value "
+        "links to that point's own report.</p>",
         "<h2 id='charts'>Each metric against the swept values</h2>",
         figs,
         "<h2 id='digest'>Experiment</h2>",
