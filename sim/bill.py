@@ -79,7 +79,16 @@ def month_requests(exp: Experiment) -> float:
     """Expected requests in a calendar month (costs.hours_per_month) of the workload's calendar."""
     weeks = exp.costs.hours_per_month / HOURS_PER_WEEK
     a = exp.workload.arrivals
-    return weeks * (float(a.mean_rps) * requests_per_week_per_rps(exp) + burst_requests_per_week(exp))
+    level = _growth_level(exp)
+    return weeks * level * (float(a.mean_rps) * requests_per_week_per_rps(exp) + burst_requests_per_week(exp))
+
+
+def _growth_level(exp: Experiment) -> float:
+    """workload.scale times the mean growth factor over the measured span (workloads.growth): a month at
+    the level the simulated span runs at."""
+    from workloads.growth import mean_factor
+
+    return mean_factor(exp.workload, exp.warmup_h * 3600.0, exp.horizon_h * 3600.0)
 
 
 def span_requests(exp: Experiment) -> float:
@@ -90,14 +99,17 @@ def span_requests(exp: Experiment) -> float:
 
     horizon_s = exp.horizon_h * 3600.0
     lo = exp.warmup_h * 3600.0
+    from workloads.growth import grown
+
     a = exp.workload.arrivals
-    curve = build_rate_curve(a, exp.start_weekday, horizon_s)
-    return curve.total(lo, horizon_s) + expected_in(a.bursts, exp.start_weekday, lo, horizon_s)
+    curve = grown(build_rate_curve(a, exp.start_weekday, horizon_s), exp.workload)
+    bursts = expected_in(a.bursts, exp.start_weekday, lo, horizon_s) * _growth_level(exp)
+    return curve.total(lo, horizon_s) + bursts
 
 
 def rate_for_month_requests(exp: Experiment, requests: float) -> float:
     """The mean_rps whose calendar month holds `requests` expected requests (bursts are not scaled)."""
-    weeks = exp.costs.hours_per_month / HOURS_PER_WEEK
+    weeks = exp.costs.hours_per_month / HOURS_PER_WEEK * _growth_level(exp)
     per_rps = weeks * requests_per_week_per_rps(exp)
     rest = requests - weeks * burst_requests_per_week(exp)
     if per_rps <= 0 or rest < 0:

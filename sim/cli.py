@@ -331,6 +331,57 @@ def paired(
     raise typer.Exit(code)
 
 
+@app.command()
+def fit(
+    log: Path = typer.Argument(..., help="request log: one row per request (CSV, JSON lines or Parquet)"),
+    out: Path = typer.Option(..., "--out", help="the experiment YAML to write (fit-report.html goes beside it)"),
+    fmt: str | None = typer.Option(None, "--format", help="csv | jsonl | parquet (default: from the file name)"),
+    time_column: str | None = typer.Option(None, "--time-column", help="request time (ISO date-time or epoch)"),
+    input_column: str | None = typer.Option(None, "--input-column", help="input (prompt) tokens"),
+    output_column: str | None = typer.Option(None, "--output-column", help="output (completion) tokens"),
+    class_column: str | None = typer.Option(None, "--class-column", help="request class (optional)"),
+    user_column: str | None = typer.Option(None, "--user-column", help="user or session id (optional)"),
+    prompt_hash_column: str | None = typer.Option(None, "--prompt-hash-column", help="prompt hash (optional)"),
+    timezone: str = typer.Option("UTC", "--timezone", help="IANA zone or +HH:MM: local time of the profile"),
+    session_gap_s: float = typer.Option(1800.0, "--session-gap-s", min=1.0, help="a longer gap starts a session"),
+    report: bool = typer.Option(True, "--report/--no-report", help="write fit-report.html beside the config"),
+) -> None:
+    """Fit a workload to a request log and write an experiment config that reproduces it."""
+    from workloads.fit import fit_log
+    from workloads.fit.writer import write_experiment
+    from workloads.log_reader import LogError
+
+    columns = {
+        "time": time_column,
+        "input": input_column,
+        "output": output_column,
+        "class": class_column,
+        "user": user_column,
+        "prompt_hash": prompt_hash_column,
+    }
+    try:
+        result = fit_log(log, fmt, columns, timezone, session_gap_s)
+    except LogError as exc:
+        _err(str(exc))
+        raise typer.Exit(EXIT_USAGE) from None
+    for line in result.log.problems.summary(result.log.unit):
+        _err(f"{log}: {line}")
+    for note in result.notes:
+        _err(f"{log}: note: {note}")
+    written = write_experiment(result, out)
+    exp = _load(str(out), None)  # what was written must load: a failure here is capsim's bug
+    if report:
+        from sim.report.fit_page import write_fit_report
+
+        written.append(write_fit_report(result, exp, out.parent / "fit-report.html"))
+    typer.echo(
+        f"fitted {result.log.size} requests ({sum(result.log.problems.counts.values())} problems counted): "
+        f"{result.rates.mean_rps:.4g} req/s mean, {len(result.classes)} class(es), {len(result.rates.bursts)} burst(s)"
+    )
+    for path in written:
+        typer.echo(str(path))
+
+
 def _overrides(set_: list[str] | None, seed: int | None, reps: int | None = None) -> list[str]:
     """`--set` overrides plus the ones that `--reps` and `--seed` stand for."""
     overrides = list(set_ or [])

@@ -5,6 +5,8 @@ c = day start + at_h hours. An occurrence brings `count` requests (exactly, or P
 `poisson`), or Poisson(rate_rps * 2 half_width_s) for a `rate_rps` burst, placed uniformly in the window
 (or, for `shape: normal`, normally around c with sd half_width_s / 2, truncated to the window). Requests
 outside [0, horizon) are lost. They carry the burst's class (or a class drawn by share when it names none).
+With `workload.scale` or `growth_per_month` the occurrence's mean count is multiplied by the growth factor
+at its centre (workloads.growth).
 Every occurrence draws from its own stream (component "bursts", sub = burst index * 2^20 + day), so the
 draws do not depend on how time is cut into blocks.
 """
@@ -16,9 +18,10 @@ import math
 import numpy as np
 from scipy import special
 
-from sim.config.workload import BurstSpec
+from sim.config.workload import BurstSpec, WorkloadSpec
 from sim.rng import stream
 from workloads.arrivals import DAY_S, HOUR_S, WEEKDAYS
+from workloads.growth import factor_at, is_identity
 
 _NORMAL_Z = 2.0  # the window holds +-2 sd
 
@@ -78,12 +81,14 @@ class BurstSchedule:
         horizon_s: float,
         seed: int,
         replication: int,
+        growth: WorkloadSpec | None = None,
     ):
         self.bursts = bursts
         self.class_of = [-1 if b.class_name is None else class_index[b.class_name] for b in bursts]
         self.horizon_s = horizon_s
         self.seed = seed
         self.replication = replication
+        self.growth = growth if growth is not None and not is_identity(growth) else None
         start = WEEKDAYS.index(start_weekday.lower()[:3])
         occ: list[tuple[float, float, int, int]] = []
         n_days = math.ceil(horizon_s / DAY_S) + 1
@@ -112,17 +117,25 @@ class BurstSchedule:
         for lo, hi, i, _ in self.occurrences:
             b = self.bursts[i]
             n = float(b.count) if b.count is not None else float(b.rate_rps or 0.0) * (hi - lo)
+            n *= self._factor(lo, hi)
             inside = (min(hi, self.horizon_s) - max(lo, 0.0)) / (hi - lo) if b.shape == "uniform" else 1.0
             total += n * inside
         return total
 
+    def _factor(self, lo: float, hi: float) -> float:
+        return 1.0 if self.growth is None else float(factor_at(self.growth, 0.5 * (lo + hi)))
+
     def _occurrence(self, lo: float, hi: float, i: int, d: int) -> np.ndarray:
         b = self.bursts[i]
         rng = stream(self.seed, self.replication, "bursts", i * 2**20 + (d + 1))
-        if b.count is not None:
+        f = self._factor(lo, hi)
+        if b.count is not None and f == 1.0:
             n = int(rng.poisson(b.count)) if b.poisson else int(b.count)
+        elif b.count is not None:
+            mean = b.count * f
+            n = int(rng.poisson(mean)) if b.poisson else int(mean) + int(rng.random() < mean - int(mean))
         else:
-            n = int(rng.poisson(float(b.rate_rps or 0.0) * (hi - lo)))
+            n = int(rng.poisson(float(b.rate_rps or 0.0) * (hi - lo) * f))
         u = rng.random(n)
         if b.shape == "uniform":
             t = lo + u * (hi - lo)

@@ -16,6 +16,7 @@ from sim.request_block import RequestBlock
 from sim.rng import name_key, stream
 from workloads.arrivals import poisson_arrivals
 from workloads.distributions import make_token_distribution
+from workloads.growth import grown
 from workloads.popularity import ZipfPopularity
 from workloads.shapes import build_rate_curve
 
@@ -95,7 +96,7 @@ class PoissonSource:
     """A (non-homogeneous) Poisson process with the workload's rate curve."""
 
     def __init__(self, exp: Experiment, replication: int, horizon_s: float):
-        self.curve = build_rate_curve(exp.workload.arrivals, exp.start_weekday, horizon_s)
+        self.curve = grown(build_rate_curve(exp.workload.arrivals, exp.start_weekday, horizon_s), exp.workload)
         self.rng = stream(exp.seed, replication, "arrivals")
         self.horizon_s = horizon_s
 

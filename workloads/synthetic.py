@@ -16,6 +16,7 @@ from sim.config import Experiment
 from sim.rng import stream
 from workloads.arrivals import RateCurve, poisson_arrivals
 from workloads.bursts import BurstSchedule
+from workloads.growth import grown
 from workloads.overdispersion import LogNormalAR1, cv_for_index_of_dispersion
 from workloads.ragged import ragged_gather
 from workloads.sessions import SessionMaker
@@ -76,7 +77,7 @@ class SyntheticSource:
     def __init__(self, exp: Experiment, replication: int, horizon_s: float):
         a = exp.workload.arrivals
         self.horizon_s = horizon_s
-        self.curve = build_rate_curve(a, exp.start_weekday, horizon_s)
+        self.curve = grown(build_rate_curve(a, exp.start_weekday, horizon_s), exp.workload)
         self.rng = stream(exp.seed, replication, "arrivals")
         self.sessions = SessionMaker(exp, replication) if exp.workload.sessions is not None else None
         start_curve = self.curve if self.sessions is None else self.curve.scaled(1.0 / self.sessions.mean_turns)
@@ -90,7 +91,9 @@ class SyntheticSource:
         self.bursts: BurstSchedule | None = None
         if a.bursts:
             index = {c.name: i for i, c in enumerate(exp.workload.classes)}
-            self.bursts = BurstSchedule(a.bursts, index, exp.start_weekday, horizon_s, exp.seed, replication)
+            self.bursts = BurstSchedule(
+                a.bursts, index, exp.start_weekday, horizon_s, exp.seed, replication, growth=exp.workload
+            )
 
     def mean_rate(self) -> float:
         rate = float(self.curve.total(0.0, self.horizon_s) / self.horizon_s)

@@ -154,9 +154,11 @@ def estimate_run(exp: Experiment, base_dir: Path | None = None, points: float = 
         factor = 1.0 if arr.kind == "constant" else max(1.0, arr.weekend_factor)
         if arr.day_factors is not None:
             factor = max(1.0, max(arr.day_factors))
-        mean_rate = arr.mean_rps * factor
+        wl = exp.workload
+        growth = wl.scale * max(1.0, (1.0 + wl.growth_per_month) ** (exp.horizon_h / 730.0))  # workloads.growth
+        mean_rate = arr.mean_rps * factor * growth
         per_rep, key = mean_rate * horizon_s, "workload.arrivals.mean_rps"
-        peak_rate = arr.mean_rps * _peak_factor(exp)
+        peak_rate = arr.mean_rps * _peak_factor(exp) * growth
     est.events.append((key, "requests", runs * per_rep * EVENTS_PER_REQUEST))
 
     bursts, largest_burst, burst_key = _burst_terms(exp, horizon_s)

@@ -239,6 +239,9 @@ class WorkloadSpec(Frozen):
     users: UsersSpec | None = None
     classes: Annotated[list[RequestClass], Field(min_length=1, max_length=64)] = Field(default_factory=_default_classes)
     sessions: SessionsSpec | None = None  # multi-turn conversations instead of independent requests
+    # growth (workloads.growth): the whole rate (curve and bursts) times scale * (1 + growth_per_month)^(t / 730 h)
+    scale: Annotated[float, Field(gt=0, le=1.0e6)] = 1.0
+    growth_per_month: Annotated[float, Field(gt=-1, le=100)] = 0.0
 
     @model_validator(mode="after")
     def _classes_ok(self) -> WorkloadSpec:
@@ -256,6 +259,8 @@ class WorkloadSpec(Frozen):
             raise ValueError("sessions make their own arrival times: they do not apply to kind 'trace'")
         if self.users is not None:
             self._rate_from_users(self.users)
+        if self.arrivals.kind == "trace" and (self.scale != 1.0 or self.growth_per_month != 0.0):
+            raise ValueError("scale and growth_per_month apply to rate curves; a trace is faster with arrivals.speed")
         return self
 
     def _rate_from_users(self, users: UsersSpec) -> None:
