@@ -107,10 +107,10 @@ CASES: list[tuple[str, str | bytes, list[str], str]] = [
         "python object tag",
         edit("replications: 2", "replications: !!python/object/apply:os.system ['touch /tmp/capsim-pwned']"),
         [],
-        "<document> (line 3)",
+        "replications (line 3)",  # a refused tag is reported at its dotted path
     ),
-    ("python name tag", edit("seed: 1", "seed: !!python/name:os.system"), [], "<document> (line 2)"),
-    ("custom tag", edit("seed: 1", "seed: !seed 1"), [], "<document> (line 2)"),
+    ("python name tag", edit("seed: 1", "seed: !!python/name:os.system"), [], "seed (line 2)"),
+    ("custom tag", edit("seed: 1", "seed: !seed 1"), [], "seed (line 2)"),
     ("unhashable key", BASE + "? [a, b]\n: 1\n", [], "<document> (line"),
     ("non-mapping list", "- 1\n- 2\n", [], "<document> (line 1)"),
     ("non-mapping scalar", "just words\n", [], "<document> (line 1)"),
@@ -243,7 +243,7 @@ def test_limits_can_be_raised(tmp_path: Path) -> None:
     code, _, err = _cli(["validate", str(path)], tmp_path)
     assert code == 2 and "limits.max_events" in err and "workload.arrivals.mean_rps" in err
     code, _, err = _cli(
-        ["validate", str(path), "--set", "limits.max_events=1e14", "--set", "limits.max_memory_gb=100"], tmp_path
+        ["validate", str(path), "--set", "limits.max_events=1e15", "--set", "limits.max_memory_gb=100"], tmp_path
     )
     assert code == 0, err
 
