@@ -117,6 +117,15 @@ def gpu_pools(draw: st.DrawFn, servers: st.SearchStrategy[int] | None = None) ->
     return pool
 
 
+def _least_tokens(dist: dict[str, Any]) -> int:
+    """A lower bound on a token distribution's draws (as sim.config.checks bounds them)."""
+    if dist["dist"] == "constant":
+        return max(1, int(dist["value"]))
+    if dist["dist"] == "uniform":
+        return max(1, int(dist["low"]))
+    return 1
+
+
 @st.composite
 def experiment_dicts(
     draw: st.DrawFn,
@@ -132,6 +141,9 @@ def experiment_dicts(
     classes = draw(request_classes(n_classes))
     rate = _round(draw(st.floats(0.05, max_rate)), 4)
     pool = draw(gpu_pools(servers))
+    if "kv_cache_tokens" in pool:  # room for at least every class's smallest request (else refused at validate)
+        least = max(_least_tokens(c["input_tokens"]) + _least_tokens(c["output_tokens"]) for c in classes)
+        pool["kv_cache_tokens"] = max(pool["kv_cache_tokens"], 16 * (least // 16 + 1))  # 16-token blocks
     # a load on the GPU pool from light to overloaded: iteration times are scaled to reach it at this rate
     load = draw(st.sampled_from([0.2, 0.6, 0.9, 1.1, 2.0]))
     scale = load * gpu_capacity_rps(classes, pool) / rate

@@ -137,6 +137,47 @@ def data_problems(exp: Experiment, base_dir: Path | None) -> list[tuple[str, str
     return problems
 
 
+def _least_tokens(spec: Any, base_dir: Path | None) -> int:
+    """A lower bound on a token-count distribution's draws (counts are whole numbers >= 1)."""
+    if spec.dist == "constant":
+        return max(1, int(spec.value))
+    if spec.dist == "uniform":
+        return max(1, math.floor(spec.low))
+    if spec.dist == "empirical":
+        from workloads.files import read_column
+
+        return max(1, int(np.min(read_column(spec.file, spec.column, base_dir))))
+    return 1
+
+
+def kv_problems(exp: Experiment, base_dir: Path | None) -> list[tuple[str, str]]:
+    """A GPU pool whose KV cache cannot hold even the smallest request of a class it serves would fail every
+    one of them (`kv_cache_tokens: 1` ran with availability 0): refused, naming the class and the sizes."""
+    from backends.catalog import kv_blocks, kv_capacity
+
+    pool, routing = exp.backends.gpu_pool, exp.routing
+    if routing.policy == "api_only":
+        return []
+    paged = pool.kv_policy == "paged"
+    # what one request may hold: whole blocks when paged (its last token may sit in a new block's first slot)
+    most = kv_blocks(pool) * pool.kv_block_tokens + 1 if paged else kv_capacity(pool)
+    problems = []
+    for i, c in enumerate(exp.workload.classes):
+        if routing.policy == "by_class" and not str(routing.by_class.get(c.name, "gpu")).startswith("gpu"):
+            continue
+        least = _least_tokens(c.input_tokens, base_dir) + _least_tokens(c.output_tokens, base_dir)
+        if least > most:
+            problems.append(
+                (
+                    "backends.gpu_pool.kv_cache_tokens",
+                    f"the KV cache holds {most} token(s) per request, but the smallest request of class "
+                    f"{c.name!r} (workload.classes.{i}) needs {least} (prompt + output): every such request "
+                    "would fail; give more KV memory (or leave kv_cache_tokens unset to derive it)",
+                )
+            )
+    return problems
+
+
 def worst_sweep_point(exp: Experiment, base_dir: Path | None) -> Experiment | None:
     """Of the single-key variants of a sweep, the one with the most events (the grid's point estimate)."""
     from sim.config.limits import estimate_run
@@ -164,6 +205,9 @@ def run_problems(exp: Experiment, base_dir: Path | None = None) -> list[tuple[st
     if problems:
         return problems
     problems = data_problems(exp, base_dir)
+    if problems:
+        return problems
+    problems = kv_problems(exp, base_dir)
     if problems:
         return problems
     problems = limit_problems(exp, base_dir)  # the grid's size first, before any point is derived
