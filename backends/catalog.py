@@ -35,6 +35,7 @@ class Gpu:
     price_source: str  # where the price comes from
     price_as_of: str  # when that source stated it
     pcie_gb_s: float = 32.0  # PCIe 4.0/5.0 x16 one direction, used when there is no NVLink
+    fp8_tflops: float = 0.0  # dense FP8 tensor TFLOP/s (0: no FP8 tensor cores)
 
     @property
     def interconnect_gb_s(self) -> float:
@@ -84,13 +85,13 @@ GPUS: dict[str, Gpu] = {
         Gpu(
             "h100", "hopper", 80, 3.35, 989, 900, 2.69,
             "tier-2 cloud on-demand band 2.49-2.99 USD/GPU-h (digiterialabs.com note, via calibration_facts.csv)",
-            "2026-Q1",
+            "2026-Q1", fp8_tflops=1979,
         ),
         Gpu(
             "h200", "hopper", 141, 4.8, 989, 900, 3.50,
             "low end of the specialty-cloud on-demand band 3.50-4.50 USD/GPU-h"
             " (mercatus-ai.com/blog/cloud-gpu-pricing)",
-            "2026-05",
+            "2026-05", fp8_tflops=1979,
         ),
         Gpu(
             "a100-80gb", "ampere", 80, 2.039, 312, 600, 1.30,
@@ -101,11 +102,49 @@ GPUS: dict[str, Gpu] = {
             "l40s", "ada", 48, 0.864, 362, 0, 1.00,
             "within the on-demand band 0.86 (RunPod) - 1.29 (Civo) USD/GPU-h"
             " (modal.com/blog/nvidia-l40s-price-article)",
-            "2025-08",
+            "2025-08", fp8_tflops=733,
+        ),
+        # Rows below: specifications from the vendors' data sheets (dense, no sparsity); prices are list prices
+        # as recalled from the named public pages for the stated date, not re-checked when written (no network).
+        Gpu(
+            "h100-pcie", "hopper", 80, 2.0, 756, 0, 2.49,
+            "Lambda on-demand list price for 1x H100 PCIe (lambda.ai/service/gpu-cloud pricing page)",
+            "2025-06", pcie_gb_s=64.0, fp8_tflops=1513,
+        ),
+        Gpu(
+            "b200", "blackwell", 180, 8.0, 2250, 1800, 4.99,
+            "Lambda on-demand list price per GPU-hour for 8x B200 SXM6 (lambda.ai/service/gpu-cloud pricing page)",
+            "2025-09", pcie_gb_s=64.0, fp8_tflops=4500,
+        ),
+        Gpu(
+            "a100-40gb", "ampere", 40, 1.555, 312, 600, 1.29,
+            "Lambda on-demand list price for 1x A100 40 GB SXM4 (lambda.ai/service/gpu-cloud pricing page)",
+            "2025-06",
+        ),
+        Gpu(
+            "l4", "ada", 24, 0.3, 121, 0, 0.80,
+            "AWS EC2 g6.xlarge (1x L4) on-demand, us-east-1, 0.8048 USD/h (aws.amazon.com/ec2/pricing/on-demand)",
+            "2025-06", fp8_tflops=242,
+        ),
+        Gpu(
+            "a10g", "ampere", 24, 0.6, 70, 0, 1.01,
+            "AWS EC2 g5.xlarge (1x A10G) on-demand, us-east-1, 1.006 USD/h (aws.amazon.com/ec2/pricing/on-demand)",
+            "2025-06",
+        ),
+        Gpu(
+            "mi300x", "cdna3", 192, 5.3, 1307, 896, 2.49,
+            "RunPod on-demand list price for 1x MI300X (runpod.io/pricing); Infinity Fabric 7 x 128 GB/s",
+            "2025-06", pcie_gb_s=64.0, fp8_tflops=2615,
         ),
     ]
 }  # fmt: skip
-GPU_ALIASES = {"a100": "a100-80gb", "a100_80gb": "a100-80gb", "h100-sxm": "h100"}
+GPU_ALIASES = {
+    "a100": "a100-80gb",
+    "a100_80gb": "a100-80gb",
+    "a100_40gb": "a100-40gb",
+    "h100-sxm": "h100",
+    "h100_pcie": "h100-pcie",
+}
 
 MODELS: dict[str, Model] = {
     m.name: m
@@ -147,6 +186,23 @@ EFFICIENCY: dict[str, Efficiency] = {
     "ampere": _HOPPER,
     "ada": _HOPPER,
 }
+MEASURED_FAMILIES = frozenset({"hopper"})  # families whose factors were fitted to their own measurements
+
+
+def efficiency(family: str) -> Efficiency:
+    """A family's efficiency factors; a family without any (Blackwell, CDNA3, a user's) carries Hopper's."""
+    return EFFICIENCY.get(family, _HOPPER)
+
+
+def efficiency_note(family: str) -> str | None:
+    """What a run should say when its GPU family's factors were not measured on that family."""
+    if family in MEASURED_FAMILIES:
+        return None
+    return (
+        f"GPU family {family!r} has no measured efficiency factors: Hopper's are used with its own bandwidth,"
+        " FLOP/s, memory and interconnect (a first-principles estimate, not a calibration)"
+    )
+
 
 GPU_MEMORY_UTILIZATION = 0.90  # vLLM's default share of HBM it manages
 ACTIVATION_RESERVE_GB = 2.0  # per GPU, for activations and CUDA graphs
@@ -229,7 +285,7 @@ def layer_seconds(m: Model, g: Gpu, eff: Efficiency, tp: int, tokens: float, com
 def derived_iteration(spec: GpuPoolSpec, eff: Efficiency | None = None) -> IterationSpec:
     g, m, tp = gpu(spec.gpu), MODELS[spec.model], spec.tensor_parallel
     if eff is None:
-        eff = EFFICIENCY[g.family]
+        eff = efficiency(g.family)
     bw = g.hbm_tb_s * 1e12 * eff.memory
     flops = g.bf16_tflops * 1e12
     streamed = m.streamed_params
