@@ -20,6 +20,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from backends.models.library import SHIPPED, shipped_model
+from backends.models.moe import expected_experts
+from backends.models.precision import compute_rate, weight_bytes_per_param
+from backends.models.spec import ModelConfigError, ModelSpec, load_hf_config
 from sim.config.backends import GpuPoolSpec, IterationSpec
 
 
@@ -40,40 +44,6 @@ class Gpu:
     @property
     def interconnect_gb_s(self) -> float:
         return self.nvlink_gb_s if self.nvlink_gb_s > 0 else self.pcie_gb_s
-
-
-@dataclass(frozen=True)
-class Model:
-    name: str
-    params_b: float  # parameters, billions (embeddings included)
-    layers: int
-    hidden: int
-    heads: int
-    kv_heads: int
-    head_dim: int
-    intermediate: int  # MLP width (gated MLP: three hidden x intermediate matrices)
-    vocab: int
-    bytes_per_param: float = 2.0
-
-    @property
-    def weight_bytes(self) -> float:
-        return self.params_b * 1e9 * self.bytes_per_param
-
-    @property
-    def layer_params(self) -> int:
-        """Parameters of one transformer layer's projections (Q, K, V, O and the gated MLP)."""
-        h = self.hidden
-        return 2 * h * self.heads * self.head_dim + 2 * h * self.kv_heads * self.head_dim + 3 * h * self.intermediate
-
-    @property
-    def streamed_params(self) -> int:
-        """Parameters read (and multiplied) once per iteration: every layer plus the LM head (the embedding
-        table is only gathered)."""
-        return self.layers * self.layer_params + self.vocab * self.hidden
-
-    @property
-    def kv_bytes_per_token(self) -> float:
-        return 2.0 * self.layers * self.kv_heads * self.head_dim * 2.0  # K and V, bf16
 
 
 # Rental prices: on-demand at specialty ("tier-2") clouds, per GPU-hour, each with its source and date. The H100
@@ -146,16 +116,19 @@ GPU_ALIASES = {
     "h100_pcie": "h100-pcie",
 }
 
-MODELS: dict[str, Model] = {
+# The built-in rows (the calibration's models): published parameter counts (weight bytes) and shapes. The
+# shipped Hugging Face configs (backends/models/hf, Llama-3.1, Qwen2.5/3, Mixtral, gpt-oss, Gemma) extend them.
+MODELS: dict[str, ModelSpec] = {
     m.name: m
     for m in [
-        Model("llama-3-8b", 8.03, 32, 4096, 32, 8, 128, 14336, 128256),
-        Model("llama-3-70b", 70.6, 80, 8192, 64, 8, 128, 28672, 128256),
-        Model("mistral-7b", 7.24, 32, 4096, 32, 8, 128, 14336, 32000),
-        Model("qwen2.5-32b", 32.8, 64, 5120, 40, 8, 128, 27648, 152064),
-        Model("llama-2-7b", 6.74, 32, 4096, 32, 32, 128, 11008, 32000),
+        ModelSpec("llama-3-8b", "llama", 32, 4096, 32, 8, 128, 14336, 128256, False, params_b=8.03),
+        ModelSpec("llama-3-70b", "llama", 80, 8192, 64, 8, 128, 28672, 128256, False, params_b=70.6),
+        ModelSpec("mistral-7b", "mistral", 32, 4096, 32, 8, 128, 14336, 32000, False, params_b=7.24),
+        ModelSpec("qwen2.5-32b", "qwen2", 64, 5120, 40, 8, 128, 27648, 152064, False, params_b=32.8),
+        ModelSpec("llama-2-7b", "llama", 32, 4096, 32, 32, 128, 11008, 32000, False, params_b=6.74),
     ]
 }
+MODEL_NAMES = tuple(sorted({*MODELS, *SHIPPED}))
 
 
 @dataclass(frozen=True)
@@ -218,6 +191,26 @@ def gpu(name: str) -> Gpu:
     return GPUS[GPU_ALIASES.get(name, name)]
 
 
+def gpu_of(spec: GpuPoolSpec) -> Gpu:
+    """The pool's GPU: a catalog row, or the one `backends.gpu_pool.gpu` specifies."""
+    g = spec.gpu
+    if isinstance(g, str):
+        return gpu(g)
+    return Gpu(
+        g.name, g.family, g.memory_gb, g.hbm_tb_s, g.bf16_tflops, 0.0, g.price_per_gpu_hour_usd,
+        "backends.gpu_pool.gpu.price_per_gpu_hour_usd", "the config", pcie_gb_s=g.interconnect_gb_s,
+        fp8_tflops=g.fp8_tflops,
+    )  # fmt: skip
+
+
+def model_of(spec: GpuPoolSpec) -> ModelSpec:
+    """The pool's model: a built-in row, a shipped config, or `{hf_config: PATH}` (ModelConfigError, KeyError)."""
+    m = spec.model
+    if not isinstance(m, str):
+        return load_hf_config(m.hf_config, m.name)
+    return MODELS[m] if m in MODELS else shipped_model(m)
+
+
 @dataclass(frozen=True)
 class ServerPrice:
     usd_per_hour: float  # one server (all its GPUs)
@@ -229,33 +222,40 @@ def server_price(spec: GpuPoolSpec) -> ServerPrice:
     GPU-hour x `tensor_parallel` (the one place a default GPU price is read)."""
     if spec.price_per_server_hour_usd is not None:
         return ServerPrice(float(spec.price_per_server_hour_usd), "backends.gpu_pool.price_per_server_hour_usd")
-    g = gpu(spec.gpu)
+    g = gpu_of(spec)
     tp = spec.tensor_parallel
     return ServerPrice(
         g.price_per_gpu_hour_usd * tp,
-        f"catalog: {g.name} ${g.price_per_gpu_hour_usd:.2f}/GPU-h x {tp} GPU{'s' if tp > 1 else ''}"
+        f"{'catalog' if isinstance(spec.gpu, str) else 'user GPU'}: {g.name} ${g.price_per_gpu_hour_usd:.2f}/GPU-h"
+        f" x {tp} GPU{'s' if tp > 1 else ''}"
         f" ({g.price_source}, as of {g.price_as_of})",
     )
 
 
 def catalog_problems(spec: GpuPoolSpec) -> list[tuple[str, str]]:
     problems = []
-    gname = GPU_ALIASES.get(spec.gpu, spec.gpu)
-    if gname not in GPUS:
+    if isinstance(spec.gpu, str) and GPU_ALIASES.get(spec.gpu, spec.gpu) not in GPUS:
         problems.append(("backends.gpu_pool.gpu", f"unknown GPU {spec.gpu!r}; known: {', '.join(sorted(GPUS))}"))
-    if spec.model not in MODELS:
-        problems.append(
-            ("backends.gpu_pool.model", f"unknown model {spec.model!r}; known: {', '.join(sorted(MODELS))}")
-        )
+    if isinstance(spec.model, str) and spec.model not in MODELS and spec.model not in SHIPPED:
+        problems.append(("backends.gpu_pool.model", f"unknown model {spec.model!r}; known: {', '.join(MODEL_NAMES)}"))
+    elif not isinstance(spec.model, str):
+        try:
+            model_of(spec)
+        except ModelConfigError as e:
+            problems.append(("backends.gpu_pool.model.hf_config", str(e)))
     if problems:
         return problems
     if spec.iteration_s is not None and spec.iteration_s.base + spec.iteration_s.per_seq <= 0:
         problems.append(("backends.gpu_pool.iteration_s", "base + per_seq must be > 0 (iterations take time)"))
     if spec.kv_cache_tokens is None and derived_kv_tokens(spec) < 1:
+        m, g = model_of(spec), gpu_of(spec)
+        need = m.weight_bytes(spec.quantization) / 1e9
         problems.append(
             (
                 "backends.gpu_pool.tensor_parallel",
-                f"model {spec.model} does not fit on {spec.tensor_parallel} x {spec.gpu}: raise tensor_parallel",
+                f"model {m.name} does not fit on {spec.tensor_parallel} x {g.name}: its {spec.quantization} weights"
+                f" take {need:.1f} GB of {usable_gb(g) * spec.tensor_parallel:.1f} GB usable; raise"
+                " tensor_parallel or quantize (quantization: fp8 | int8 | int4)",
             )
         )
     a = spec.autoscaler
@@ -273,45 +273,79 @@ def catalog_problems(spec: GpuPoolSpec) -> list[tuple[str, str]]:
     return problems
 
 
-def layer_seconds(m: Model, g: Gpu, eff: Efficiency, tp: int, tokens: float, compute: float) -> float:
+def layer_seconds(m: ModelSpec, g: Gpu, eff: Efficiency, tp: int, tokens: float, compute: float) -> float:
     """GPU time of the layers' non-attention work for `tokens` batched tokens (the quantity Vidur profiles)."""
     bw = g.hbm_tb_s * 1e12 * eff.memory
     flops = g.bf16_tflops * 1e12 * compute
-    weights = m.layers * m.layer_params * m.bytes_per_param / (tp * bw)
-    per_token = 2.0 * m.layers * m.layer_params / (tp * flops) + m.layers * eff.act_bytes_per_hidden * m.hidden / bw
+    weights = m.dense_params * 2.0 / (tp * bw)
+    per_token = 2.0 * m.dense_params / (tp * flops) + m.layers * eff.act_bytes_per_hidden * m.hidden / bw
     return weights + m.layers * eff.kernel_s + tokens * per_token
 
 
 def derived_iteration(spec: GpuPoolSpec, eff: Efficiency | None = None) -> IterationSpec:
-    g, m, tp = gpu(spec.gpu), MODELS[spec.model], spec.tensor_parallel
+    """The linear iteration model from the GPU, the model, `tensor_parallel` and the precision. A MoE model's
+    routed experts are left out of `base` (derived_moe adds the experts a batch touches)."""
+    g, m, tp = gpu_of(spec), model_of(spec), spec.tensor_parallel
     if eff is None:
         eff = efficiency(g.family)
     bw = g.hbm_tb_s * 1e12 * eff.memory
-    flops = g.bf16_tflops * 1e12
-    streamed = m.streamed_params
+    rate = compute_rate(spec.quantization, g.bf16_tflops, g.fp8_tflops)
+    flops = rate.tflops * 1e12
+    flop_params = m.flop_params * rate.time_factor  # per token: active layers + LM head (2 FLOPs each)
+    # streamed every iteration: the layers' dense part at the weights' width, the LM head in bf16
+    streamed_bytes = m.dense_params * weight_bytes_per_param(spec.quantization) + m.lm_head_params * 2.0
     act = m.layers * eff.act_bytes_per_hidden * m.hidden / bw  # replicated on every GPU
     comm_latency = comm_per_token = 0.0
     if tp > 1:
         comm_latency = 2 * m.layers * eff.allreduce_s
         comm_per_token = 2 * m.layers * 2.0 * (tp - 1) / tp * m.hidden * 2.0 / (g.interconnect_gb_s * 1e9)
-    base = streamed * m.bytes_per_param / (tp * bw) + m.layers * eff.kernel_s + eff.overhead_s + comm_latency
+    base = streamed_bytes / (tp * bw) + m.layers * eff.kernel_s + eff.overhead_s + comm_latency
     return IterationSpec(
         base=base,
-        per_seq=2.0 * streamed / (tp * flops * eff.decode_compute) + act + eff.per_seq_s + comm_per_token,
-        per_prefill_token=2.0 * streamed / (tp * flops * eff.prefill_compute) + act + comm_per_token,
-        per_kv_token=m.kv_bytes_per_token / (tp * bw),
+        per_seq=2.0 * flop_params / (tp * flops * eff.decode_compute) + act + eff.per_seq_s + comm_per_token,
+        per_prefill_token=2.0 * flop_params / (tp * flops * eff.prefill_compute) + act + comm_per_token,
+        per_kv_token=m.kv_bytes_per_token(spec.kv_cache_dtype) / (tp * bw),
     )
 
 
+@dataclass(frozen=True)
+class MoeStreaming:
+    """The routed experts' share of an iteration: each distinct expert the batch touches is streamed once."""
+
+    expert_s: float  # seconds to stream one routed expert of every MoE layer (split over tensor_parallel)
+    top_k: int
+    num_experts: int
+
+    def seconds(self, tokens: float) -> float:
+        return self.expert_s * expected_experts(tokens, self.top_k, self.num_experts)
+
+
+def derived_moe(spec: GpuPoolSpec) -> MoeStreaming | None:
+    """None for a dense model or an explicit `iteration_s` (the user's linear model is taken as it is)."""
+    if spec.iteration_s is not None:
+        return None
+    m = model_of(spec)
+    if not m.is_moe:
+        return None
+    g = gpu_of(spec)
+    bw = g.hbm_tb_s * 1e12 * efficiency(g.family).memory
+    expert_bytes = m.moe_layers * m.expert_params * weight_bytes_per_param(spec.quantization)
+    return MoeStreaming(expert_bytes / (spec.tensor_parallel * bw), m.experts_per_token, m.num_experts)
+
+
+def usable_gb(g: Gpu) -> float:
+    """HBM one GPU gives to weights and KV (vLLM's gpu_memory_utilization less the activation reserve)."""
+    return g.memory_gb * GPU_MEMORY_UTILIZATION - ACTIVATION_RESERVE_GB
+
+
 def derived_kv_tokens(spec: GpuPoolSpec) -> int:
-    g, m, tp = gpu(spec.gpu), MODELS[spec.model], spec.tensor_parallel
-    free = (g.memory_gb * GPU_MEMORY_UTILIZATION - ACTIVATION_RESERVE_GB) * 1e9 * tp - m.weight_bytes
-    return int(max(free, 0.0) // m.kv_bytes_per_token)
+    g, m, tp = gpu_of(spec), model_of(spec), spec.tensor_parallel
+    free = (g.memory_gb * GPU_MEMORY_UTILIZATION - ACTIVATION_RESERVE_GB) * 1e9 * tp - m.weight_bytes(spec.quantization)
+    return int(max(free, 0.0) // m.kv_bytes_per_token(spec.kv_cache_dtype))
 
 
 def derived_cold_start_s(spec: GpuPoolSpec) -> float:
-    m = MODELS[spec.model]
-    return COLD_START_ENGINE_S + COLD_START_S_PER_GB * m.weight_bytes / 1e9
+    return COLD_START_ENGINE_S + COLD_START_S_PER_GB * model_of(spec).weight_bytes(spec.quantization) / 1e9
 
 
 def iteration_model(spec: GpuPoolSpec) -> IterationSpec:

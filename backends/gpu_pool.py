@@ -45,7 +45,14 @@ from collections.abc import Callable
 import numpy as np
 import simpy
 
-from backends.catalog import ceil_div, derived_cold_start_s, iteration_model, kv_blocks, kv_capacity
+from backends.catalog import (
+    ceil_div,
+    derived_cold_start_s,
+    derived_moe,
+    iteration_model,
+    kv_blocks,
+    kv_capacity,
+)
 from backends.gpu_server import COLD, DOWN, OFF, READY, Job, Server
 from sim.config.backends import GpuPoolSpec
 from sim.request_block import DROPPED, FAILED, PATH_GPU, SERVED, RequestBlock
@@ -79,6 +86,7 @@ class GpuPool:
         it = iteration_model(spec)
         self.base, self.per_seq = it.base, it.per_seq
         self.per_prefill, self.per_kv = it.per_prefill_token, it.per_kv_token
+        self.moe = derived_moe(spec)  # MoE: + the distinct experts the batch's decode tokens touch, streamed
         self.max_batch = spec.max_batch
         self.paged = spec.kv_policy == "paged"
         self.bs = spec.kv_block_tokens if self.paged else 1
@@ -506,6 +514,8 @@ class GpuPool:
         per_kv = self.per_kv
         n_grow = s.n_grow
         A = s.A = self.base + self.per_seq * len(s.running) + per_kv * (s.sum_a + n_grow * (i0 + 1) + s.pref_tokens)
+        if self.moe is not None:
+            A = s.A = A + self.moe.seconds(len(s.running))
         s.B = per_kv * n_grow
         if chunked:
             P = s.P = self.per_prefill * s.pref_left

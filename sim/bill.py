@@ -26,7 +26,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from backends.catalog import MODELS, server_price
+from backends.catalog import model_of, server_price
 from sim.config import Experiment
 from sim.timeseries import total_length
 
@@ -231,8 +231,8 @@ def storage_gb(exp: Experiment) -> float:
     st = exp.costs.tco.storage
     if st.gb is not None:
         return float(st.gb)
-    model = MODELS.get(exp.backends.gpu_pool.model)
-    return model.weight_bytes / 1e9 if model is not None else 0.0
+    spec = exp.backends.gpu_pool
+    return model_of(spec).weight_bytes(spec.quantization) / 1e9
 
 
 def monthly_fixed_parts(exp: Experiment) -> dict[str, float]:

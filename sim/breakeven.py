@@ -95,7 +95,7 @@ def rate_for_volume(exp: Experiment, volume: float) -> float:
 
 def server_capacity_rps(exp: Experiment) -> float:
     """Requests/s one server sustains at a full batch on average-sized requests (no queueing, no SLO)."""
-    from backends.catalog import iteration_model, kv_capacity
+    from backends.catalog import derived_moe, iteration_model, kv_capacity
 
     spec = exp.backends.gpu_pool
     it = iteration_model(spec)
@@ -107,6 +107,9 @@ def server_capacity_rps(exp: Experiment) -> float:
         + it.per_prefill_token * batch * e_in / e_out
         + it.per_kv_token * batch * (e_in + e_out / 2.0)
     )
+    moe = derived_moe(spec)
+    if moe is not None:
+        t_iter += moe.seconds(batch)
     return batch / (e_out * t_iter)
 
 

@@ -61,6 +61,18 @@ def warn_short_horizon(exp: Experiment) -> None:
         )
 
 
+def note_gpu_model(exp: Experiment) -> None:
+    """One line when the pool's iteration times are derived for a GPU family without measured factors."""
+    from backends.catalog import efficiency_note, gpu_of
+    from backends.router import Router
+
+    spec = exp.backends.gpu_pool
+    if spec.iteration_s is None and Router.uses_gpu(exp):
+        note = efficiency_note(gpu_of(spec).family)
+        if note is not None:
+            sys.stderr.write(f"note: {note}\n")
+
+
 def execute(
     exp: Experiment,
     folder: ResultsFolder,
@@ -140,6 +152,7 @@ def _run_locked(
         return 2
     if not quiet:
         warn_short_horizon(exp)
+        note_gpu_model(exp)
     finished = len(done)
     if resume and finished and not quiet and not as_json:
         sys.stderr.write(f"resuming: {finished} of {exp.replications} replications already done\n")

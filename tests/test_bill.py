@@ -194,7 +194,7 @@ def test_tco_components_add_up_in_scope() -> None:
         "costs.tco.redundancy={spare_servers: 1}",
     ]
     m = gpu_metrics(*tco)
-    weights_gb = MODELS["llama-3-8b"].weight_bytes / 1e9
+    weights_gb = MODELS["llama-3-8b"].weight_bytes() / 1e9
     parts = {
         "gpu": 1963.70,
         "operations": 3000.0,

@@ -146,8 +146,11 @@ class ModelSpec:
     def weight_bytes(self, quantization: str = "bf16") -> float:
         """Bytes of the weights: the transformer layers at the quantization's width, the embedding table and
         LM head kept in bf16 (as vLLM and the usual FP8/GPTQ/AWQ checkpoints keep them)."""
+        width = weight_bytes_per_param(quantization)
+        if width == 2.0:
+            return self.total_params * 2.0
         emb = float(self.embedding_params)
-        return emb * 2.0 + (self.total_params - emb) * weight_bytes_per_param(quantization)
+        return emb * 2.0 + (self.total_params - emb) * width
 
     def kv_bytes_per_token(self, kv_cache_dtype: str = "auto") -> float:
         """K and V of every layer for one token (full attention in every layer: sliding windows not credited)."""

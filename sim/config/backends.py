@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Discriminator, Field, Tag, ValidationInfo, field_validator
 
 from sim.config.api import ApiSpec, NonNegPrice
 from sim.config.autoscaling import AutoscalerSpec, ServerSchedule
 from sim.config.base import Frozen
-from sim.config.distributions import DistSpec
+from sim.config.distributions import DistSpec, absolute_if_beside_config
 
 
 class IterationSpec(Frozen):
@@ -30,12 +30,53 @@ class FailureSpec(Frozen):
     on_failure: Literal["requeue", "fail"] = "requeue"
 
 
+class HfModelRef(Frozen):
+    """A model given by its Hugging Face config.json (read locally, no network)."""
+
+    hf_config: Annotated[str, Field(min_length=1, max_length=4096)]
+    name: Annotated[str, Field(min_length=1, max_length=200)] | None = None  # null: the file's folder or stem
+
+    @field_validator("hf_config")
+    @classmethod
+    def _beside_config(cls, v: str, info: ValidationInfo) -> str:
+        return absolute_if_beside_config(v, info) or v
+
+
+class GpuHardwareSpec(Frozen):
+    """A GPU given by its specifications (dense tensor rates, no sparsity)."""
+
+    name: Annotated[str, Field(min_length=1, max_length=100)]
+    memory_gb: Annotated[float, Field(gt=0, le=100_000)]
+    hbm_tb_s: Annotated[float, Field(gt=0, le=1_000)]
+    bf16_tflops: Annotated[float, Field(gt=0, le=1_000_000)]
+    fp8_tflops: Annotated[float, Field(ge=0, le=1_000_000)] = 0.0  # 0: no FP8 tensor cores
+    interconnect_gb_s: Annotated[float, Field(gt=0, le=100_000)] = 32.0  # per GPU, one direction
+    price_per_gpu_hour_usd: NonNegPrice
+    family: Annotated[str, Field(min_length=1, max_length=50)] = "custom"  # efficiency factors (hopper: fitted)
+
+
+def _by_name_or_spec(v: object) -> str:
+    return "by_name" if isinstance(v, str) else "by_spec"
+
+
+# a catalog name or a mapping; the tags never reach a user's message (sim/config/loader.py drops them)
+GpuChoice = Annotated[
+    Annotated[str, Tag("by_name")] | Annotated[GpuHardwareSpec, Tag("by_spec")], Discriminator(_by_name_or_spec)
+]
+ModelChoice = Annotated[
+    Annotated[str, Tag("by_name")] | Annotated[HfModelRef, Tag("by_spec")], Discriminator(_by_name_or_spec)
+]
+UNION_TAGS = frozenset({"by_name", "by_spec"})
+
+
 class GpuPoolSpec(Frozen):
     servers: Annotated[int, Field(ge=0, le=100_000)] = 4
     # null: the GPU's catalog price per GPU-hour x tensor_parallel (backends.catalog.server_price)
     price_per_server_hour_usd: NonNegPrice | None = None
-    gpu: str = "h100"
-    model: str = "llama-3-8b"
+    gpu: GpuChoice = "h100"  # a catalog name or the GPU's specifications
+    model: ModelChoice = "llama-3-8b"  # a catalog name or {hf_config: path/to/config.json}
+    quantization: Literal["bf16", "fp8", "int8", "int4"] = "bf16"  # weights (backends/models/precision.py)
+    kv_cache_dtype: Literal["auto", "fp8"] = "auto"  # auto: bf16
     tensor_parallel: Annotated[int, Field(ge=1, le=64)] = 1
     max_batch: Annotated[int, Field(ge=1, le=100_000)] = 64
     kv_cache_tokens: Annotated[int, Field(ge=1)] | None = None  # null: derived from gpu and model
@@ -53,8 +94,8 @@ class GpuPoolSpec(Frozen):
 
     @field_validator("gpu", "model")
     @classmethod
-    def _lower(cls, v: str) -> str:
-        return v.strip().lower()
+    def _lower(cls, v: object) -> object:
+        return v.strip().lower() if isinstance(v, str) else v
 
 
 class BackendsSpec(Frozen):

@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from sim.config.backends import UNION_TAGS
 from sim.config.experiment import Experiment
 from sim.config.yaml12 import Yaml12Loader, dump, load_scalar
 
@@ -216,6 +217,8 @@ def _loc_path(loc: Sequence[Any]) -> list[str | int]:
     dist_tags = {"constant", "exponential", "geometric", "lognormal", "gamma", "uniform", "pareto", "empirical"}
     out: list[str | int] = []
     for i, part in enumerate(loc):
+        if isinstance(part, str) and part in UNION_TAGS:  # gpu / model: a name or a mapping
+            continue
         if isinstance(part, str) and part in dist_tags and i > 0 and i < len(loc) - 0:
             prev = loc[i - 1]
             if isinstance(prev, str) and prev.endswith(("_tokens", "_s")):
