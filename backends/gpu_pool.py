@@ -142,7 +142,8 @@ class GpuPool:
         self.failures = 0
         self.work_s = 0.0  # server-time the work done would take in full batches (after warm-up)
         # the same per simulated minute (a segment counted in the minute it ends): capacity used over the day
-        self.work_by_minute = [0.0] * minutes_in(horizon_s)
+        # (an open-ended run, engine_bench's horizon = inf, keeps one bin)
+        self.work_by_minute = [0.0] * (minutes_in(horizon_s) if math.isfinite(horizon_s) else 1)
         # tests: called at every segment start with the number of iterations until its timer
         self.audit: Callable[[GpuPool, Server, int], None] | None = None
         self.controller.start()
