@@ -7,8 +7,8 @@ the machine's load: without it, a fast run could finish before the signal arrive
 
 from __future__ import annotations
 
-import signal
 import sys
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -22,8 +22,11 @@ _checkpoint = ResultsFolder.checkpoint
 
 def _checkpoint_then_wait(self: ResultsFolder, result: ReplicationResult) -> None:
     _checkpoint(self, result)
-    while True:  # the handler of SIGINT / SIGTERM raises here; SIGKILL just ends the process
-        signal.pause()
+    # The handler of SIGINT / SIGTERM raises here; SIGKILL just ends the process. Not signal.pause(): a
+    # process-group signal may be delivered to one of the pool's threads, and pause() in the main thread then
+    # never returns (the run hung, seen under load); a short sleep lets the main thread run the handler.
+    while True:
+        time.sleep(0.05)
 
 
 ResultsFolder.checkpoint = _checkpoint_then_wait  # type: ignore[method-assign]
