@@ -7,6 +7,7 @@ the machine's load: without it, a fast run could finish before the signal arrive
 
 from __future__ import annotations
 
+import signal
 import sys
 import time
 from pathlib import Path
@@ -32,4 +33,7 @@ def _checkpoint_then_wait(self: ResultsFolder, result: ReplicationResult) -> Non
 ResultsFolder.checkpoint = _checkpoint_then_wait  # type: ignore[method-assign]
 
 if __name__ == "__main__":
+    # Ctrl-C as at a terminal, however the test runner was started: a shell starts background jobs with SIGINT
+    # ignored, Python then keeps it ignored, and the test's SIGINT would do nothing (seen: the run never stopped)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     main()
