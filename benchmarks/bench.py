@@ -46,7 +46,7 @@ def _capsim_run(config: str, extra: list[str], out: Path) -> list[str]:
     return [
         sys.executable,
         "-m",
-        "sim.cli",
+        "sim",
         "run",
         config,
         "--workers",

@@ -17,7 +17,7 @@ with backends.engine_bench (vLLM's benchmark replayed on one simulated server, m
 max_num_seqs, paged KV in blocks of 16).
 
 Run:  PYTHONPATH=. python benchmarks/calibrate_iteration.py [--quick]
-It prints the fitted factors (paste them into backends/catalog.py: _HOPPER) and the residual tables that
+It prints the fitted factors (paste them into backends/gpu/catalog.py: _HOPPER) and the residual tables that
 docs/calibration.md quotes.
 """
 
@@ -32,8 +32,8 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import least_squares, minimize
 
-from backends.catalog import EFFICIENCY, GPUS, MODELS, Efficiency, derived_iteration, layer_seconds
-from backends.engine_bench import serve_benchmark
+from backends.gpu.catalog import EFFICIENCY, GPUS, MODELS, Efficiency, derived_iteration, layer_seconds
+from backends.gpu.engine_bench import serve_benchmark
 from sim.config.backends import GpuPoolSpec
 from workloads.sharegpt import sample_sharegpt
 
@@ -198,7 +198,7 @@ def main() -> None:
         print(f"| {k} | {v * scale:.1f} {unit} | {sim[k] * scale:.2f} {unit} | {sim[k] / v - 1:+.1%} |")
     it = derived_iteration(preset_spec(), eff2)
     print(f"\nderived H100 + Llama-3-8B iteration model: {it}")
-    print("\nEfficiency for backends/catalog.py (_HOPPER):")
+    print("\nEfficiency for backends/gpu/catalog.py (_HOPPER):")
     print(
         f"Efficiency(memory={eff2.memory:.4f}, kernel_s={eff2.kernel_s:.3g}, decode_compute={eff2.decode_compute:.4f}, "
         f"prefill_compute={eff2.prefill_compute:.4f}, act_bytes_per_hidden={eff2.act_bytes_per_hidden:.2f}, "

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
-from backends.catalog import server_price
-from sim.config.loader import load_config
-from sim.replication import simulate
+from backends.gpu.catalog import server_price
+from sim.engine.loading import load_config
+from sim.engine.replication import simulate
 
 CONFIG = Path(__file__).resolve().parent.parent / "experiments" / "h100_llama3_8b_autoscaled.yaml"
 KEYS = ("gpu_utilization", "gpu_capacity_utilization", "peak_ttft_p95_s", "ttft_p95_s", "monthly_cost_usd", "served")

@@ -98,12 +98,12 @@ CASES: dict[str, tuple[str, list[str], int, bool, bool]] = {
 
 def run_case(name: str, out: Path) -> None:
     """In this process: the whole `capsim run` path for one case."""
-    from sim.config import load_config_text
-    from sim.experiment_run import run_experiment
+    from sim.app.run_command import run_experiment
+    from sim.engine.loading import load_config_text
 
     text, sets, workers, unbounded, _ = CASES[name]
     if unbounded:
-        import backends.gpu_pool as gp
+        import backends.gpu.pool as gp
 
         init = gp.GpuPool.__init__
 

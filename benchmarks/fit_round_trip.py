@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from sim.config import load_config
+from sim.engine.loading import load_config
 from workloads.files import PROFILES_DIR
 from workloads.fit import fit_log
 from workloads.fit.writer import write_experiment

@@ -19,7 +19,8 @@ from hypothesis import HealthCheck, given, settings
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sim.config import ConfigError, load_config_text  # noqa: E402
+from sim.config.errors import ConfigError
+from sim.engine.loading import load_config_text  # noqa: E402
 from tests.strategies import mutated_config_texts, mutated_configs  # noqa: E402
 
 tally: collections.Counter[str] = collections.Counter()

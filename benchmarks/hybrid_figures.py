@@ -11,8 +11,8 @@ import math
 
 import numpy as np
 
-from sim.config import load_config_text
-from sim.replication import simulate
+from sim.engine.loading import load_config_text
+from sim.engine.replication import simulate
 from workloads.popularity import ZipfPopularity
 
 BILL = """
@@ -145,7 +145,7 @@ def rate_limit() -> None:
 def che() -> None:
     from scipy.optimize import brentq
 
-    from backends.response_cache import ResponseCache
+    from backends.cache.response import ResponseCache
     from sim.config.cache import ResponseCacheSpec
 
     print("## LRU response cache vs Che's approximation (Zipf over 20,000 prompts; 150k requests, first 50k warm-up)")

@@ -21,7 +21,7 @@ import math
 
 import numpy as np
 
-from sim.stats import bootstrap_interval, bounded_t_interval, t_interval
+from sim.core.stats import bootstrap_interval, bounded_t_interval, t_interval
 
 CASES = {
     "p95-like": (lambda g, n: 0.8 * g.lognormal(0.0, 0.35, n), 0.8 * math.exp(0.35**2 / 2), (0.0, None)),

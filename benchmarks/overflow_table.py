@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from sim.config import load_config
-from sim.runner import run_replications
+from sim.engine.executor import run_replications
+from sim.engine.loading import load_config
 
 CONFIG = Path(__file__).resolve().parent.parent / "experiments" / "self_hosted_overflow.yaml"
 

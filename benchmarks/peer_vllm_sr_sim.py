@@ -143,7 +143,7 @@ def run_capsim(rate: float, servers: int, minutes: float, runs: int, out: Path) 
     cmd = [
         sys.executable,
         "-m",
-        "sim.cli",
+        "sim",
         "run",
         CONFIG,
         "--workers",

@@ -11,8 +11,8 @@ import cProfile
 import pstats
 from pathlib import Path
 
-from sim.config.loader import load_config
-from sim.replication import simulate
+from sim.engine.loading import load_config
+from sim.engine.replication import simulate
 
 
 def main() -> None:

@@ -21,10 +21,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sim.config import ConfigError, Experiment, load_config
-from sim.replication import simulate
-from sim.stats import t_interval
-from sim.variants import derive
+from sim.config import Experiment
+from sim.config.errors import ConfigError
+from sim.core.stats import t_interval
+from sim.engine.loading import load_config
+from sim.engine.replication import simulate
+from sim.engine.variants import derive
 
 ROOT = Path(__file__).resolve().parents[1]
 SEEDS = ROOT / "experiments" / "seeds"
@@ -170,8 +172,8 @@ def claim_h100_month() -> list[Row]:
 
 
 def _breakeven(exp: Experiment, volumes: list[float]) -> dict[str, Any]:
-    from sim.breakeven import Breakeven
-    from sim.plan import resolve_targets
+    from sim.studies.breakeven import Breakeven
+    from sim.studies.plan import resolve_targets
 
     targets, p = resolve_targets(exp, None, None)
     n0 = exp.replications
@@ -253,7 +255,7 @@ def claim_70b() -> list[Row]:
     servers = doc["self_hosted_servers"]
     costs = doc["self_hosted_monthly_usd"]
     cap = doc["server_capacity_rps"]
-    from sim.breakeven import class_token_means
+    from sim.studies.breakeven import class_token_means
 
     e_in, e_out = class_token_means(exp)
     cap_tokens = cap * (e_in + e_out) * 3600.0 * exp.costs.hours_per_month
@@ -352,7 +354,7 @@ def main(argv: list[str] | None = None) -> int:
         for key in args.only:
             print("\n".join(table_lines(CLAIMS[key]())))
         return 0
-    from sim.atomic import write_text_atomic
+    from sim.core.atomic import write_text_atomic
 
     if args.update:
         text = args.out.read_text(encoding="utf-8") if args.out.is_file() else render([])

@@ -18,8 +18,8 @@ import time
 
 import numpy as np
 
-from backends.catalog import iteration_model
-from backends.engine_bench import serve_benchmark
+from backends.gpu.catalog import iteration_model
+from backends.gpu.engine_bench import serve_benchmark
 from sim.config.backends import GpuPoolSpec
 from workloads.sharegpt import sample_sharegpt
 

@@ -4,7 +4,7 @@ The Python API (docs/python-api.md): `simulate`, `load_config`, `plan`, `breakev
 `Experiment`, `SimulationResult`. Names are imported on first use, so `import sim` stays light.
 
 `sim.plan` and `sim.breakeven` are the API's functions although modules of those names exist
-(`sim/plan.py`, `sim/breakeven.py`): importing such a module would make it the package's attribute, so
+(`sim/studies/plan.py`, `sim/studies/breakeven.py`): importing such a module would make it the package's attribute, so
 the package keeps the function (the module stays importable as `from sim.plan import ...`; write
 `importlib.import_module("sim.plan")` for the module object).
 """
@@ -31,16 +31,17 @@ __all__ = [
 _LAZY = {
     "ConfigError": "sim.config",
     "Experiment": "sim.config",
-    "SimulationResult": "sim.api",
-    "breakeven": "sim.api",
-    "load_config": "sim.api",
-    "plan": "sim.api",
-    "simulate": "sim.api",
+    "SimulationResult": "sim.app.api",
+    "breakeven": "sim.app.api",
+    "load_config": "sim.app.api",
+    "plan": "sim.app.api",
+    "simulate": "sim.app.api",
 }
 
 if TYPE_CHECKING:
-    from sim.api import SimulationResult, breakeven, load_config, plan, simulate
-    from sim.config import ConfigError, Experiment
+    from sim.app.api import SimulationResult, breakeven, load_config, plan, simulate
+    from sim.config import Experiment
+    from sim.config.errors import ConfigError
 
 
 def __getattr__(name: str) -> Any:

@@ -1,6 +1,6 @@
 """A deliberately naive reference for one GPU server: a loop that visits every iteration.
 
-It restates the batching semantics of backends/gpu_pool.py without any of its shortcuts (closed-form
+It restates the batching semantics of backends/gpu/pool.py without any of its shortcuts (closed-form
 segments, block counting by residues, claims, lazy heaps): each iteration's duration is computed from the
 batch as it is, every request's KV is counted block by block, admission is tried at every boundary.
 Tests drive both on the same requests and expect the same times for every request.

@@ -8,7 +8,7 @@ import numpy as np
 import simpy
 
 from sim.config import Experiment
-from sim.request_block import RequestBlock
+from sim.core.request_block import RequestBlock
 
 
 def gpu_experiment(

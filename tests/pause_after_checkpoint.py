@@ -14,9 +14,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sim.cli import main  # noqa: E402
-from sim.replication import ReplicationResult  # noqa: E402
-from sim.results import ResultsFolder  # noqa: E402
+from sim.app.cli import main  # noqa: E402
+from sim.engine.replication import ReplicationResult  # noqa: E402
+from sim.engine.results import ResultsFolder  # noqa: E402
 
 _checkpoint = ResultsFolder.checkpoint
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from sim.config import Experiment, yaml12
-from sim.config.loader import load_config_text
+from sim.config import Experiment
+from sim.engine import yaml12
+from sim.engine.loading import load_config_text
 
 
 def mgc_config(servers: int = 4, rps: float = 4.0, horizon_h: float = 0.5, **extra: Any) -> dict[str, Any]:

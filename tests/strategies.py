@@ -21,8 +21,10 @@ from typing import Any
 from hypothesis import strategies as st
 from pydantic import TypeAdapter
 
-from sim.config import Experiment, load_config_text, yaml12
+from sim.config import Experiment
 from sim.config.distributions import DistSpec
+from sim.engine import yaml12
+from sim.engine.loading import load_config_text
 from workloads.distributions import make_token_distribution
 
 _DIST: TypeAdapter[Any] = TypeAdapter(DistSpec)

@@ -7,8 +7,8 @@ import math
 
 import pytest
 
-from sim.config import load_config_text
-from sim.replication import simulate
+from sim.engine.loading import load_config_text
+from sim.engine.replication import simulate
 
 API_ONLY = """
 name: bill

@@ -7,10 +7,10 @@ import math
 import numpy as np
 import pytest
 
-from backends.api import _outages
-from sim.config import load_config_text
+from backends.api.provider import _outages
 from sim.config.api import ApiSpec
-from sim.replication import simulate
+from sim.engine.loading import load_config_text
+from sim.engine.replication import simulate
 
 OUTAGES = """
 name: outages

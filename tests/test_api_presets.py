@@ -8,13 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from backends.api_presets import DEFAULT_PRESET, PRESETS, get_preset, preset_names
-from sim.config import Experiment, load_config_text
+from sim.config import Experiment
 from sim.config.api import ApiSpec
-from sim.replication import simulate
+from sim.config.api_presets import DEFAULT_PRESET, PRESETS, get_preset, preset_names
+from sim.engine.loading import load_config_text
+from sim.engine.replication import simulate
+from sim.engine.variants import derive
 from sim.report.data import ReportData
 from sim.report.traffic_prices import traffic_price_items
-from sim.variants import derive
 from tests.test_config_errors import assert_user_error, capsim
 
 ROOT = Path(__file__).resolve().parents[1]

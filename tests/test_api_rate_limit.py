@@ -7,10 +7,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from backends.rate_limit import ACCEPTED, LIMITED, TOO_LARGE, TokenBuckets, backoff_s
-from sim.config import load_config_text
+from backends.api.rate_limit import ACCEPTED, LIMITED, TOO_LARGE, TokenBuckets, backoff_s
 from sim.config.api import RateLimitSpec
-from sim.replication import simulate
+from sim.engine.loading import load_config_text
+from sim.engine.replication import simulate
 
 RPM = """
 name: rpm

@@ -1,4 +1,4 @@
-"""The monthly bill (sim/bill.py): a calendar month of the workload's own calendar whatever the horizon,
+"""The monthly bill (sim/engine/bill.py): a calendar month of the workload's own calendar whatever the horizon,
 server prices that follow the hardware, break-even volumes under the calendar, cost scopes, TCO parts."""
 
 from __future__ import annotations
@@ -7,13 +7,13 @@ import math
 
 import pytest
 
-from backends.catalog import GPUS, MODELS, derived_kv_tokens, server_price
-from sim.bill import month_requests, month_server_hours, span_requests
-from sim.breakeven import class_token_means, rate_for_volume
-from sim.config import load_config_text
+from backends.gpu.catalog import GPUS, MODELS, derived_kv_tokens, server_price
 from sim.config.backends import GpuPoolSpec
-from sim.replication import simulate
-from sim.stats import t_interval
+from sim.core.stats import t_interval
+from sim.engine.bill import month_requests, month_server_hours, span_requests
+from sim.engine.loading import load_config_text
+from sim.engine.replication import simulate
+from sim.studies.breakeven import class_token_means, rate_for_volume
 
 # API-only, a weekday/weekend calendar, Wednesday 00:00 start; prices per 1M tokens: input 3, output 15
 API_WEEK = """

@@ -8,11 +8,11 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
-from backends.prefix_cache import PrefixCache
-from sim.config import load_config_text
+from backends.cache.prefix import PrefixCache
 from sim.config.cache import PrefixCacheSpec
-from sim.replication import Replication
-from sim.request_block import RequestBlock
+from sim.core.request_block import RequestBlock
+from sim.engine.loading import load_config_text
+from sim.engine.replication import Replication
 
 # request i's prompt blocks: hash_ids[offsets[i]:offsets[i+1]]
 PROMPTS = [[1, 2, 3], [1, 2, 4, 5], [1, 2, 3, 6], [1, 2, 3], [7]]

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from backends.response_cache import ResponseCache
-from sim.config import load_config_text
+from backends.cache.response import ResponseCache
 from sim.config.cache import ResponseCacheSpec
-from sim.replication import simulate
+from sim.engine.loading import load_config_text
+from sim.engine.replication import simulate
 from workloads.popularity import ZipfPopularity
 
 

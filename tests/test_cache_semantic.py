@@ -7,10 +7,10 @@ import math
 import numpy as np
 import pytest
 
-from backends.semantic_cache import semantic_rates
-from sim.config import load_config_text
-from sim.replication import simulate
-from sim.request_block import FLAG_SEMANTIC_FALSE, PATH_SEMANTIC
+from backends.cache.semantic import semantic_rates
+from sim.core.request_block import FLAG_SEMANTIC_FALSE, PATH_SEMANTIC
+from sim.engine.loading import load_config_text
+from sim.engine.replication import simulate
 
 BASE = """
 name: semantic

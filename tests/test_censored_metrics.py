@@ -11,12 +11,12 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sim.censored import Unserved, censored_quantile
-from sim.config import load_config
-from sim.histogram import LogHistogram
-from sim.recorder import peak_hour_covered
-from sim.replication import simulate
-from sim.targets import Target, targets_summary
+from sim.core.histogram import LogHistogram
+from sim.engine.censored import Unserved, censored_quantile
+from sim.engine.loading import load_config
+from sim.engine.recorder import peak_hour_covered
+from sim.engine.replication import simulate
+from sim.engine.targets import Target, targets_summary
 from tests.test_extremes import exp_of
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -8,19 +8,19 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from sim import live
-from sim.cli import app
+from sim.app.cli import app
 from sim.config.suggest import suggest
-from sim.replication import simulate
-from sim.runner import run_replications
-from sim.units import fmt_count, fmt_share, fmt_usd_short
+from sim.core.units import fmt_count, fmt_share, fmt_usd_short
+from sim.engine import live
+from sim.engine.executor import run_replications
+from sim.engine.replication import simulate
 from tests.planning_configs import load, mgc_config, write
 
 KEY = "backends.gpu_pool.servers"
 
 
 def test_version() -> None:
-    from sim import __version__
+    from sim.core.version import __version__
 
     r = CliRunner().invoke(app, ["--version"])
     assert r.exit_code == 0 and r.output.strip() == f"capsim {__version__}"

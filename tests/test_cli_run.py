@@ -10,7 +10,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from sim.metrics_catalog import METRICS
+from sim.core.metrics import METRICS
 from tests.test_config_errors import capsim
 
 TINY = """\

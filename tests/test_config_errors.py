@@ -30,7 +30,7 @@ def capsim(*args: str, stdin: str | None = None, cwd: Path | None = None) -> sub
     env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONWARNINGS": "ignore"}
     env.pop("CAPSIM_DEBUG", None)
     return subprocess.run(
-        [sys.executable, "-m", "sim.cli", *args],
+        [sys.executable, "-m", "sim", *args],
         input=stdin,
         capture_output=True,
         text=True,
@@ -152,7 +152,7 @@ def test_missing_file_and_bad_arguments(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("path", sorted((ROOT / "experiments").rglob("*.yaml")), ids=lambda p: p.name)
 def test_shipped_experiments_are_valid(path: Path) -> None:
-    from sim.config import load_config
+    from sim.engine.loading import load_config
 
     exp = load_config(path)
     assert exp.name

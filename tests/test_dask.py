@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sim.dask_executor import make_bundles
-from sim.runner import run_replications
+from sim.engine.dask_cluster import make_bundles
+from sim.engine.executor import run_replications
 from tests.planning_configs import load, mgc_config, write
 
 
@@ -30,14 +30,14 @@ def test_bundles_cover_every_replication_once(reps: list[int], workers: int, per
 def cluster() -> Iterator[str]:
     """One local cluster (2 single-threaded worker processes) for the module: starting one takes seconds."""
     pytest.importorskip("distributed")
-    from sim.dask_executor import local_cluster
+    from sim.engine.dask_cluster import local_cluster
 
     with local_cluster(2) as address:
         yield address
 
 
 def test_dask_matches_local_pool_and_streams(cluster: str) -> None:
-    from sim.dask_executor import run_on_dask
+    from sim.engine.dask_cluster import run_on_dask
 
     exp = load(mgc_config(servers=5, horizon_h=0.1))
     reps = list(range(8))
@@ -56,8 +56,8 @@ def test_dask_matches_local_pool_and_streams(cluster: str) -> None:
 def test_cli_executor_dask_writes_identical_results(tmp_path: Path, cluster: str, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     from typer.testing import CliRunner
 
-    import sim.dask_executor as dx
-    from sim.cli import app
+    import sim.engine.dask_cluster as dx
+    from sim.app.cli import app
 
     started: list[int] = []
 

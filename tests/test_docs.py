@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from sim.config.reference import render
-from sim.metrics_catalog import METRICS
+from sim.core.metrics import METRICS
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -15,10 +15,11 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from sim.config import Experiment, load_config_text
-from sim.replication import Replication, ReplicationResult, simulate
-from sim.request_block import PENDING
-from sim.results import ResultsFolder
+from sim.config import Experiment
+from sim.core.request_block import PENDING
+from sim.engine.loading import load_config_text
+from sim.engine.replication import Replication, ReplicationResult, simulate
+from sim.engine.results import ResultsFolder
 
 BASE = """\
 name: extreme
@@ -203,7 +204,7 @@ def test_thirty_day_horizon_low_rate(tmp_path: Path) -> None:
 
 
 def test_many_replications_stream_in_row_groups(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import sim.parquet_stream as ps
+    import sim.engine.parquet_stream as ps
 
     monkeypatch.setattr(ps, "ROWS_PER_GROUP", 100)
     exp = exp_of("replications=60", "horizon_h=0.01", "workload.arrivals.mean_rps=1")

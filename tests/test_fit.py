@@ -18,8 +18,9 @@ from hypothesis import Phase, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from sim.cli import app
-from sim.config import Experiment, load_config
+from sim.app.cli import app
+from sim.config import Experiment
+from sim.engine.loading import load_config
 from sim.report.fit_page import week_series
 from workloads.distributions import make_token_distribution
 from workloads.fit import fit_log

@@ -16,7 +16,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sim.config import ConfigError, load_config_text, yaml12
+from sim.config.errors import ConfigError
+from sim.engine import yaml12
+from sim.engine.loading import load_config_text
 from tests.strategies import mutated_config_texts, mutated_configs, valid_configs
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,7 +42,7 @@ def check_text(text: str) -> int:
 
 
 def run_cli_in_process(text: str) -> tuple[int, str]:
-    from sim import cli
+    from sim.app import cli
 
     with tempfile.TemporaryDirectory() as d:
         path = Path(d) / "c.yaml"
@@ -93,7 +95,7 @@ def test_cli_subprocess_exit_codes(text: str) -> None:
         path.write_text(text, encoding="utf-8")
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         proc = subprocess.run(
-            [sys.executable, "-m", "sim.cli", "validate", str(path)],
+            [sys.executable, "-m", "sim", "validate", str(path)],
             capture_output=True,
             text=True,
             env=env,

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from gpu_support import gpu_experiment
 
-from sim.replication import Replication
-from sim.timeseries import total_length
+from sim.core.timeseries import total_length
+from sim.engine.replication import Replication
 
 PRICE = 2.69
 CLASSES = [

@@ -19,7 +19,7 @@ import numpy as np
 from gpu_support import gpu_experiment
 from scipy import stats
 
-from sim.replication import simulate
+from sim.engine.replication import simulate
 
 BASE, PER_SEQ, K, MEAN_OUT = 0.010, 0.0005, 32, 20.0
 P = 1.0 / MEAN_OUT

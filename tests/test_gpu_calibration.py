@@ -1,6 +1,6 @@
 """The GPU catalog's first-principles iteration model and its calibration.
 
-* The Hopper efficiency factors in backends/catalog.py are what benchmarks/calibrate_iteration.py fits on
+* The Hopper efficiency factors in backends/gpu/catalog.py are what benchmarks/calibrate_iteration.py fits on
   Vidur's H100 kernel profile (stage 1 is refitted here; stage 2 is a grid search over simulations and
   is checked through its outcome below).
 * The calibrated H100 + Llama-3-8B preset replays vLLM v0.6.0's ShareGPT benchmark within 25% of the
@@ -15,7 +15,7 @@ import math
 import numpy as np
 import pytest
 
-from backends.catalog import (
+from backends.gpu.catalog import (
     EFFICIENCY,
     MODELS,
     catalog_problems,
@@ -68,7 +68,7 @@ def test_kv_capacity_tensor_parallel_and_cold_start_defaults() -> None:
     assert it4.base < it1.base and it4.per_prefill_token < it1.per_prefill_token
     # fresh vLLM starts (calibration_facts.csv): 1.2 GB model 37.9 s, 61 GB model 47.4 s
     for gb, seconds in ((1.2, 37.9), (61.0, 47.4)):
-        from backends.catalog import COLD_START_ENGINE_S, COLD_START_S_PER_GB
+        from backends.gpu.catalog import COLD_START_ENGINE_S, COLD_START_S_PER_GB
 
         assert COLD_START_ENGINE_S + COLD_START_S_PER_GB * gb == pytest.approx(seconds, abs=0.3)
     assert 38.0 < derived_cold_start_s(spec) < 45.0

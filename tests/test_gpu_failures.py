@@ -12,7 +12,7 @@ import pytest
 from gpu_support import gpu_experiment
 from scipy import stats
 
-from sim.replication import simulate
+from sim.engine.replication import simulate
 
 QUIET = {"kind": "constant", "mean_rps": 0.002}
 

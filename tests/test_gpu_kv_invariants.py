@@ -23,11 +23,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from strategies import GpuCase, gpu_cases
 
-from backends.catalog import ceil_div
-from backends.gpu_pool import GpuPool
-from backends.gpu_server import Server
+from backends.gpu.catalog import ceil_div
+from backends.gpu.pool import GpuPool
+from backends.gpu.server import Server
 from sim.config.backends import GpuPoolSpec
-from sim.request_block import FAILED, PENDING, SERVED
+from sim.core.request_block import FAILED, PENDING, SERVED
 
 
 def _spec(c: GpuCase, **extra: object) -> GpuPoolSpec:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 from gpu_support import gpu_experiment
 
-from sim.replication import simulate
+from sim.engine.replication import simulate
 
 D, MEAN_TOKENS, LAM = 0.01, 10.0, 8.0  # service d x Geometric(mean 10): E[S] = 0.1 s, load 0.8
 

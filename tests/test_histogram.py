@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sim.histogram import GAMMA, MAX_VALUE, MIN_VALUE, NUM_BUCKETS, LogHistogram
+from sim.core.histogram import GAMMA, MAX_VALUE, MIN_VALUE, NUM_BUCKETS, LogHistogram
 
 QS = [0.01, 0.5, 0.9, 0.95, 0.99, 0.999]
 REL_TOL = 1e-3

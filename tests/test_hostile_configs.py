@@ -19,11 +19,11 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sim import cli
-from sim.config import ConfigError
-from sim.config.limits import estimate_run
-from sim.config.loader import load_config_text
-from sim.config.yaml12 import Yaml12Loader, dump
+from sim.app import cli
+from sim.config.errors import ConfigError
+from sim.engine.limits import estimate_run
+from sim.engine.loading import load_config_text
+from sim.engine.yaml12 import Yaml12Loader, dump
 
 BASE = """\
 name: hostile
@@ -290,10 +290,10 @@ def test_sweep_of_mean_rps_checked_like_set(tmp_path: Path) -> None:
 
 
 def test_huge_grid_refused_before_it_is_built(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import sim.variants
+    import sim.engine.variants
 
     calls = []
-    real = sim.variants.derive
+    real = sim.engine.variants.derive
     monkeypatch.setattr(sim.variants, "derive", lambda *a, **k: calls.append(1) or real(*a, **k))
     path = tmp_path / "c.yaml"
     path.write_text(BASE, encoding="utf-8")

@@ -23,11 +23,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from sim.checkpoints import CheckpointRefused, CheckpointStore, decode, encode
-from sim.cli import app
-from sim.config import ConfigError, load_config_text
-from sim.experiment_run import run_experiment
-from sim.results import run_identity
+from sim.app.cli import app
+from sim.app.run_command import run_experiment
+from sim.config.errors import ConfigError
+from sim.engine.checkpoints import CheckpointRefused, CheckpointStore, decode, encode
+from sim.engine.loading import load_config_text
+from sim.engine.results import run_identity
 from tests.test_config_errors import ROOT, assert_user_error, capsim
 from tests.test_interrupted_runs import PAUSED_CLI, wait_for
 
@@ -151,7 +152,7 @@ def test_an_npz_with_an_object_array_is_refused_and_never_executed(
 
 
 def test_a_foreign_checkpoint_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from sim.replication import simulate
+    from sim.engine.replication import simulate
 
     other = load_config_text(TINY.replace("seed: 11", "seed: 12"))
     out = tmp_path / "o"
@@ -172,7 +173,7 @@ def test_a_checkpoint_under_another_key_is_refused() -> None:
 
 
 def test_checkpoints_round_trip_exactly() -> None:
-    from sim.replication import simulate
+    from sim.engine.replication import simulate
 
     ident = run_identity(EXP)
     res = simulate(EXP, 1)
@@ -347,7 +348,7 @@ def _as_unprivileged() -> list[str]:
     if shutil.which("setpriv") is None:
         pytest.skip("running as root without setpriv: root ignores read-only folders")
     probe = subprocess.run(
-        [*prefix, sys.executable, "-c", "import sim.cli"], cwd="/", env={**os.environ, "PYTHONPATH": str(ROOT)},
+        [*prefix, sys.executable, "-c", "import sim.app.cli"], cwd="/", env={**os.environ, "PYTHONPATH": str(ROOT)},
         capture_output=True, check=False,
     )  # fmt: skip
     if probe.returncode != 0:
@@ -370,7 +371,7 @@ def test_read_only_out_is_refused_before_any_replication() -> None:
         prefix = _as_unprivileged()
         for out in (ro, ro / "new"):
             r = subprocess.run(
-                [*prefix, sys.executable, "-m", "sim.cli", "run", str(cfg), "--out", str(out), "--quiet"],
+                [*prefix, sys.executable, "-m", "sim", "run", str(cfg), "--out", str(out), "--quiet"],
                 cwd="/", env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True,
                 timeout=120, check=False,
             )  # fmt: skip

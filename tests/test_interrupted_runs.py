@@ -16,8 +16,8 @@ from typing import BinaryIO
 import pandas as pd
 import pytest
 
-from sim.atomic import write_atomic
-from sim.checkpoints import CheckpointStore, checkpoint_key
+from sim.core.atomic import write_atomic
+from sim.engine.checkpoints import CheckpointStore, checkpoint_key
 
 ROOT = Path(__file__).resolve().parents[1]
 PAUSED_CLI = str(Path(__file__).resolve().parent / "pause_after_checkpoint.py")
@@ -42,7 +42,7 @@ FINAL = ("summary.json", "replications.parquet", "replications.csv", "timeseries
 
 def _capsim(*args: str, paused: bool = False, **kw: object) -> subprocess.Popen[str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    entry = [PAUSED_CLI] if paused else ["-m", "sim.cli"]
+    entry = [PAUSED_CLI] if paused else ["-m", "sim"]
     return subprocess.Popen(
         [sys.executable, *entry, *args],
         env=env,
@@ -166,8 +166,8 @@ def test_sigterm_stops_the_workers_silently(clean_run: tuple[Path, Path], tmp_pa
 
 
 def test_resume_guards(clean_run: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from sim.config import load_config_text
-    from sim.experiment_run import run_experiment
+    from sim.app.run_command import run_experiment
+    from sim.engine.loading import load_config_text
 
     cfg, clean = clean_run
     exp = load_config_text(CONFIG)
@@ -191,7 +191,7 @@ def test_resume_guards(clean_run: tuple[Path, Path], tmp_path: Path, capsys: pyt
 
 
 def test_checkpoint_store(tmp_path: Path) -> None:
-    from sim.checkpoints import CheckpointRefused
+    from sim.engine.checkpoints import CheckpointRefused
 
     store = CheckpointStore(tmp_path / ".partial", {"config_sha256": "ab", "seed": 1})
     assert store.keys() == [] and len(store) == 0

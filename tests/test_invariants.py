@@ -14,10 +14,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sim.config import Experiment
-from sim.metrics_catalog import METRICS
-from sim.replication import ReplicationResult, simulate
-from sim.request_block import DROPPED, FAILED, PATH_API_BATCH, PATH_CACHE, PATH_GPU, PENDING, SERVED
-from sim.runner import run_replications
+from sim.core.metrics import METRICS
+from sim.core.request_block import DROPPED, FAILED, PATH_API_BATCH, PATH_CACHE, PATH_GPU, PENDING, SERVED
+from sim.engine.executor import run_replications
+from sim.engine.replication import ReplicationResult, simulate
 from tests.strategies import MAX_EXPECTED_REQUESTS, POLICIES_ALL, experiment_dicts, experiments, to_experiment
 from workloads.distributions import make_token_distribution
 

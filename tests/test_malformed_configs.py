@@ -163,7 +163,7 @@ CASES: list[tuple[str, str | bytes, list[str], str]] = [
 
 
 def _cli(args: list[str], cwd: Path) -> tuple[int, str, str]:
-    from sim import cli
+    from sim.app import cli
 
     err, out = io.StringIO(), io.StringIO()
     argv, here = sys.argv, os.getcwd()
@@ -252,7 +252,7 @@ def test_stdin_binary_and_empty() -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     for data in (b"", b"\xff\xfe\x00\x01garbage", b"name: [unclosed\n"):
         proc = subprocess.run(
-            [sys.executable, "-m", "sim.cli", "validate", "-"], input=data, capture_output=True, env=env, timeout=60
+            [sys.executable, "-m", "sim", "validate", "-"], input=data, capture_output=True, env=env, timeout=60
         )
         assert proc.returncode == 2, proc.stderr
         assert b"Traceback" not in proc.stderr

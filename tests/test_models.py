@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from backends.catalog import GPUS, efficiency_note
+from backends.gpu.catalog import GPUS, efficiency_note
 from backends.models.library import HF_DIR, SHIPPED, shipped_model
 from backends.models.moe import expected_experts
 from backends.models.precision import DEQUANT_COMPUTE_FACTOR, compute_rate

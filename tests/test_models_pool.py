@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from backends.catalog import (
+from backends.gpu.catalog import (
     ACTIVATION_RESERVE_GB,
     COLD_START_ENGINE_S,
     COLD_START_S_PER_GB,
@@ -26,11 +26,12 @@ from backends.catalog import (
     efficiency,
     model_of,
 )
-from backends.engine_bench import serve_benchmark
+from backends.gpu.engine_bench import serve_benchmark
 from backends.models.library import HF_DIR, SHIPPED
-from sim.config import ConfigError, load_config_text
 from sim.config.backends import GpuPoolSpec, IterationSpec
-from sim.replication import simulate
+from sim.config.errors import ConfigError
+from sim.engine.loading import load_config_text
+from sim.engine.replication import simulate
 
 # The former catalog rows (before models came from config.json): name, params_b, layers, hidden, heads, kv_heads,
 # head_dim, intermediate, vocab.
@@ -45,7 +46,7 @@ FORMER_GPUS = ("h100", "h200", "a100-80gb", "l40s")
 
 
 def former_derivation(gname: str, row: tuple, tp: int) -> tuple[IterationSpec, int, float]:
-    """The iteration, KV capacity and cold start exactly as backends/catalog.py computed them before."""
+    """The iteration, KV capacity and cold start exactly as backends/gpu/catalog.py computed them before."""
     _, params_b, L, h, heads, kv, d, inter, vocab = row
     g = GPUS[gname]
     eff = efficiency(g.family)
@@ -204,7 +205,7 @@ def test_a_user_gpu_and_a_user_model_run_end_to_end(tmp_path):
     path.parent.mkdir()
     path.write_text(json.dumps(cfg))
     (tmp_path / "exp.yaml").write_text(USER.replace("CONFIG", "my-moe/config.json"))
-    from sim.config import load_config
+    from sim.engine.loading import load_config
 
     exp = load_config(tmp_path / "exp.yaml")  # the path is found beside the config file
     spec = exp.backends.gpu_pool

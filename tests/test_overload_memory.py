@@ -1,13 +1,13 @@
 """Overload keeps memory flat: the exact peak-concurrency sweep holds only events after its frontier, not
-the blocks that finish behind a block still waiting for the GPU queue (sim/recorder.py ConcurrencyPeak)."""
+the blocks that finish behind a block still waiting for the GPU queue (sim/engine/recorder.py ConcurrencyPeak)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from sim.replication import Replication
-from sim.request_block import PENDING
+from sim.core.request_block import PENDING
+from sim.engine.replication import Replication
 from tests.test_extremes import exp_of
 from workloads.generator import TARGET_BLOCK_REQUESTS
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from sim.cli import app
-from sim.plan import Planner, VaryRange
-from sim.targets import Target
+from sim.app.cli import app
+from sim.engine.targets import Target
+from sim.studies.plan import Planner, VaryRange
 from tests.planning_configs import load, mgc_config, write
 
 KEY = "backends.gpu_pool.servers"

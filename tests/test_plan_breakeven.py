@@ -8,9 +8,16 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from sim.breakeven import crossing, monthly_tokens, naive_servers, parse_volumes, rate_for_volume, server_capacity_rps
-from sim.cli import app
-from sim.variants import derive
+from sim.app.cli import app
+from sim.engine.variants import derive
+from sim.studies.breakeven import (
+    crossing,
+    monthly_tokens,
+    naive_servers,
+    parse_volumes,
+    rate_for_volume,
+    server_capacity_rps,
+)
 from tests.planning_configs import load, mgc_config, write
 
 CONTRACT = {

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from sim.cli import app
-from sim.crn import compare, variance_ratio
+from sim.app.cli import app
+from sim.studies.paired import compare, variance_ratio
 from tests.planning_configs import load, mgc_config, write
 
 KEY = "backends.gpu_pool.servers"

@@ -14,7 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 import sim
-from sim.cli import app
+from sim.app.cli import app
 from tests.planning_configs import mgc_config, write
 
 ROOT = Path(__file__).resolve().parents[1]

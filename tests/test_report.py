@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from sim.cli import app
+from sim.app.cli import app
 from sim.report import write_report
 from sim.report.page import fmt_metric
 from sim.report.style import fmt_count, fmt_fraction

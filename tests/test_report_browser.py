@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from sim.cli import app
+from sim.app.cli import app
 
 pytestmark = pytest.mark.browser
 

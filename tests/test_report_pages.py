@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from typer.testing import CliRunner
 
-from sim.cli import app
+from sim.app.cli import app
 from tests.planning_configs import mgc_config, write
 
 KEY = "backends.gpu_pool.servers"
@@ -69,8 +69,8 @@ def test_utilization_panel_shows_capacity_used(tmp_path: Path) -> None:
 
 
 def test_count_metrics_are_never_percentages() -> None:
+    from sim.core.units import is_share
     from sim.report.page import fmt_metric
-    from sim.units import is_share
 
     assert not is_share("api_rate_limited") and not is_share("api_retries") and not is_share("semantic_false_hits")
     assert is_share("availability") and is_share("cache_hit_rate") and is_share("gpu_capacity_utilization")

@@ -7,8 +7,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sim.config import ConfigError, load_config_text
-from sim.replication import simulate
+from sim.config.errors import ConfigError
+from sim.engine.loading import load_config_text
+from sim.engine.replication import simulate
 
 BASE = """
 name: fallback

@@ -6,10 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from backends.wait_predictor import WaitPredictor
-from sim.config import load_config_text
-from sim.replication import simulate
-from sim.request_block import PATH_API, PATH_GPU
+from backends.routing.wait_predictor import WaitPredictor
+from sim.core.request_block import PATH_API, PATH_GPU
+from sim.engine.loading import load_config_text
+from sim.engine.replication import simulate
 
 # one server, 8 slots, 20 ms iterations, 50 output tokens on average: ~8 requests/s; 10/s are offered
 OVERLOADED = """

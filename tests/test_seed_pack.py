@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from backends.api_presets import PRESETS
 from benchmarks.seed_claims import CLAIM_CONFIGS, CLAIMS, DOC, EXACT, SEEDS, config_of, seed_config, table_lines
-from sim.breakeven import class_token_means
-from sim.replication import simulate
-from sim.variants import derive
+from sim.config.api_presets import PRESETS
+from sim.engine.replication import simulate
+from sim.engine.variants import derive
+from sim.studies.breakeven import class_token_means
 
 CONFIGS = sorted(p.name for p in SEEDS.glob("*.yaml"))
 

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats as sps
 
-from sim.stats import bootstrap_interval, paired_difference, summarize, t_interval, wilson_interval
+from sim.core.stats import bootstrap_interval, paired_difference, summarize, t_interval, wilson_interval
 
 SUMMARY_KEYS = {"n", "mean", "ci95_low", "ci95_high", "p5", "p50", "p95"}
 

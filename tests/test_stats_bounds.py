@@ -9,8 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from benchmarks.interval_coverage import coverage
-from sim.metrics_catalog import metric_bounds
-from sim.stats import bounded_t_interval, summarize
+from sim.core.metrics import metric_bounds
+from sim.core.stats import bounded_t_interval, summarize
 from tests.strategies import replication_proportions
 
 

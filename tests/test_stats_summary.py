@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 
 from sim.config.experiment import PlanSpec
-from sim.replication import ReplicationResult
-from sim.results import build_summary, is_percentile_metric
-from sim.rng import name_key
-from sim.stats import bootstrap_interval, t_interval, wilson_interval
-from sim.targets import Target, proportion, targets_summary, verdict
+from sim.core.rng import name_key
+from sim.core.stats import bootstrap_interval, t_interval, wilson_interval
+from sim.engine.replication import ReplicationResult
+from sim.engine.results import build_summary, is_percentile_metric
+from sim.engine.targets import Target, proportion, targets_summary, verdict
 from tests.planning_configs import load, mgc_config
 
 CONTRACT_KEYS = {"mean", "ci95_low", "ci95_high", "p5", "p50", "p95"}
@@ -121,7 +121,7 @@ def test_verdicts() -> None:
 
 
 def test_run_writes_targets_and_bootstrap(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from sim.experiment_run import run_experiment
+    from sim.app.run_command import run_experiment
 
     exp = load(mgc_config(servers=5, replications=3, horizon_h=0.2))
     assert run_experiment(exp, out=tmp_path / "r", workers=1, quiet=True) == 0
@@ -134,7 +134,7 @@ def test_run_writes_targets_and_bootstrap(tmp_path) -> None:  # type: ignore[no-
 def test_summary_table_prints_targets(capsys) -> None:  # type: ignore[no-untyped-def]
     from pathlib import Path
 
-    from sim.summary_table import print_summary
+    from sim.app.summary_table import print_summary
 
     exp = load(mgc_config())
     print_summary(build_summary(exp, _fake_results(5)), Path("x"))

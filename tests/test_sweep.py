@@ -9,13 +9,14 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-import sim.sweep as sweep_mod
-from sim.cli import app
-from sim.experiment_run import run_experiment
-from sim.replication import simulate
-from sim.results import ResultsFolder, run_identity
-from sim.sweep import expand, grid, point_dirname, run_sweep
-from sim.variants import derive
+import sim.studies.sweep as sweep_mod
+from sim.app.cli import app
+from sim.app.run_command import run_experiment
+from sim.app.sweep_command import run_sweep
+from sim.engine.replication import simulate
+from sim.engine.results import ResultsFolder, run_identity
+from sim.engine.variants import derive
+from sim.studies.sweep import expand, grid, point_dirname
 from tests.planning_configs import load, mgc_config, write
 
 KEY = "backends.gpu_pool.servers"

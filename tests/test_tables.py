@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 from typer.testing import CliRunner
 
-from sim.cli import app
+from sim.app.cli import app
 from tests.planning_configs import mgc_config, write
 
 KEY = "backends.gpu_pool.servers"

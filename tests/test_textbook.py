@@ -28,10 +28,10 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from sim.config import load_config
-from sim.replication import ReplicationResult
-from sim.request_block import PENDING
-from sim.runner import run_replications
+from sim.core.request_block import PENDING
+from sim.engine.executor import run_replications
+from sim.engine.loading import load_config
+from sim.engine.replication import ReplicationResult
 from tests.queueing_formulas import erlang_c, mmc_wait, pk_wait
 
 pytestmark = pytest.mark.slow

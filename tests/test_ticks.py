@@ -6,7 +6,7 @@ import simpy
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sim.ticks import Tick, call_later
+from sim.core.ticks import Tick, call_later
 
 # (delay of a first-level event, delays of the events it schedules when it fires, Tick or Timeout)
 schedules = st.lists(

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim.config import load_config_text
-from sim.replication import simulate
-from sim.request_block import DROPPED, PENDING
+from sim.core.request_block import DROPPED, PENDING
+from sim.engine.loading import load_config_text
+from sim.engine.replication import simulate
 
 # one server, service 20 s (400 iterations of 50 ms), timeout 2 s, 2 arrivals/s: the queue head is only
 # examined every 20 s, so at the horizon dozens of waiting requests have outwaited their timeout

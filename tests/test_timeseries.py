@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sim.timeseries import IntervalTally, LevelSeries, total_length
+from sim.core.timeseries import IntervalTally, LevelSeries, total_length
 
 HORIZON = 600.0  # ten minutes
 

@@ -11,9 +11,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sim.config import Experiment, load_config_text
-from sim.replication import simulate
-from sim.variants import derive
+from sim.config import Experiment
+from sim.engine.loading import load_config_text
+from sim.engine.replication import simulate
+from sim.engine.variants import derive
 from tests.test_config_errors import assert_user_error, capsim
 from workloads.shapes import build_rate_curve
 

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from sim.config import Experiment
 from sim.config.workload import ArrivalsSpec
-from sim.rng import stream
+from sim.core.rng import stream
 from workloads.generator import RequestGenerator, make_arrival_source
 from workloads.overdispersion import (
     LogNormalAR1,

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sim.config import load_config
 from sim.config.distributions import EmpiricalSpec
-from sim.rng import stream
+from sim.core.rng import stream
+from sim.engine.loading import load_config
 from workloads.distributions import make_token_distribution
 from workloads.files import PROFILES_DIR
 from workloads.named_profiles import PROFILES, hour_of_week_multipliers, profile_names

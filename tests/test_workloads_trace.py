@@ -15,7 +15,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from sim.config import ConfigError, Experiment, load_config_text
+from sim.config import Experiment
+from sim.config.errors import ConfigError
+from sim.engine.loading import load_config_text
 from workloads.files import PROFILES_DIR
 from workloads.generator import RequestGenerator
 

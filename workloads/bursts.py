@@ -19,7 +19,7 @@ import numpy as np
 from scipy import special
 
 from sim.config.workload import BurstSpec, WorkloadSpec
-from sim.rng import stream
+from sim.core.rng import stream
 from workloads.arrivals import DAY_S, HOUR_S, WEEKDAYS
 from workloads.growth import factor_at, is_identity
 

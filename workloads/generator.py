@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 
 from sim.config import Experiment
-from sim.request_block import RequestBlock
-from sim.rng import name_key, stream
+from sim.core.request_block import RequestBlock
+from sim.core.rng import name_key, stream
 from workloads.arrivals import poisson_arrivals
 from workloads.distributions import make_token_distribution
 from workloads.growth import grown

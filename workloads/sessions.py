@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from sim.config import Experiment
-from sim.rng import stream
+from sim.core.rng import stream
 from workloads.distributions import make_distribution, make_token_distribution
 from workloads.ragged import ragged_gather
 

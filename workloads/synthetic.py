@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from sim.config import Experiment
-from sim.rng import stream
+from sim.core.rng import stream
 from workloads.arrivals import RateCurve, poisson_arrivals
 from workloads.bursts import BurstSchedule
 from workloads.growth import grown

@@ -64,7 +64,7 @@ class ApiSpec(Frozen):
     def _known_preset(cls, v: str | None) -> str | None:
         if v is None:
             return None
-        from backends.api_presets import get_preset, normalise_preset
+        from sim.config.api_presets import get_preset, normalise_preset
 
         get_preset(v)  # unknown: ValueError naming every preset
         return normalise_preset(v)
@@ -74,7 +74,7 @@ class ApiSpec(Frozen):
         """Prices not given explicitly come from the preset (model_fields_set keeps what was given)."""
         if self.preset is None:
             return self
-        from backends.api_presets import get_preset
+        from sim.config.api_presets import get_preset
 
         p = get_preset(self.preset)
         for field, attr in PRESET_PRICE_FIELDS.items():

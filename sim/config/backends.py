@@ -59,7 +59,7 @@ def _by_name_or_spec(v: object) -> str:
     return "by_name" if isinstance(v, str) else "by_spec"
 
 
-# a catalog name or a mapping; the tags never reach a user's message (sim/config/loader.py drops them)
+# a catalog name or a mapping; the tags never reach a user's message (sim/engine/loading.py drops them)
 GpuChoice = Annotated[
     Annotated[str, Tag("by_name")] | Annotated[GpuHardwareSpec, Tag("by_spec")], Discriminator(_by_name_or_spec)
 ]

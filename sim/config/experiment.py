@@ -98,7 +98,7 @@ class CostsSpec(Frozen):
 
 def parse_target(text: str) -> tuple[str, str, float]:
     """'peak_ttft_p95_s<=2.0' -> ('peak_ttft_p95_s', '<=', 2.0); raises ValueError on a bad target."""
-    from sim.metrics_catalog import METRIC_NAMES
+    from sim.core.metrics import METRIC_NAMES
 
     m = TARGET_RE.match(text)
     if not m:
@@ -191,15 +191,15 @@ class Experiment(Frozen):
         ft = self.routing.fallback_target
         if ft.startswith("api:") and ft[4:] not in self.backends.apis:
             problems.append(("routing.fallback_target", f"names unknown API provider {ft[4:]!r}"))
-        from backends.catalog import catalog_problems
+        from backends.gpu.catalog import catalog_problems
 
         problems.extend(catalog_problems(self.backends.gpu_pool))
         return problems
 
     def sweep_problems(self, base_dir: Path | None = None) -> list[tuple[str, str]]:
         """Every value of the `sweep:` grid, each checked as its own point (sim.config.checks)."""
-        from sim.config.loader import ConfigError
-        from sim.variants import derive
+        from sim.config.errors import ConfigError
+        from sim.engine.variants import derive
 
         out: list[tuple[str, str]] = []
         for key, values in self.sweep.items():

@@ -102,8 +102,8 @@ def build_charts(data: ReportData) -> list[Chart]:
 
 def write_report(folder: Path) -> Path:
     """Build report.html and plots/*.png in a results folder; returns the report's path."""
-    from sim import __version__
-    from sim.atomic import dir_fd, unlink_own, write_bytes_atomic, write_text_atomic
+    from sim.core.atomic import dir_fd, unlink_own, write_bytes_atomic, write_text_atomic
+    from sim.core.version import __version__
     from sim.report.data import load
     from sim.report.page import render
 

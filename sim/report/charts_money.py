@@ -9,7 +9,8 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
-from sim.metrics_catalog import metric_bounds
+from sim.core.metrics import metric_bounds
+from sim.core.stats import bounded_t_interval
 from sim.report.data import ReportData
 from sim.report.style import (
     BLUE,
@@ -29,7 +30,6 @@ from sim.report.style import (
     rc,
     to_png,
 )
-from sim.stats import bounded_t_interval
 
 COMPONENT_RE = re.compile(r"^cost_tco_([a-z0-9_]+)_monthly_usd$")
 COMPONENT_COLORS = {"api": ORANGE, "gpu": BLUE, "fixed": GREY}

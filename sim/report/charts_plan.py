@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator
 
+from sim.core.stats import wilson_interval
 from sim.report.data import finite
 from sim.report.style import (
     BLUE,
@@ -31,7 +32,6 @@ from sim.report.style import (
     rc,
     to_png,
 )
-from sim.stats import wilson_interval
 
 
 def _num(v: Any) -> float:

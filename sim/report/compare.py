@@ -16,9 +16,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from sim.metrics_catalog import METRICS
+from sim.core.metrics import METRICS
+from sim.core.stats import clean_values, paired_difference
 from sim.report.data import ReportData, folder_problem, load
-from sim.stats import clean_values, paired_difference
 
 
 class NotComparable(Exception):
@@ -158,8 +158,8 @@ def print_compare(result: dict[str, Any]) -> None:
 
 def _signed(name: str, v: float) -> str:
     """A difference with its sign: fractions in percentage points, small money and counts with 3 digits."""
+    from sim.core.units import is_share
     from sim.report.page import fmt_metric
-    from sim.units import is_share
 
     if v == 0:
         return "0"

@@ -99,8 +99,8 @@ def render_compare(result: dict[str, Any], version: str) -> str:
 
 
 def write_compare_report(result: dict[str, Any], path: Path) -> Path:
-    from sim import __version__
-    from sim.atomic import write_text_atomic
+    from sim.core.atomic import write_text_atomic
+    from sim.core.version import __version__
 
     path = Path(path)
     write_text_atomic(path, render_compare(result, __version__))

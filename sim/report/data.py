@@ -1,7 +1,7 @@
 """Everything the report reads from a results folder, loaded tolerantly.
 
 A results folder of `capsim run` holds config.yaml, summary.json, replications.parquet, timeseries.parquet and
-hourly.parquet (see sim/results.py); `capsim plan` and `capsim breakeven` folders may hold plan.json or
+hourly.parquet (see sim/engine/results.py); `capsim plan` and `capsim breakeven` folders may hold plan.json or
 breakeven.json instead of (or beside) those. Any file or column may be missing: the report shows what exists.
 """
 

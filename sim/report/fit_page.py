@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from sim.atomic import write_text_atomic
+from sim.core.atomic import write_text_atomic
 from sim.report.page import CSS, data_uri
 from sim.report.style import BLUE, GREY, ORANGE, RED, new_figure, rc, to_png
 from workloads.fit import LogFit

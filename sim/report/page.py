@@ -10,12 +10,11 @@ from typing import Any
 
 import numpy as np
 
-from sim.metrics_catalog import METRICS
+from sim.core.metrics import HEADLINE, METRICS
+from sim.core.units import is_share
 from sim.report.data import ReportData, finite
 from sim.report.style import fmt_count, fmt_fraction, fmt_seconds, fmt_usd
 from sim.report.traffic_prices import traffic_price_items
-from sim.summary_table import HEADLINE
-from sim.units import is_share
 
 
 @dataclass

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
-from sim.units import fmt_count, fmt_fraction, fmt_seconds, fmt_usd, fmt_usd_short  # noqa: F401 - re-exported
+from sim.core.units import fmt_count, fmt_fraction, fmt_seconds, fmt_usd, fmt_usd_short  # noqa: F401 - re-exported
 
 DPI = 100
 WIDTH_IN = 11.0  # 1100 px: fits a laptop screen at 100 % zoom

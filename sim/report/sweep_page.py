@@ -176,8 +176,8 @@ def render(doc: dict[str, Any], charts: list[Chart], config_text: str | None, ve
 
 def write_sweep_report(folder: Path) -> Path:
     """Build report.html (and plots/sweep_<metric>.png) at the top of a sweep folder."""
-    from sim import __version__
-    from sim.atomic import write_bytes_atomic, write_text_atomic
+    from sim.core.atomic import write_bytes_atomic, write_text_atomic
+    from sim.core.version import __version__
 
     folder = Path(folder)
     doc = json.loads((folder / SWEEP_FILE).read_text(encoding="utf-8"))

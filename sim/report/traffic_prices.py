@@ -21,7 +21,7 @@ def _api_line(name: str, node: dict[str, Any]) -> tuple[str, str]:
     preset = node.get("preset")
     if not preset:
         return f"{name} prices", prices
-    from backends.api_presets import PRESETS
+    from sim.config.api_presets import PRESETS
 
     p = PRESETS.get(str(preset))
     where = f"; list prices from {p.source}, as of {p.as_of}" if p is not None else ""

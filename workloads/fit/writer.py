@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from sim.atomic import write_text_atomic
+from sim.core.atomic import write_text_atomic
 from workloads.fit import ClassFit, LogFit
 from workloads.fit.sizes import SizeFit
 

@@ -1,0 +1,1 @@
+"""Caches in front of the backends: exact response cache, semantic cache, prefix cache."""

@@ -1,0 +1,1 @@
+"""The self-hosted GPU pool: catalog, performance model, servers, pool, autoscaler."""

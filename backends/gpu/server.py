@@ -1,0 +1,239 @@
+"""One GPU server's state: its running requests, KV bookkeeping in closed form, and the current segment.
+
+Iterations are counted per server (`iters` = iterations completed). A request's run starts when it is
+admitted; its prefill ends with iteration F (the iteration that emits its next token), after which it
+holds `inp_eff + (I - F)` KV tokens during iteration I > F, where `inp_eff` is the prompt it prefilled
+(the input, plus the tokens it had generated before a preemption). Writing `a = inp_eff - F`, the batch
+holds sum(a) + n*I tokens during iteration I, and with blocks of `bs` tokens it needs
+
+    sum_j ceil((a_j + I) / bs) = sum_j qq_j + n*(I // bs) + #{j : r_j >= bs - I % bs},
+
+with divmod(a_j + bs - 1, bs) = (qq_j, r_j). The server keeps sum(qq) and the counts of each r, so the
+blocks needed at any future iteration cost O(bs), and the iteration at which a growing batch would run
+out of KV is found by a binary search without visiting the iterations in between.
+
+A segment is a stretch of iterations with an unchanged batch; iteration k (1-based) of a segment lasts
+A + B*(k-1) plus its prefill share, so the segment's first m iterations take
+
+    T(m) = min(m*C, P) + m*A + B*m*(m-1)/2
+
+with P the prefill time still to do (all of it in iteration 1 unless chunked prefill caps each iteration
+at C seconds of prefill).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+
+from sim.core.request_block import RequestBlock
+
+OFF, COLD, READY, DOWN = 0, 1, 2, 3
+
+
+class Job:
+    __slots__ = (
+        "block",
+        "i",
+        "arrival_at",
+        "input",
+        "output",
+        "priority",
+        "deadline",
+        "seq",
+        "inp_eff",
+        "rem_out",
+        "generated",
+        "F",
+        "a",
+        "pref_left",
+        "started",
+        "need_first",
+        "cached",
+        "work_ns",
+    )
+
+    def __init__(
+        self,
+        block: RequestBlock,
+        i: int,
+        arrival_at: float,
+        inp: int,
+        out: int,
+        priority: int,
+        deadline: float,
+        cached: int = 0,
+    ):
+        self.block = block
+        self.i = i
+        self.arrival_at = arrival_at
+        self.input = inp
+        self.output = out
+        self.priority = priority
+        self.deadline = deadline
+        self.seq = -1  # admission number while running on a server, -1 otherwise
+        self.inp_eff = inp  # tokens to prefill at the next admission
+        self.rem_out = out  # output tokens still to generate
+        self.generated = 0  # output tokens generated in earlier runs (kept across a preemption)
+        self.F = -1  # iteration that ends this run's prefill (-1: still prefilling, or not running)
+        self.a = 0
+        self.pref_left = 0  # chunked prefill: prompt tokens of this run not yet prefilled
+        self.started = False  # admitted at least once (start_at is set)
+        self.need_first = True  # no first token emitted yet (first_token_at still to set)
+        self.cached = cached  # prompt tokens a prefix-cache hit spares the prefill (their KV is still held)
+        self.work_ns = -1  # the pool's overload bound: least iteration time admitting it costs (-1: not yet)
+
+
+class Server:
+    __slots__ = (
+        "idx",
+        "state",
+        "draining",
+        "life",
+        "running",
+        "heap",
+        "pref",
+        "pref_left",
+        "pref_tokens",
+        "pref_blocks",
+        "n_grow",
+        "sum_a",
+        "sum_qq",
+        "cnt",
+        "bs",
+        "kv_reserved",
+        "iters",
+        "seg_start",
+        "A",
+        "B",
+        "P",
+        "C",
+        "version",
+        "timer_m",
+        "claims",
+        "claims_kv",
+        "busy_since",
+        "healthy_since",
+        "prov_since",
+        "in_idle",
+    )
+
+    def __init__(self, idx: int, block_tokens: int):
+        self.idx = idx
+        self.state = OFF
+        self.draining = False
+        self.life = 0  # bumped on every state change: timers of an earlier life are ignored
+        self.running: dict[int, Job] = {}  # admission number -> job, oldest first
+        self.heap: list[tuple[int, int, Job]] = []  # (finish iteration, admission number, job), lazy
+        self.pref: deque[Job] = deque()  # chunked prefill, FCFS
+        self.pref_left = 0
+        self.pref_tokens = 0
+        self.pref_blocks = 0
+        self.n_grow = 0
+        self.sum_a = 0
+        self.sum_qq = 0
+        self.bs = block_tokens
+        self.cnt = [0] * block_tokens
+        self.kv_reserved = 0
+        self.iters = 0
+        self.seg_start = 0.0
+        self.A = self.B = self.P = 0.0
+        self.C = math.inf
+        self.version = 0
+        self.timer_m = 0
+        self.claims = 0
+        self.claims_kv = 0
+        self.busy_since = -1.0
+        self.healthy_since = -1.0
+        self.prov_since = -1.0
+        self.in_idle = False
+
+    # -- KV bookkeeping of decoding requests ---------------------------------------------------
+    def add_grow(self, job: Job) -> None:
+        self.n_grow += 1
+        a = job.a
+        self.sum_a += a
+        bs = self.bs
+        if bs > 1:
+            qq, r = divmod(a + bs - 1, bs)
+            self.sum_qq += qq
+            self.cnt[r] += 1
+        else:
+            self.sum_qq += a
+
+    def remove_grow(self, job: Job) -> None:
+        self.n_grow -= 1
+        a = job.a
+        self.sum_a -= a
+        bs = self.bs
+        if bs > 1:
+            qq, r = divmod(a + bs - 1, bs)
+            self.sum_qq -= qq
+            self.cnt[r] -= 1
+        else:
+            self.sum_qq -= a
+
+    def may_exceed(self, it: int, capacity_blocks: int) -> bool:
+        """Cheap upper bound: False when iteration `it` surely fits."""
+        return self.sum_qq + self.n_grow * (it // self.bs + 1) + self.pref_blocks > capacity_blocks
+
+    def blocks_at(self, it: int) -> int:
+        """KV blocks the batch needs during iteration `it` (decoding requests plus prompts in prefill)."""
+        bs = self.bs
+        q, r = divmod(it, bs)
+        b = self.sum_qq + self.n_grow * q + self.pref_blocks
+        if r:
+            b += sum(self.cnt[bs - r :])
+        return b
+
+    def tokens_at(self, it: int) -> int:
+        """KV tokens the batch holds during iteration `it`."""
+        return self.sum_a + self.n_grow * it + self.pref_tokens
+
+    def overflow_m(self, m_cap: int, capacity_blocks: int) -> int:
+        """Smallest m in [1, m_cap) such that the iteration after the segment's m-th needs more than the
+        capacity, or m_cap if there is none (the segment starts at iteration iters + 1, which fits)."""
+        i0 = self.iters
+        hi = i0 + m_cap
+        if m_cap <= 1 or self.sum_qq + self.n_grow * (hi // self.bs + 1) + self.pref_blocks <= capacity_blocks:
+            return m_cap
+        if self.blocks_at(hi) <= capacity_blocks:
+            return m_cap
+        lo = i0 + 2  # first iteration that could overflow
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if self.blocks_at(mid) > capacity_blocks:
+                hi = mid
+            else:
+                lo = mid + 1
+        return lo - i0 - 1
+
+    # -- segment timing -----------------------------------------------------------------------
+    def t_of(self, m: int) -> float:
+        """Time from the segment start to the end of its m-th iteration (m >= 1)."""
+        c = m * self.C
+        P = self.P
+        return (c if c < P else P) + m * self.A + self.B * m * (m - 1) * 0.5
+
+    def next_boundary_m(self, dt: float) -> int:
+        """Smallest m >= 1 with T(m) >= dt."""
+        if math.inf == self.C or self.P <= 0.0:
+            m = _quad_m(self.P, self.A, self.B, dt)
+        else:
+            m = max(_quad_m(0.0, self.A + self.C, self.B, dt), _quad_m(self.P, self.A, self.B, dt))
+        while self.t_of(m) < dt - 1e-12:
+            m += 1
+        while m > 1 and self.t_of(m - 1) >= dt:
+            m -= 1
+        return m
+
+
+def _quad_m(P: float, A: float, B: float, dt: float) -> int:
+    """Smallest m >= 1 with P + m*A + B*m*(m-1)/2 >= dt (A > 0), up to rounding."""
+    x = dt - P
+    if x <= A:
+        return 1
+    if B <= 0.0:
+        return max(math.ceil(x / A - 1e-12), 1)
+    b = A - 0.5 * B
+    return max(math.ceil((-b + math.sqrt(b * b + 2.0 * B * x)) / B - 1e-12), 1)

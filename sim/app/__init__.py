@@ -1,0 +1,1 @@
+"""The user's side: the `capsim` command line, console tables, progress, the commands that print and write."""

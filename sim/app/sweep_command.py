@@ -1,0 +1,161 @@
+"""`capsim run` over a grid: one results folder per point, the sweep table, printed."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from sim.config import Experiment
+from sim.core.atomic import UnsafePath, ensure_subdirs, write_atomic, write_text_atomic
+from sim.engine.checkpoints import CheckpointRefused
+from sim.engine.dask_cluster import executor_address
+from sim.engine.executor import run_replications
+from sim.engine.folder_lock import FolderLocked, lock_folder
+from sim.engine.loading import resolved_yaml
+from sim.engine.results import ResultsFolder, ResumeMismatch, check_out_dir, default_out_dir
+from sim.engine.variants import format_value
+from sim.studies.sweep import POINTS_DIR, SweepPoint, _load_finished, expand, sweep_table
+
+
+def run_sweep(
+    exp: Experiment,
+    out: Path | None = None,
+    workers: int | None = None,
+    executor: str = "local",
+    address: str | None = None,
+    as_json: bool = False,
+    quiet: bool = False,
+    resume: bool = False,
+    base_dir: Path | None = None,
+) -> int:
+    root = Path(out) if out is not None else default_out_dir(exp)
+    try:
+        check_out_dir(root)
+        with lock_folder(root):
+            return _run_sweep_locked(exp, root, workers, executor, address, as_json, quiet, resume, base_dir)
+    except (ResumeMismatch, FolderLocked) as exc:
+        sys.stderr.write(f"--out: {exc}\n")
+        return 2
+
+
+def _run_sweep_locked(
+    exp: Experiment,
+    root: Path,
+    workers: int | None,
+    executor: str,
+    address: str | None,
+    as_json: bool,
+    quiet: bool,
+    resume: bool,
+    base_dir: Path | None,
+) -> int:
+    from sim.app.progress import Progress
+
+    cfg = root / "config.yaml"
+    if resume and cfg.exists():
+        from sim.engine.loading import load_config_text
+
+        previous = load_config_text(cfg.read_text(encoding="utf-8"), base_dir=base_dir)
+        if previous.model_copy(update={"replications": exp.replications}) != exp:
+            sys.stderr.write(f"--resume: {cfg} holds a different sweep; resume needs the same config and grid\n")
+            return 2
+    write_text_atomic(cfg, resolved_yaml(exp))
+    points = expand(exp, root, base_dir)
+    finished = {p.index for p in points if resume and _load_finished(p)}
+    total = len(points) * exp.replications
+    progress = Progress(
+        total=total,
+        done=len(finished) * exp.replications,
+        enabled=not quiet and not as_json,
+        label=f"{exp.name} sweep",
+    )
+    try:
+        with progress, executor_address(executor, address, workers) as addr:
+            for p in points:
+                if p.index not in finished:
+                    _run_point(p, resume, workers, executor, addr, progress.advance, progress.partial)
+    except KeyboardInterrupt:
+        sys.stderr.write(
+            f"interrupted: finished points and replications are saved in {root}; "
+            f"finish with: capsim run CONFIG --sweep ... --out {root} --resume\n"
+        )
+        return 130
+    except (ResumeMismatch, CheckpointRefused, UnsafePath) as exc:
+        sys.stderr.write(f"--resume: {exc}\n" if resume else f"--out: {exc}\n")
+        return 2
+    table, doc = sweep_table(exp, points)
+    write_atomic(root / "sweep.parquet", lambda fh: table.to_parquet(fh, index=False))
+    write_atomic(root / "sweep.csv", lambda fh: table.to_csv(fh, index=False))
+    write_text_atomic(root / "sweep.json", json.dumps(doc, indent=2, allow_nan=False) + "\n")
+    if exp.output.report:
+        from sim.report.sweep_page import write_sweep_report
+
+        write_sweep_report(root)
+    if as_json:
+        sys.stdout.write(json.dumps(doc, allow_nan=False) + "\n")
+    else:
+        print_sweep(doc, root)
+    return 0
+
+
+def _run_point(
+    p: SweepPoint,
+    resume: bool,
+    workers: int | None,
+    executor: str,
+    address: str | None,
+    tick: Callable[[], None],
+    partial: Callable[[float], None] | None = None,
+) -> None:
+    ensure_subdirs(p.folder.parent.parent, POINTS_DIR, p.folder.name)  # no symlinked points/ or point folder
+    folder = ResultsFolder(p.folder)
+    done = folder.prepare(p.exp, resume)
+    results = {r: done[r] for r in range(p.exp.replications) if r in done}
+    for _ in results:
+        tick()
+    todo = [r for r in range(p.exp.replications) if r not in results]
+    for res in run_replications(p.exp, todo, workers=workers, executor=executor, address=address, on_partial=partial):
+        folder.checkpoint(res)
+        results[res.replication] = res
+        tick()
+    p.summary = folder.write_final(p.exp, list(results.values()), point=p.values)
+    p.metrics = {r: dict(res.metrics) for r, res in results.items()}
+    if p.exp.output.report:
+        from sim.report import write_report
+
+        write_report(p.folder)
+    folder.clear_partial()
+
+
+SWEEP_HEADLINE = ["ttft_p95_s", "peak_ttft_p95_s", "availability", "gpu_utilization", "monthly_cost_usd"]
+
+
+def print_sweep(doc: dict[str, Any], root: Path) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from sim.app.summary_table import _fmt
+
+    t = Table(title=f"{doc['name']}: sweep of {', '.join(doc['keys'])} ({doc['replications']} replications each)")
+    for k in doc["keys"]:
+        t.add_column(k.split(".")[-1], justify="right")
+    for m in SWEEP_HEADLINE:
+        t.add_column(m, justify="right")
+    t.add_column("P(meet)", justify="right")
+    for p in doc["points"]:
+        cells = [format_value(p["values"][k]) for k in doc["keys"]]
+        for m in SWEEP_HEADLINE:
+            s = p["metrics"][m]
+            cells.append(
+                "n/a" if s["mean"] is None else f"{_fmt(s['mean'])} ({_fmt(s['ci95_low'])}..{_fmt(s['ci95_high'])})"
+            )
+        ta = (p.get("targets") or {}).get("all")
+        cells.append("-" if not ta else f"{ta['met']}/{ta['n']}")
+        t.add_row(*cells)
+    Console(width=200).print(t)
+    Console().print(
+        f"results: {root} (report.html, sweep.parquet, sweep.json; one folder per point under {POINTS_DIR}/)"
+    )

@@ -1,0 +1,217 @@
+"""Every check a run would make, made once on a validated experiment: at `capsim validate`, on every `--set`,
+on each sweep point and each plan/breakeven variant (sim.variants.derive), before any replication starts.
+
+`run_problems` gathers, as (dotted path, message): the checks that span sections, the data files (traces and
+every empirical distribution, wherever it sits: token counts must be whole numbers >= 1, durations >= 0),
+and the run's size against `limits`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from pydantic import BaseModel
+
+if TYPE_CHECKING:
+    from sim.config.experiment import Experiment
+
+INT64_MAX = 2**63 - 1
+
+
+def dist_specs(node: Any, path: str = "") -> Iterator[tuple[str, Any]]:
+    """(dotted path, spec) of every distribution spec in a config model, wherever it sits."""
+    if isinstance(node, BaseModel):
+        if "dist" in type(node).model_fields:
+            yield path, node
+            return
+        for name in type(node).model_fields:
+            yield from dist_specs(getattr(node, name), f"{path}.{name}" if path else name)
+    elif isinstance(node, (list, tuple)):
+        for i, v in enumerate(node):
+            yield from dist_specs(v, f"{path}.{i}")
+    elif isinstance(node, dict):
+        for k, v in node.items():
+            yield from dist_specs(v, f"{path}.{k}")
+
+
+def is_count(path: str) -> bool:
+    """Token counts and turns are whole numbers >= 1."""
+    last = path.rsplit(".", 1)[-1]
+    return last.endswith("_tokens") or last == "turns"
+
+
+def _empirical_problems(path: str, spec: Any, base_dir: Path | None) -> list[tuple[str, str]]:
+    from workloads.files import read_column
+
+    try:
+        values = read_column(spec.file, spec.column, base_dir)
+    except FileNotFoundError as exc:
+        return [(f"{path}.file", str(exc))]
+    except (ValueError, OSError) as exc:
+        where = "column" if "column" in str(exc) and "no column" in str(exc) else "file"
+        return [(f"{path}.{where}", f"cannot use this file: {exc}")]
+    if is_count(path):
+        bad = np.flatnonzero((values < 1) | (values != np.floor(values)))
+        if bad.size:
+            row = int(bad[0])
+            why = "below 1" if values[row] < 1 else "not a whole number"
+            return [
+                (
+                    f"{path}.column",
+                    f"{spec.file}: column {spec.column!r} holds {bad.size} value(s) {why} (first at data row "
+                    f"{row + 1}); token counts and turns are whole numbers >= 1, and capsim refuses to round "
+                    "or clip them",
+                )
+            ]
+        if values.max() > 1e12:
+            return [(f"{path}.column", f"{spec.file}: column {spec.column!r} holds counts above 1e12")]
+    elif (values < 0).any():
+        row = int(np.flatnonzero(values < 0)[0])
+        return [
+            (
+                f"{path}.column",
+                f"{spec.file}: column {spec.column!r} holds negative values (first at data row {row + 1}); "
+                "durations cannot be negative, and capsim refuses to clip them",
+            )
+        ]
+    return []
+
+
+def _count_spec_problems(path: str, spec: Any) -> list[tuple[str, str]]:
+    if spec.dist == "constant" and float(spec.value) != math.floor(spec.value):
+        return [(f"{path}.value", f"a count must be a whole number, got {spec.value} (capsim refuses to round it)")]
+    if spec.dist == "uniform" and spec.high < 1:
+        return [(f"{path}.high", f"a count is >= 1, but uniform({spec.low}, {spec.high}) never reaches 1")]
+    return []
+
+
+def _trace_problems(exp: Experiment, base_dir: Path | None) -> list[tuple[str, str]]:
+    from workloads.files import resolve_data_file
+    from workloads.trace import load_trace
+
+    arrivals = exp.workload.arrivals
+    try:
+        resolve_data_file(arrivals.file or "", base_dir)
+    except FileNotFoundError as exc:
+        return [("workload.arrivals.file", str(exc))]
+    try:
+        trace = load_trace(arrivals, base_dir)
+    except (ValueError, OSError, OverflowError) as exc:
+        return [("workload.arrivals.file", f"cannot replay this trace: {exc}")]
+    if arrivals.loop:
+        n, duration = trace.size, trace.duration_s
+        if n < 2 or duration <= 0:
+            return [
+                (
+                    "workload.arrivals.loop",
+                    f"loop needs a trace with at least two distinct times; {arrivals.file} has {n} request(s) "
+                    f"spanning {duration:g} s",
+                )
+            ]
+        period = duration * n / (n - 1) / arrivals.speed
+        if period < 1e-3:
+            return [
+                (
+                    "workload.arrivals.speed",
+                    f"the looped trace would repeat every {period:.3g} s (duration {duration:.3g} s / speed "
+                    f"{arrivals.speed:g}); a period under 1 ms is not a trace replay",
+                )
+            ]
+    return []
+
+
+def data_problems(exp: Experiment, base_dir: Path | None) -> list[tuple[str, str]]:
+    """Traces and empirical distributions anywhere in the config, read as the run would read them."""
+    problems: list[tuple[str, str]] = []
+    if exp.workload.arrivals.kind == "trace":
+        problems.extend(_trace_problems(exp, base_dir))
+    for path, spec in dist_specs(exp):
+        if spec.dist == "empirical":
+            problems.extend(_empirical_problems(path, spec, base_dir))
+        elif is_count(path):
+            problems.extend(_count_spec_problems(path, spec))
+    return problems
+
+
+def _least_tokens(spec: Any, base_dir: Path | None) -> int:
+    """A lower bound on a token-count distribution's draws (counts are whole numbers >= 1)."""
+    if spec.dist == "constant":
+        return max(1, int(spec.value))
+    if spec.dist == "uniform":
+        return max(1, math.floor(spec.low))
+    if spec.dist == "empirical":
+        from workloads.files import read_column
+
+        return max(1, int(np.min(read_column(spec.file, spec.column, base_dir))))
+    return 1
+
+
+def kv_problems(exp: Experiment, base_dir: Path | None) -> list[tuple[str, str]]:
+    """A GPU pool whose KV cache cannot hold even the smallest request of a class it serves would fail every
+    one of them (`kv_cache_tokens: 1` ran with availability 0): refused, naming the class and the sizes."""
+    from backends.gpu.catalog import kv_blocks, kv_capacity
+
+    pool, routing = exp.backends.gpu_pool, exp.routing
+    if routing.policy == "api_only":
+        return []
+    paged = pool.kv_policy == "paged"
+    # what one request may hold: whole blocks when paged (its last token may sit in a new block's first slot)
+    most = kv_blocks(pool) * pool.kv_block_tokens + 1 if paged else kv_capacity(pool)
+    problems = []
+    for i, c in enumerate(exp.workload.classes):
+        if routing.policy == "by_class" and not str(routing.by_class.get(c.name, "gpu")).startswith("gpu"):
+            continue
+        least = _least_tokens(c.input_tokens, base_dir) + _least_tokens(c.output_tokens, base_dir)
+        if least > most:
+            problems.append(
+                (
+                    "backends.gpu_pool.kv_cache_tokens",
+                    f"the KV cache holds {most} token(s) per request, but the smallest request of class "
+                    f"{c.name!r} (workload.classes.{i}) needs {least} (prompt + output): every such request "
+                    "would fail; give more KV memory (or leave kv_cache_tokens unset to derive it)",
+                )
+            )
+    return problems
+
+
+def worst_sweep_point(exp: Experiment, base_dir: Path | None) -> Experiment | None:
+    """Of the single-key variants of a sweep, the one with the most events (the grid's point estimate)."""
+    from sim.config.errors import ConfigError
+    from sim.engine.limits import estimate_run
+    from sim.engine.variants import derive
+
+    worst, most = None, -1.0
+    for key, values in exp.sweep.items():
+        for v in values:
+            try:
+                point = derive(exp, [(key, v)], base_dir)
+            except ConfigError:
+                continue  # reported by the sweep's own checks
+            events = estimate_run(point, base_dir).total_events
+            if events > most:
+                worst, most = point, events
+    return worst
+
+
+def run_problems(exp: Experiment, base_dir: Path | None = None) -> list[tuple[str, str]]:
+    """Everything a run would refuse or trip over, as (dotted path, message); [] when it can run."""
+    from sim.engine.limits import limit_problems
+
+    problems = exp.cross_section_problems()
+    if problems:
+        return problems
+    problems = data_problems(exp, base_dir)
+    if problems:
+        return problems
+    problems = kv_problems(exp, base_dir)
+    if problems:
+        return problems
+    problems = limit_problems(exp, base_dir)  # the grid's size first, before any point is derived
+    if problems or not exp.sweep:
+        return problems
+    problems = exp.sweep_problems(base_dir)
+    return problems or limit_problems(exp, base_dir, worst_sweep_point(exp, base_dir))

@@ -1,0 +1,125 @@
+"""The Monte Carlo runner: replications fanned out to a local process pool (or Dask), streamed back.
+
+A task is (config, replication index) and returns plain data, so results do not depend on which worker ran
+which replication, nor on how many workers there were.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from typing import Any
+
+from sim.config import Experiment
+from sim.engine.bundle import default_workers
+from sim.engine.replication import ReplicationResult, simulate
+
+
+def run_replications(
+    exp: Experiment,
+    replications: Iterable[int],
+    workers: int | None = None,
+    executor: str = "local",
+    address: str | None = None,
+    fn: Callable[[Experiment, int], ReplicationResult] = simulate,
+    on_partial: Callable[[float], None] | None = None,
+) -> Iterator[ReplicationResult]:
+    """Yield results as replications finish (in completion order; callers sort by index).
+
+    `on_partial`, when given, is called now and then with the replications' worth of work done in the
+    replications still running (e.g. 1.5: three half-done replications), for a progress bar that moves
+    within a replication (sim.live). Dask runs report finished replications only.
+    """
+    reps = list(replications)
+    if not reps:
+        return
+    workers = workers or default_workers()
+    if executor == "dask":
+        from sim.engine.dask_cluster import run_on_dask
+
+        yield from run_on_dask(exp, reps, workers, address)
+        return
+    if workers <= 1 or len(reps) == 1:
+        from sim.engine import live
+
+        for r in reps:
+            tell = (lambda _r, f: on_partial(f)) if on_partial is not None else None
+            with live.reporting_to(tell):
+                result = fn(exp, r)
+            if on_partial is not None:
+                on_partial(0.0)
+            yield result
+        return
+    import multiprocessing
+
+    # one slot per replication in flight (indexed by replication modulo its size), written by the workers
+    slots = multiprocessing.Array("d", max(reps) + 1 if max(reps) < 1_000_000 else 0, lock=False)
+    # a few tasks in flight per worker keeps both cores busy without queueing the whole run
+    pool = ProcessPoolExecutor(max_workers=min(workers, len(reps)), initializer=_worker_init, initargs=(slots,))
+    finished = False
+    try:
+        pending: dict[Future[ReplicationResult], int] = {}
+        it = iter(reps)
+        for r in it:
+            pending[pool.submit(fn, exp, r)] = r
+            if len(pending) >= 2 * workers:
+                break
+        while pending:
+            done, _ = wait(pending, timeout=0.5 if on_partial else None, return_when=FIRST_COMPLETED)
+            for f in done:
+                pending.pop(f)
+                yield f.result()
+                nxt = next(it, None)
+                if nxt is not None:
+                    pending[pool.submit(fn, exp, nxt)] = nxt
+            if on_partial is not None and len(slots):
+                on_partial(sum(slots[r % len(slots)] for r in pending.values()))
+        finished = True
+    finally:
+        if finished:
+            pool.shutdown(wait=True)
+        else:  # Ctrl-C, an error, or the caller stopped early: do not wait for running replications
+            abort_pool(pool)
+
+
+def _worker_init(slots: Any = None) -> None:
+    """In each worker: leave Ctrl-C to the parent (which stops the pool), let the parent's SIGTERM (how
+    `abort_pool` stops a worker) end it silently instead of running the handler a fork inherited from the
+    parent (which raised in the middle of a replication and printed a traceback), die with the parent, and
+    tell progress within a replication through the shared slots (sim.live)."""
+    from sim.engine import live
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    _die_with_parent()
+    live.use_array(slots)
+
+
+def _die_with_parent() -> None:
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        pr_set_pdeathsig = 1
+        libc.prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() == 1:  # the parent is already gone
+        os._exit(1)
+
+
+def abort_pool(pool: ProcessPoolExecutor) -> None:
+    """Cancel queued tasks, stop the worker processes now, and reap them (no orphans, no waiting)."""
+    found = getattr(pool, "_processes", None)  # private, but the only handle on the workers
+    procs = list(found.values()) if isinstance(found, dict) else []
+    for p in procs:
+        if p.is_alive():
+            p.terminate()
+    pool.shutdown(wait=True, cancel_futures=True)
+    for p in procs:
+        p.join(timeout=5)

@@ -1,0 +1,373 @@
+"""`capsim breakeven`: API-only against self-hosted against hybrid, total monthly cost over token volumes.
+
+Volume. A monthly token volume V (input + output tokens requested per month) is turned into a request rate
+under the workload's own calendar (sim.bill): rate = (V / E[tokens per request] - a month's burst requests)
+/ (costs.hours_per_month / 168 x 86,400 s x the sum of the seven day factors), with E[tokens per request] the
+exact mean of the class mix (input + output). A weekday-only horizon therefore still bills a month with its
+weekends, and the API-only month at volume V is V x the blended price per token. The shape of the day and
+week (diurnal peak, hourly multipliers, weekend and day factors) is kept; only its level changes. Trace
+arrivals cannot be scaled.
+
+At each volume, on the same replication indices (common random numbers; costs are the means over the first
+`--reps` replications, common to the three options, so their differences are paired):
+  * API-only: `routing.policy: api_only`; charged only the costs of scope `always` (self-hosting costs,
+    `costs.fixed_monthly_usd` by default and the TCO components of scope self_hosted, need a GPU pool).
+  * self-hosted: `routing.policy: gpu_only`; the server count is the plan search (sim.plan) for the
+    config's `plan.targets` at `plan.confidence`, galloping from the previous volume's answer (more volume
+    never needs fewer servers); its cost includes the self-hosting costs (GPUs + operations + people + ...).
+  * hybrid: the config's own routing when it already mixes (`by_class` or `overflow`); otherwise
+    `overflow`: GPUs carry the load and requests spill to the API when the queue passes
+    `routing.overflow.max_queue` per server. Server counts from the plan's answer upward (0 = all API) are
+    screened on the first replications and the cheapest that meets the targets is confirmed by the plan's
+    sequential rule; self-hosting costs apply when it runs at least one server. Both searches start from the
+    previous volume's answer (more volume never needs fewer servers, nor makes fewer the cheaper choice).
+The break-even volume is where self-hosted becomes cheaper than API-only, linearly interpolated between
+the two volumes around the first sign change; its interval comes from the curves' uncertainty bands.
+Naive sizing, for comparison: the average GPU-bound request rate over the throughput of one server at a
+full batch (sim.breakeven.server_capacity_rps), rounded up: no peak, no queueing, no SLO.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from backends.gpu.catalog import server_price
+from sim.config import Experiment
+from sim.core.stats import t_interval
+from sim.engine.bill import MONTH_PARTS, month_requests, rate_for_month_requests
+from sim.engine.executor import run_replications
+from sim.engine.targets import Target, meets_all
+from sim.engine.variants import derive
+from sim.studies.plan import Planner, VaryRange
+
+SERVERS_KEY = "backends.gpu_pool.servers"
+_SUFFIX = {"": 1.0, "K": 1e3, "M": 1e6, "B": 1e9, "G": 1e9, "T": 1e12}
+_VOLUME = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*([kKmMbBgGtT]?)\s*$")
+
+
+def parse_volumes(text: str) -> list[float]:
+    """'100M,500M,2B' -> [1e8, 5e8, 2e9] (suffixes K, M, B or G, T; plain numbers too), sorted."""
+    out = []
+    for part in text.split(","):
+        if not part.strip():
+            continue
+        m = _VOLUME.match(part)
+        if not m:
+            raise ValueError(f"--volumes: {part.strip()!r} is not a token volume (e.g. 100M, 2B, 5e8)")
+        v = float(m.group(1)) * _SUFFIX[m.group(2).upper()]
+        if not (math.isfinite(v) and v > 0):
+            raise ValueError(f"--volumes: volumes must be > 0, got {part.strip()!r}")
+        out.append(v)
+    if not out:
+        raise ValueError("--volumes: give at least one volume")
+    return sorted(set(out))
+
+
+def class_token_means(exp: Experiment) -> tuple[float, float]:
+    """(E[input tokens], E[output tokens]) per request over the class mix (exact means)."""
+    from workloads.distributions import make_token_distribution
+
+    e_in = e_out = 0.0
+    for c in exp.workload.classes:
+        e_in += c.share * float(make_token_distribution(c.input_tokens).mean)
+        e_out += c.share * float(make_token_distribution(c.output_tokens).mean)
+    return e_in, e_out
+
+
+def monthly_tokens(exp: Experiment) -> float:
+    """Expected tokens requested in a calendar month of the workload's own calendar (sim.bill)."""
+    e_in, e_out = class_token_means(exp)
+    return month_requests(exp) * (e_in + e_out)
+
+
+def rate_for_volume(exp: Experiment, volume: float) -> float:
+    """The mean_rps whose calendar month (weekends and day factors included) requests `volume` tokens."""
+    e_in, e_out = class_token_means(exp)
+    return rate_for_month_requests(exp, volume / (e_in + e_out))
+
+
+def server_capacity_rps(exp: Experiment) -> float:
+    """Requests/s one server sustains at a full batch on average-sized requests (no queueing, no SLO)."""
+    from backends.gpu.catalog import derived_moe, iteration_model, kv_capacity
+
+    spec = exp.backends.gpu_pool
+    it = iteration_model(spec)
+    e_in, e_out = class_token_means(exp)
+    batch = max(1.0, min(float(spec.max_batch), kv_capacity(spec) / (e_in + e_out)))
+    t_iter = (
+        it.base
+        + it.per_seq * batch
+        + it.per_prefill_token * batch * e_in / e_out
+        + it.per_kv_token * batch * (e_in + e_out / 2.0)
+    )
+    moe = derived_moe(spec)
+    if moe is not None:
+        t_iter += moe.seconds(batch)
+    return batch / (e_out * t_iter)
+
+
+def naive_servers(exp: Experiment) -> int:
+    return max(1, math.ceil(exp.workload.arrivals.mean_rps / server_capacity_rps(exp) - 1e-9))
+
+
+@dataclass
+class CostPoint:
+    mean: float | None
+    low: float | None
+    high: float | None
+
+
+def _cost(metrics: list[dict[str, Any]]) -> CostPoint:
+    ci = t_interval([m.get("monthly_cost_usd") for m in metrics])
+    if ci is None:
+        return CostPoint(None, None, None)
+    return CostPoint(ci[0], ci[1], ci[2])
+
+
+def _tco(metrics: list[dict[str, Any]]) -> dict[str, float | None]:
+    """Mean monthly amount of each part of the bill (the stacked TCO bar)."""
+    out: dict[str, float | None] = {}
+    for k in MONTH_PARTS:
+        ci = t_interval([m.get(f"cost_tco_{k}_monthly_usd") for m in metrics])
+        out[k] = None if ci is None else ci[0]
+    return out
+
+
+def crossing(volumes: list[float], d: list[float | None]) -> float | None:
+    """First volume where d goes from > 0 to <= 0, linearly interpolated; None when it never does."""
+    for i in range(1, len(volumes)):
+        a, b = d[i - 1], d[i]
+        if a is None or b is None:
+            continue
+        if a > 0 >= b:
+            return volumes[i - 1] + (volumes[i] - volumes[i - 1]) * a / (a - b)
+    return None
+
+
+class Breakeven:
+    def __init__(
+        self,
+        exp: Experiment,
+        volumes: list[float],
+        targets: list[Target],
+        confidence: float,
+        n0: int,
+        max_reps: int,
+        max_servers: int,
+        workers: int | None,
+        executor: str,
+        address: str | None,
+        base_dir: Path | None,
+        log: Any,
+    ):
+        self.exp, self.volumes, self.targets, self.confidence = exp, volumes, targets, confidence
+        self.n0, self.max_reps, self.max_servers = n0, max_reps, max_servers
+        self.workers, self.executor, self.address, self.base_dir = workers, executor, address, base_dir
+        self.log = log
+        self.hybrid_own = exp.routing.policy in ("by_class", "overflow")
+        self.hybrid_policy = exp.routing.policy if self.hybrid_own else "overflow"
+
+    def _run(self, exp: Experiment, n: int) -> list[dict[str, Any]]:
+        res = {
+            r.replication: r.metrics for r in run_replications(exp, range(n), self.workers, self.executor, self.address)
+        }
+        return [dict(res[r]) for r in range(n)]
+
+    def run(self) -> dict[str, Any]:
+        exp = self.exp
+        rows: list[dict[str, Any]] = []
+        prev_self, prev_hybrid = 1, 0
+        for v in self.volumes:
+            rps = rate_for_volume(exp, v)
+            ev = derive(exp, [("workload.arrivals.mean_rps", rps)], self.base_dir)
+            self.log(f"volume {v:.4g} tokens/month: {rps:.4g} requests/s")
+            # API-only
+            api_exp = derive(ev, [("routing.policy", "api_only")], self.base_dir)
+            api_m = self._run(api_exp, self.n0)
+            api = _cost(api_m)
+            api_p = sum(meets_all(self.targets, m) for m in api_m) / len(api_m)
+            # self-hosted
+            gpu_exp = derive(ev, [("routing.policy", "gpu_only")], self.base_dir)
+            planner = self._planner(gpu_exp, VaryRange(SERVERS_KEY, 1, self.max_servers, True))
+            plan = planner.search(lo=prev_self)
+            self_cost = CostPoint(None, None, None)
+            self_tco: dict[str, float | None] = dict.fromkeys(MONTH_PARTS)
+            if plan.value is not None:
+                prev_self = int(plan.value)
+                ans = plan.candidates[plan.value]
+                first = [ans.metrics[r] for r in range(self.n0)]
+                self_cost = self._self_band(planner, int(plan.value), _cost(first))
+                self_tco = _tco(first)
+            # hybrid
+            hyb_servers, hyb_cost, hyb_plan = self._hybrid(ev, prev_hybrid)
+            if hyb_servers is not None:
+                prev_hybrid = hyb_servers
+            rows.append(
+                {
+                    "volume": v,
+                    "mean_rps": rps,
+                    "api": api,
+                    "api_tco": _tco(api_m),
+                    "self_tco": self_tco,
+                    "api_p_meet": api_p,
+                    "self": self_cost,
+                    "self_servers": plan.value,
+                    "self_plan": plan.to_json(),
+                    "naive_servers": naive_servers(gpu_exp),
+                    "hybrid": hyb_cost,
+                    "hybrid_servers": hyb_servers,
+                    "hybrid_plan": hyb_plan,
+                }
+            )
+            self.log(
+                f"  api ${_fmt(api.mean)}  self-hosted {plan.value} servers ${_fmt(self_cost.mean)}  "
+                f"hybrid {hyb_servers} servers ${_fmt(hyb_cost.mean)}"
+            )
+        return self._doc(rows)
+
+    def _planner(self, exp: Experiment, vary: VaryRange) -> Planner:
+        return Planner(
+            exp,
+            vary,
+            self.targets,
+            self.confidence,
+            self.n0,
+            self.max_reps,
+            None,
+            self.workers,
+            self.executor,
+            self.address,
+            self.base_dir,
+        )
+
+    def _self_band(self, planner: Planner, n: int, cost: CostPoint) -> CostPoint:
+        """Widen the answer's cost interval by the sizing uncertainty: one server less when the evidence
+        against it was not conclusive, one more when the answer was only decided at the cap."""
+        server_month = server_price(planner.exp.backends.gpu_pool).usd_per_hour * planner.exp.costs.hours_per_month
+        if cost.mean is None or cost.low is None or cost.high is None:
+            return cost
+        low, high = cost.low, cost.high
+        below = planner.candidates.get(n - 1)
+        if below is not None and below.decision.endswith("at cap"):
+            low = min(low, cost.mean - server_month)
+        if planner.candidates[n].decision.endswith("at cap"):
+            high = max(high, cost.mean + server_month)
+        return CostPoint(cost.mean, low, high)
+
+    def _hybrid(self, ev: Experiment, start: int) -> tuple[int | None, CostPoint, dict[str, Any] | None]:
+        """The cheapest server count (from the plan's answer upward) of the hybrid routing."""
+        changes: list[tuple[str, Any]] = [] if self.hybrid_own else [("routing.policy", "overflow")]
+        hexp = derive(ev, changes, self.base_dir) if changes else ev
+        lo = start
+        planner = self._planner(hexp, VaryRange(SERVERS_KEY, 0, self.max_servers, True))
+        plan = planner.search(lo=lo)
+        if plan.value is None:
+            return None, CostPoint(None, None, None), plan.to_json()
+
+        def cost_of(n: int) -> float:
+            c = planner.candidate(n)
+            planner.ensure(c, self.n0)
+            m = [c.metrics[r] for r in range(self.n0)]
+            mean = _cost(m).mean
+            return math.inf if mean is None else float(mean)
+
+        best = int(plan.value)
+        best_cost = cost_of(best)
+        n = best + 1
+        while n <= self.max_servers:  # screening: the first n0 replications only
+            cn = cost_of(n)
+            if cn >= best_cost:
+                break
+            c = planner.candidates[n]
+            if sum(meets_all(self.targets, c.metrics[r]) for r in range(self.n0)) >= self.confidence * self.n0:
+                best, best_cost = n, cn
+            n += 1
+        while not planner.decide(best) and best < self.max_servers:  # confirm the choice (sequential rule)
+            best += 1
+        ans = planner.candidates[best]
+        cost = _cost([ans.metrics[r] for r in range(self.n0)])
+        return best, cost, planner._result(best).to_json()
+
+    def _doc(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
+        vols = [r["volume"] for r in rows]
+
+        def col(name: str, field: str) -> list[float | None]:
+            return [getattr(r[name], field) for r in rows]
+
+        def diff(a: list[float | None], b: list[float | None]) -> list[float | None]:
+            return [None if x is None or y is None else x - y for x, y in zip(a, b, strict=True)]
+
+        api_m, self_m = col("api", "mean"), col("self", "mean")
+        e_in, e_out = class_token_means(self.exp)
+        price = server_price(self.exp.backends.gpu_pool)
+        return {
+            "volumes": vols,
+            "api_monthly_usd": api_m,
+            "self_hosted_monthly_usd": self_m,
+            "hybrid_monthly_usd": col("hybrid", "mean"),
+            "self_hosted_servers": [r["self_servers"] for r in rows],
+            "breakeven_tokens_per_month": crossing(vols, diff(self_m, api_m)),
+            "breakeven_interval": [
+                crossing(vols, diff(col("self", "low"), col("api", "high"))),
+                crossing(vols, diff(col("self", "high"), col("api", "low"))),
+            ],
+            "hybrid_breakeven_tokens_per_month": crossing(vols, diff(col("hybrid", "mean"), api_m)),
+            "api_monthly_ci95": [[r["api"].low, r["api"].high] for r in rows],
+            "self_hosted_monthly_band": [[r["self"].low, r["self"].high] for r in rows],
+            "hybrid_monthly_ci95": [[r["hybrid"].low, r["hybrid"].high] for r in rows],
+            "hybrid_servers": [r["hybrid_servers"] for r in rows],
+            "hybrid_policy": self.hybrid_policy + ("" if self.hybrid_own else " (derived: the config does not mix)"),
+            "naive_servers": [r["naive_servers"] for r in rows],
+            "server_capacity_rps": server_capacity_rps(self.exp),
+            "mean_rps": [r["mean_rps"] for r in rows],
+            "api_p_meet": [r["api_p_meet"] for r in rows],
+            "tokens_per_request": e_in + e_out,
+            "input_tokens_per_request": e_in,
+            "output_tokens_per_request": e_out,
+            "fixed_monthly_usd": self.exp.costs.fixed_monthly_usd,
+            "fixed_scope": self.exp.costs.fixed_scope,
+            "price_per_server_hour_usd": price.usd_per_hour,
+            "price_source": price.source,
+            "tco_parts": list(MONTH_PARTS),
+            "api_tco_monthly_usd": [r["api_tco"] for r in rows],
+            "self_hosted_tco_monthly_usd": [r["self_tco"] for r in rows],
+            "targets": [str(t) for t in self.targets],
+            "confidence": self.confidence,
+            "seed": self.exp.seed,
+            "self_hosted_plans": [r["self_plan"] for r in rows],
+            "hybrid_plans": [r["hybrid_plan"] for r in rows],
+        }
+
+
+def _fmt(v: float | None) -> str:
+    return "-" if v is None else f"{v:,.0f}"
+
+
+def _human(v: float) -> str:
+    from sim.core.units import fmt_count
+
+    return fmt_count(v)
+
+
+def _tco_bars(ax: Any, doc: dict[str, Any]) -> None:
+    """Stacked bars: the self-hosted month per volume split into GPUs, operations, people, ... (sim.bill)."""
+    parts = doc.get("tco_parts") or []
+    rows = doc.get("self_hosted_tco_monthly_usd") or []
+    labels = [_human(v) for v in doc["volumes"]]
+    bottom = [0.0] * len(labels)
+    for part in parts:
+        vals = [float((r or {}).get(part) or 0.0) for r in rows]
+        if not any(vals):
+            continue
+        ax.bar(labels, vals, bottom=bottom, label=part, width=0.6)
+        bottom = [b + v for b, v in zip(bottom, vals, strict=True)]
+    ax.set_xlabel("tokens per month")
+    ax.set_ylabel("self-hosted month, USD")
+    ax.set_title("self-hosted total cost of ownership per volume (stacked means)", fontsize=9)
+    if any(bottom):
+        ax.legend(fontsize=8, ncol=3)
+    ax.grid(True, axis="y", alpha=0.3)

@@ -1,0 +1,232 @@
+"""`capsim plan`: the smallest value of a key whose replications meet every target with probability >= P.
+
+Search (assumes that raising the value never makes the targets harder to meet):
+  1. galloping from LO: LO, LO+s, LO+3s, LO+7s, ... (steps doubling, clamped to HI) until a value meets;
+     if HI fails, no value in range does (exit 3);
+  2. bisection between the last value that failed and the first that met, down to one integer step
+     (real keys: down to `tol`).
+Every candidate runs the same replication indices 0..n-1 of the same root seed (common random numbers), so
+candidates are compared on identical arrivals and sizes, and a candidate revisited with more replications
+only runs the new ones.
+
+Deciding one candidate (sequential): run n0 replications; P(meet) is the share that meet every target,
+with a Wilson interval (sim.targets.DECISION_LEVEL). While that interval straddles P, double the
+replications, up to `max_reps`. It meets when the whole interval is at or above P, fails when it is below;
+at the cap, still undecided, the point estimate decides (p_meet >= P), and the evidence says so.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sim.config import Experiment
+from sim.core.stats import t_interval
+from sim.engine.executor import run_replications
+from sim.engine.targets import DECISION_LEVEL, Target, meets_all, proportion
+from sim.engine.variants import derive
+
+_RANGE = re.compile(r"^\s*([A-Za-z0-9_.]+)\s*=\s*([-+0-9.eE]+)\s*\.\.\s*([-+0-9.eE]+)\s*$")
+
+
+@dataclass(frozen=True)
+class VaryRange:
+    key: str
+    lo: float
+    hi: float
+    integer: bool
+
+    @classmethod
+    def parse(cls, text: str) -> VaryRange:
+        m = _RANGE.match(text)
+        if not m:
+            raise ValueError(f"--vary: expected KEY=LO..HI (e.g. backends.gpu_pool.servers=1..32), got {text!r}")
+        key, lo_s, hi_s = m.groups()
+        integer = _is_int(lo_s) and _is_int(hi_s)
+        lo, hi = (int(lo_s), int(hi_s)) if integer else (float(lo_s), float(hi_s))
+        if not (math.isfinite(lo) and math.isfinite(hi)) or lo > hi:
+            raise ValueError(f"--vary: need finite LO <= HI, got {lo_s}..{hi_s}")
+        return cls(key, lo, hi, integer)
+
+    def value(self, x: float) -> int | float:
+        return int(round(x)) if self.integer else float(x)
+
+
+def _is_int(s: str) -> bool:
+    try:
+        int(s)
+    except ValueError:
+        return False
+    return True
+
+
+@dataclass
+class Candidate:
+    value: int | float
+    exp: Experiment
+    metrics: dict[int, dict[str, Any]] = field(default_factory=dict)
+    decision: str = ""  # meets | fails (| "... at cap" when the point estimate decided)
+
+    def evidence(self, targets: Sequence[Target], confidence: float) -> dict[str, Any]:
+        reps = sorted(self.metrics)
+        k = sum(1 for r in reps if meets_all(targets, self.metrics[r]))
+        prop = proportion(k, len(reps), confidence)
+        per_target = {str(t): sum(1 for r in reps if t.met_by(self.metrics[r])) / len(reps) for t in targets}
+        cost = t_interval([self.metrics[r].get("monthly_cost_usd") for r in reps])
+        return {
+            "value": self.value,
+            "p_meet": prop["p_meet"],
+            "replications": len(reps),
+            "met": prop["met"],
+            "p_meet_low": prop["wilson95_low"],
+            "p_meet_high": prop["wilson95_high"],
+            "decision": self.decision,
+            "p_meet_by_target": per_target,
+            "monthly_cost_usd": cost[0] if cost else None,
+            "monthly_cost_ci95": [cost[1], cost[2]] if cost else None,
+        }
+
+
+@dataclass
+class PlanResult:
+    key: str
+    value: int | float | None
+    confidence: float
+    targets: list[Target]
+    candidates: dict[int | float, Candidate]
+    order: list[int | float]
+    seed: int
+
+    @property
+    def answer(self) -> Candidate | None:
+        return None if self.value is None else self.candidates[self.value]
+
+    def to_json(self) -> dict[str, Any]:
+        tried = [self.candidates[v].evidence(self.targets, self.confidence) for v in sorted(self.candidates)]
+        ans = self.answer
+        ans_ev = ans.evidence(self.targets, self.confidence) if ans else None
+        return {
+            "key": self.key,
+            "value": self.value,
+            "confidence": self.confidence,
+            "monthly_cost_usd": ans_ev["monthly_cost_usd"] if ans_ev else None,
+            "tried": tried,
+            "targets": [str(t) for t in self.targets],
+            "seed": self.seed,
+            "search_order": list(self.order),
+            "interval_level": DECISION_LEVEL,
+            "monthly_cost_ci95": ans_ev["monthly_cost_ci95"] if ans_ev else None,
+        }
+
+
+class Planner:
+    """Evaluates candidates with common random numbers and sequential replications; caches every result."""
+
+    def __init__(
+        self,
+        exp: Experiment,
+        vary: VaryRange,
+        targets: Sequence[Target],
+        confidence: float,
+        n0: int = 10,
+        max_reps: int = 80,
+        tol: float | None = None,
+        workers: int | None = None,
+        executor: str = "local",
+        address: str | None = None,
+        base_dir: Path | None = None,
+        on_progress: Callable[[str], None] | None = None,
+    ):
+        if n0 < 1 or max_reps < n0:
+            raise ValueError(f"need 1 <= reps <= max-reps, got {n0} and {max_reps}")
+        self.exp, self.vary, self.targets, self.confidence = exp, vary, list(targets), confidence
+        self.n0, self.max_reps = n0, max_reps
+        self.tol = tol if tol is not None else (vary.hi - vary.lo) / 100.0 if not vary.integer else 1
+        self.workers, self.executor, self.address, self.base_dir = workers, executor, address, base_dir
+        self.candidates: dict[int | float, Candidate] = {}
+        self.order: list[int | float] = []
+        self.on_progress = on_progress or (lambda _msg: None)
+
+    def candidate(self, x: float) -> Candidate:
+        v = self.vary.value(x)
+        if v not in self.candidates:
+            self.candidates[v] = Candidate(v, derive(self.exp, [(self.vary.key, v)], self.base_dir))
+        return self.candidates[v]
+
+    def ensure(self, c: Candidate, n: int) -> None:
+        todo = [r for r in range(n) if r not in c.metrics]
+        for res in run_replications(c.exp, todo, self.workers, self.executor, self.address):
+            c.metrics[res.replication] = dict(res.metrics)
+
+    def decide(self, x: float) -> bool:
+        c = self.candidate(x)
+        if c.value not in self.order:
+            self.order.append(c.value)
+        if c.decision:
+            return c.decision.startswith("meets")
+        n = self.n0
+        while True:
+            self.ensure(c, n)
+            k = sum(1 for r in range(n) if meets_all(self.targets, c.metrics[r]))
+            prop = proportion(k, n, self.confidence)
+            if prop["verdict"] != "undecided":
+                c.decision = prop["verdict"]
+                break
+            if n >= self.max_reps:
+                c.decision = ("meets" if prop["p_meet"] >= self.confidence else "fails") + " at cap"
+                break
+            n = min(self.max_reps, 2 * n)
+        self.on_progress(f"{self.vary.key}={c.value}: {c.decision} ({k}/{n} replications meet)")
+        return c.decision.startswith("meets")
+
+    def search(self, lo: float | None = None) -> PlanResult:
+        """Galloping from `lo` (default LO) then bisection; returns the smallest value that meets."""
+        vlo, vhi = self.vary.lo if lo is None else max(lo, self.vary.lo), self.vary.hi
+        if self.decide(vlo):
+            return self._result(self.vary.value(vlo))
+        failed, step = vlo, self.tol
+        x = vlo
+        while True:
+            x = min(vhi, x + step)
+            if self.decide(x):
+                met = x
+                break
+            failed = x
+            if x >= vhi:
+                return self._result(None)
+            step *= 2
+        while met - failed > self.tol * (1 + 1e-9):
+            mid = (failed + met) / 2.0
+            if self.vary.integer:
+                mid = math.floor(mid)
+                if mid <= failed:
+                    break
+            if self.decide(mid):
+                met = mid
+            else:
+                failed = mid
+        return self._result(self.vary.value(met))
+
+    def _result(self, value: int | float | None) -> PlanResult:
+        return PlanResult(
+            self.vary.key, value, self.confidence, self.targets, self.candidates, self.order, self.exp.seed
+        )
+
+
+def resolve_targets(
+    exp: Experiment, texts: Sequence[str] | None, confidence: float | None
+) -> tuple[list[Target], float]:
+    """Targets and P from the options, defaulting to the config's `plan` section (ValueError when bad)."""
+    from sim.engine.targets import parse_targets
+
+    targets = parse_targets(texts if texts else exp.plan.targets)
+    if not targets:
+        raise ValueError("no targets: give --target METRIC<=VALUE or set plan.targets in the config")
+    p = exp.plan.confidence if confidence is None else float(confidence)
+    if not 0.0 < p < 1.0:
+        raise ValueError(f"--confidence: must be in (0, 1), got {confidence!r}")
+    return targets, p
