@@ -3,19 +3,16 @@
 The Python API (docs/python-api.md): `simulate`, `load_config`, `plan`, `breakeven`, `ConfigError`,
 `Experiment`, `SimulationResult`. Names are imported on first use, so `import sim` stays light.
 
-`sim.plan` and `sim.breakeven` are the API's functions although modules of those names exist
-(`sim/studies/plan.py`, `sim/studies/breakeven.py`): importing such a module would make it the package's attribute, so
-the package keeps the function (the module stays importable as `from sim.plan import ...`; write
-`importlib.import_module("sim.plan")` for the module object).
+Layers, each importing only from those below it (`lint-imports`, docs/architecture.md): sim.app >
+sim.report > sim.studies > sim.engine > backends > workloads > sim.config > sim.core. Nothing inside
+the layers imports this package root.
 """
 
 from __future__ import annotations
 
-import sys
-import types
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from sim.core.version import __version__
 
 __all__ = [
     "ConfigError",
@@ -57,13 +54,3 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted(set(globals()) | set(__all__))
-
-
-class _Package(types.ModuleType):
-    def __setattr__(self, name: str, value: Any) -> None:
-        if name in _LAZY and isinstance(value, types.ModuleType):
-            return  # the API's function stays; the submodule is in sys.modules ("from sim.plan import ...")
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Package

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-import sim.studies.sweep as sweep_mod
+import sim.app.sweep_command as sweep_mod
 from sim.app.cli import app
 from sim.app.run_command import run_experiment
 from sim.app.sweep_command import run_sweep

@@ -11,9 +11,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from sim.config import Experiment
+from sim.config import ConfigError, Experiment
 from sim.config.workload import ArrivalsSpec
 from sim.core.rng import stream
+from sim.engine.loading import load_config_text
 from workloads.generator import RequestGenerator, make_arrival_source
 from workloads.overdispersion import (
     LogNormalAR1,
@@ -118,8 +119,10 @@ def test_noisy_diurnal_keeps_its_daily_mean_and_is_reproducible() -> None:
 
 
 def test_unreachable_index_of_dispersion_is_a_config_error() -> None:
-    with pytest.raises(ValidationError, match="needs cv > 10"):
-        ArrivalsSpec(kind="constant", mean_rps=0.01, overdispersion={"index_of_dispersion": 1.0e5, "correlation_s": 1})
+    od = "{index_of_dispersion: 1.0e5, correlation_s: 1}"
+    text = f"workload: {{arrivals: {{kind: constant, mean_rps: 0.01, overdispersion: {od}}}}}"
+    with pytest.raises(ConfigError, match=r"overdispersion\.index_of_dispersion.*needs cv > 10"):
+        load_config_text(text)
     with pytest.raises(ValidationError, match="exactly one of cv or index_of_dispersion"):
         ArrivalsSpec(overdispersion={"cv": 0.2, "index_of_dispersion": 3.0})
     assert cv_for_index_of_dispersion(3.0, 10.0, 60.0, 300.0) > 0

@@ -16,8 +16,9 @@ from pydantic import ValidationError
 from scipy import integrate, special
 from scipy.stats import chi2
 
-from sim.config import Experiment
+from sim.config import ConfigError, Experiment
 from sim.config.workload import ArrivalsSpec
+from sim.engine.loading import load_config_text
 from workloads.arrivals import make_rate_curve
 from workloads.generator import RequestGenerator
 from workloads.named_profiles import hour_of_week_multipliers, real_hourly_series
@@ -278,7 +279,6 @@ def test_azure_week_profile_alignment_chi_square_and_peak() -> None:
     [
         ({"kind": "hourly", "multipliers": [1.0] * 23}, r"24 \(or 168"),
         ({"kind": "profile"}, "needs a profile"),
-        ({"kind": "profile", "profile": "nope"}, "unknown profile"),
         ({"kind": "diurnal", "timezones": [{"share": 0.5, "utc_offset_h": 0}]}, "sum to 1"),
         ({"kind": "profile", "profile": "azure-code-week-2024", "day_factors": [1] * 7}, "day_factors"),
         (
@@ -292,6 +292,12 @@ def test_azure_week_profile_alignment_chi_square_and_peak() -> None:
 def test_bad_shapes_are_config_errors(arrivals: dict[str, Any], message: str) -> None:
     with pytest.raises(ValidationError, match=message):
         ArrivalsSpec(**arrivals)
+
+
+def test_unknown_profile_is_a_config_error() -> None:
+    """The profile names live with the profiles (workloads): the loader's domain checks say it, located."""
+    with pytest.raises(ConfigError, match=r"workload\.arrivals\.profile.*unknown profile 'nope'"):
+        load_config_text("workload: {arrivals: {kind: profile, profile: nope}}")
 
 
 def test_defaults_leave_existing_configs_unchanged() -> None:

@@ -231,15 +231,6 @@ def period_shape(spec: ArrivalsSpec) -> PeriodShape:
     raise ValueError(f"arrivals kind {spec.kind!r} has no rate curve")
 
 
-def weekday_factors(spec: ArrivalsSpec) -> np.ndarray:
-    """w for Monday..Sunday of a day shape (all 1 for a week shape or a constant rate)."""
-    if spec.kind == "constant" or spec.uses_week_profile:
-        return np.ones(7)
-    if spec.day_factors is not None:
-        return np.asarray(spec.day_factors, dtype=np.float64)
-    return np.array([1.0] * 5 + [float(spec.weekend_factor)] * 2)
-
-
 def local_cumulative(shape: PeriodShape, w: np.ndarray, L: np.ndarray) -> np.ndarray:
     """C(L) / mean_rps for local seconds L >= 0 since a Monday 00:00."""
     P = shape.period_s
@@ -262,7 +253,7 @@ def _weekday_index(start_weekday: str) -> int:
 def clock_cumulative(spec: ArrivalsSpec, start_weekday: str, t: np.ndarray) -> np.ndarray:
     """Lambda(t): expected arrivals in [0, t] of clock time (any t >= 0), for the curve kinds."""
     shape = period_shape(spec)
-    w = weekday_factors(spec)
+    w = spec.weekday_factors()
     start = WEEK_S + _weekday_index(start_weekday) * DAY_S  # a week ahead keeps L >= 0 for any shift
     t = np.asarray(t, dtype=np.float64)
     cum = np.zeros_like(t)
@@ -290,7 +281,7 @@ def build_rate_curve(spec: ArrivalsSpec, start_weekday: str, horizon_s: float, s
 def clock_rate(spec: ArrivalsSpec, start_weekday: str, t: np.ndarray) -> np.ndarray:
     """The continuous rate lambda(t) at clock times t (for plots and peak checks)."""
     shape = period_shape(spec)
-    w = weekday_factors(spec)
+    w = spec.weekday_factors()
     start = WEEK_S + _weekday_index(start_weekday) * DAY_S
     t = np.asarray(t, dtype=np.float64)
     out = np.zeros_like(t)

@@ -22,21 +22,34 @@ GPU cost is billed on provisioned time only (pool.provisioned_intervals).
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import Any, Protocol
 
 import simpy
 
-from backends.gpu.server import COLD, DOWN, OFF, READY, Server
 from sim.config.backends import GpuPoolSpec
-
-if TYPE_CHECKING:
-    from backends.gpu.pool import GpuPool
 
 HOUR_S = 3600.0
 
 
+class ScalablePool(Protocol):
+    """What the controller sees of the pool, and the one way it acts on it: `resize`."""
+
+    @property
+    def provisioned(self) -> int: ...
+    @property
+    def in_flight(self) -> int: ...
+    @property
+    def queued(self) -> int: ...
+    @property
+    def running_total(self) -> int: ...
+    def oldest_wait(self, now: float) -> float: ...
+    def resize(self, k: int) -> None: ...
+    def schedule(self, delay: float, fn: Callable[[Any], None]) -> None: ...
+
+
 class CapacityController:
-    def __init__(self, env: simpy.Environment, pool: GpuPool, spec: GpuPoolSpec, horizon_s: float):
+    def __init__(self, env: simpy.Environment, pool: ScalablePool, spec: GpuPoolSpec, horizon_s: float):
         self.env = env
         self.pool = pool
         self.auto = spec.autoscaler
@@ -63,8 +76,7 @@ class CapacityController:
         self.scale_downs = 0
 
     def start(self) -> None:
-        for s in self.pool.servers[: self.initial]:
-            self.pool.provision(s)
+        self.pool.resize(self.initial)
         if self.schedule is not None:
             self._next_hour(HOUR_S)
         if self.enabled:
@@ -74,7 +86,7 @@ class CapacityController:
     def _next_hour(self, t: float) -> None:
         if t >= self.horizon_s:
             return
-        self.pool._at(t - self.env.now, lambda _e: self._on_hour(t))
+        self.pool.schedule(t - self.env.now, lambda _e: self._on_hour(t))
 
     def _on_hour(self, t: float) -> None:
         assert self.schedule is not None
@@ -90,7 +102,7 @@ class CapacityController:
     def _tick_at(self, delay: float) -> None:
         if self.env.now + delay >= self.horizon_s:
             return
-        self.pool._at(delay, lambda _e: self._tick())
+        self.pool.schedule(delay, lambda _e: self._tick())
 
     def desired(self) -> int:
         a, pool = self.auto, self.pool
@@ -132,33 +144,9 @@ class CapacityController:
 
     # -- resizing ---------------------------------------------------------------------------
     def scale_to(self, k: int) -> None:
-        pool = self.pool
-        servers = pool.servers
-        cur = pool.provisioned
+        cur = self.pool.provisioned
         if k > cur:
             self.scale_ups += 1
-            draining = sorted((s for s in servers if s.draining), key=lambda s: -len(s.running))
-            for s in draining[: k - cur]:
-                pool.undrain(s)
-                cur += 1
-            for s in servers:
-                if cur >= k:
-                    break
-                if s.state == OFF:
-                    pool.provision(s)
-                    cur += 1
-            pool._dispatch_idle(self.env.now)
         elif k < cur:
             self.scale_downs += 1
-            active = [s for s in servers if s.state != OFF and not s.draining]
-
-            def rank(s: Server) -> tuple[int, int, int]:
-                n = len(s.running)
-                order = {COLD: 0, DOWN: 1}.get(s.state, 2 if n == 0 else 3)
-                return (order, n, -s.idx)
-
-            for s in sorted(active, key=rank)[: cur - k]:
-                if s.state == READY and s.running:
-                    pool.drain(s)
-                else:
-                    pool.deprovision(s)
+        self.pool.resize(k)

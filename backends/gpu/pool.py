@@ -45,6 +45,7 @@ from collections.abc import Callable
 import numpy as np
 import simpy
 
+from backends.gpu.autoscaler import CapacityController
 from backends.gpu.catalog import ceil_div, derived_cold_start_s, derived_moe, iteration_model, kv_blocks, kv_capacity
 from backends.gpu.server import COLD, DOWN, OFF, READY, Job, Server
 from sim.config.backends import GpuPoolSpec
@@ -70,7 +71,6 @@ class GpuPool:
         rng_failures: np.random.Generator | None = None,
         warmup_s: float = 0.0,
     ):
-        from backends.gpu.autoscaler import CapacityController
         from sim.config.distributions import ConstantSpec
         from workloads.distributions import make_distribution
 
@@ -142,7 +142,8 @@ class GpuPool:
         self.controller.start()
 
     # -- plumbing ---------------------------------------------------------------------------
-    def _at(self, delay: float, fn: Callable[[simpy.Event], None]) -> None:
+    def schedule(self, delay: float, fn: Callable[[simpy.Event], None]) -> None:
+        """Call `fn` after `delay` simulated seconds (a SimPy event: lifecycle and the controller, not hot paths)."""
         ev = simpy.Timeout(self.env, delay)
         ev.callbacks.append(fn)
         self.num_events += 1
@@ -197,7 +198,7 @@ class GpuPool:
         if delay <= 0.0:
             self._become_ready(s, life)
         else:
-            self._at(delay, lambda _e: self._become_ready(s, life))
+            self.schedule(delay, lambda _e: self._become_ready(s, life))
 
     def _become_ready(self, s: Server, life: int) -> None:
         if s.life != life or s.state != COLD:
@@ -209,7 +210,7 @@ class GpuPool:
         self.ready_count += 1
         if self.mtbf_s is not None:
             life = s.life
-            self._at(float(self.rng_fail.exponential(self.mtbf_s)), lambda _e: self._fail(s, life))
+            self.schedule(float(self.rng_fail.exponential(self.mtbf_s)), lambda _e: self._fail(s, life))
         if self.queued:
             self._admit_from_queue(s, now)
         else:
@@ -257,6 +258,40 @@ class GpuPool:
             if m < s.timer_m:
                 self._set_timer(s, m)
 
+    def resize(self, k: int) -> None:
+        """Provision or retire servers until `k` are provisioned (not draining): the autoscaler's one handle.
+
+        Up: take back draining servers (still warm, busiest first), then provision OFF ones (paid from now,
+        cold start before serving). Down: remove servers still cold-starting, then under repair, then idle
+        ones, then drain the least-loaded busy ones (paid until their batch finishes)."""
+        servers = self.servers
+        cur = self.provisioned
+        if k > cur:
+            draining = sorted((s for s in servers if s.draining), key=lambda s: -len(s.running))
+            for s in draining[: k - cur]:
+                self.undrain(s)
+                cur += 1
+            for s in servers:
+                if cur >= k:
+                    break
+                if s.state == OFF:
+                    self.provision(s)
+                    cur += 1
+            self._dispatch_idle(self.env.now)
+        elif k < cur:
+            active = [s for s in servers if s.state != OFF and not s.draining]
+
+            def rank(s: Server) -> tuple[int, int, int]:
+                n = len(s.running)
+                order = {COLD: 0, DOWN: 1}.get(s.state, 2 if n == 0 else 3)
+                return (order, n, -s.idx)
+
+            for s in sorted(active, key=rank)[: cur - k]:
+                if s.state == READY and s.running:
+                    self.drain(s)
+                else:
+                    self.deprovision(s)
+
     def _fail(self, s: Server, life: int) -> None:
         if s.life != life or s.state != READY:
             return
@@ -271,7 +306,7 @@ class GpuPool:
             self.deprovision(s)
             return
         life = s.life
-        self._at(float(self.rng_fail.exponential(self.mttr_s)), lambda _e: self._repaired(s, life))
+        self.schedule(float(self.rng_fail.exponential(self.mttr_s)), lambda _e: self._repaired(s, life))
         self._dispatch_idle(now)
 
     def _repaired(self, s: Server, life: int) -> None:

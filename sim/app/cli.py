@@ -444,8 +444,8 @@ def _with_sweep(exp: Experiment, specs: list[str], base_dir: Path) -> Experiment
             _err(f"--sweep: {exc}")
             raise typer.Exit(EXIT_USAGE) from None
         grid[key] = values
-    from sim.engine.checks import worst_sweep_point
     from sim.engine.limits import limit_problems
+    from sim.engine.variants import worst_sweep_point
 
     swept = exp.model_copy(update={"sweep": grid})
     problems = [f"--sweep: {p}: {m}" for p, m in limit_problems(swept, base_dir)]  # the grid's size, not built

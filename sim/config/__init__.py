@@ -1,10 +1,10 @@
-"""Experiment configuration: frozen pydantic models that forbid unknown keys.
+"""Experiment configuration: frozen pydantic models that forbid unknown keys (no I/O here).
 
-`Experiment` is the root; `load_config` reads YAML with line numbers and `--set` overrides.
+`Experiment` is the root. Reading YAML with line numbers, `--set` overrides and the checks that need the
+catalogs, data files or workloads are the engine's (`sim.engine.loading.load_config`, `sim.engine.checks`).
 """
 
 from sim.config.errors import ConfigError
 from sim.config.experiment import Experiment
-from sim.engine.loading import load_config, load_config_text
 
-__all__ = ["ConfigError", "Experiment", "load_config", "load_config_text"]
+__all__ = ["ConfigError", "Experiment"]

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sim.engine.loading import _SEXAGESIMAL, _YAML11_BOOLS
+_YAML11_BOOLS = {"yes", "no", "on", "off", "y", "n"}
+_SEXAGESIMAL = re.compile(r"^[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?$")
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import re
-from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -166,47 +165,3 @@ class Experiment(Frozen):
         if self.warmup_h >= self.horizon_h:
             raise ValueError(f"warmup_h must be < horizon_h, got {self.warmup_h} >= {self.horizon_h}")
         return self
-
-    def cross_section_problems(self) -> list[tuple[str, str]]:
-        """Problems that need two sections to see: (dotted path, message)."""
-        problems: list[tuple[str, str]] = []
-        names = {c.name for c in self.workload.classes}
-        for cls_name, target in self.routing.by_class.items():
-            if cls_name not in names:
-                problems.append(
-                    (
-                        f"routing.by_class.{cls_name}",
-                        f"names unknown class {cls_name!r}; classes: " + ", ".join(sorted(names)),
-                    )
-                )
-            provider = target.split(":", 1)[1] if ":" in target else None
-            if provider is not None and provider not in self.backends.apis:
-                problems.append((f"routing.by_class.{cls_name}", f"names unknown API provider {provider!r}"))
-        if self.routing.policy == "by_class":
-            for cls_name in sorted(names - set(self.routing.by_class)):
-                problems.append(("routing.by_class", f"policy by_class has no target for class {cls_name!r}"))
-        ot = self.routing.overflow.target
-        if ":" in ot and ot.split(":", 1)[1] not in self.backends.apis:
-            problems.append(("routing.overflow.target", f"names unknown API provider {ot.split(':', 1)[1]!r}"))
-        ft = self.routing.fallback_target
-        if ft.startswith("api:") and ft[4:] not in self.backends.apis:
-            problems.append(("routing.fallback_target", f"names unknown API provider {ft[4:]!r}"))
-        from backends.gpu.catalog import catalog_problems
-
-        problems.extend(catalog_problems(self.backends.gpu_pool))
-        return problems
-
-    def sweep_problems(self, base_dir: Path | None = None) -> list[tuple[str, str]]:
-        """Every value of the `sweep:` grid, each checked as its own point (sim.config.checks)."""
-        from sim.config.errors import ConfigError
-        from sim.engine.variants import derive
-
-        out: list[tuple[str, str]] = []
-        for key, values in self.sweep.items():
-            for v in values:
-                try:
-                    derive(self, [(key, v)], base_dir)
-                except ConfigError as exc:
-                    out.extend((f"sweep.{key}", f"value {v!r}: {p.path}: {p.message}") for p in exc.problems)
-                    break
-        return out

@@ -64,9 +64,7 @@ def uses_calendar(exp: Experiment) -> bool:
 def requests_per_week_per_rps(exp: Experiment) -> float:
     """Expected requests of the rate curve in one week per unit of mean_rps (exact: each day integrates to
     86,400 s x its factor; hour-of-week shapes and constant rates have factor 1 on every day)."""
-    from workloads.shapes import weekday_factors
-
-    return DAY_S * math.fsum(weekday_factors(exp.workload.arrivals).tolist())
+    return DAY_S * math.fsum(exp.workload.arrivals.weekday_factors().tolist())
 
 
 def burst_requests_per_week(exp: Experiment) -> float:
@@ -150,12 +148,10 @@ def month_composition(exp: Experiment) -> dict[str, Any]:
         "price_source": price.source,
     }
     if uses_calendar(exp):
-        from workloads.shapes import weekday_factors
-
         e_month, e_span = month_requests(exp), span_requests(exp)
         out.update(
             usage_basis="requests: the span's usage per request x the month's expected requests",
-            day_factors=dict(zip(WEEKDAY_NAMES, weekday_factors(exp.workload.arrivals).tolist(), strict=True)),
+            day_factors=dict(zip(WEEKDAY_NAMES, exp.workload.arrivals.weekday_factors().tolist(), strict=True)),
             expected_requests_per_month=e_month,
             expected_requests_in_span=e_span,
             usage_factor_expected=e_month / e_span if e_span > 0 else None,

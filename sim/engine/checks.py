@@ -11,13 +11,15 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from pydantic import BaseModel
 
-if TYPE_CHECKING:
-    from sim.config.experiment import Experiment
+from backends.gpu.catalog import catalog_problems
+from sim.config.experiment import Experiment
+from workloads.named_profiles import normalise_name, profile_names
+from workloads.overdispersion import cv_for_index_of_dispersion
 
 INT64_MAX = 2**63 - 1
 
@@ -178,40 +180,46 @@ def kv_problems(exp: Experiment, base_dir: Path | None) -> list[tuple[str, str]]
     return problems
 
 
-def worst_sweep_point(exp: Experiment, base_dir: Path | None) -> Experiment | None:
-    """Of the single-key variants of a sweep, the one with the most events (the grid's point estimate)."""
-    from sim.config.errors import ConfigError
-    from sim.engine.limits import estimate_run
-    from sim.engine.variants import derive
+def cross_section_problems(exp: Experiment) -> list[tuple[str, str]]:
+    """Problems that need two sections to see: (dotted path, message)."""
+    problems: list[tuple[str, str]] = []
+    names = {c.name for c in exp.workload.classes}
+    for cls_name, target in exp.routing.by_class.items():
+        if cls_name not in names:
+            problems.append(
+                (
+                    f"routing.by_class.{cls_name}",
+                    f"names unknown class {cls_name!r}; classes: " + ", ".join(sorted(names)),
+                )
+            )
+        provider = target.split(":", 1)[1] if ":" in target else None
+        if provider is not None and provider not in exp.backends.apis:
+            problems.append((f"routing.by_class.{cls_name}", f"names unknown API provider {provider!r}"))
+    if exp.routing.policy == "by_class":
+        for cls_name in sorted(names - set(exp.routing.by_class)):
+            problems.append(("routing.by_class", f"policy by_class has no target for class {cls_name!r}"))
+    ot = exp.routing.overflow.target
+    if ":" in ot and ot.split(":", 1)[1] not in exp.backends.apis:
+        problems.append(("routing.overflow.target", f"names unknown API provider {ot.split(':', 1)[1]!r}"))
+    ft = exp.routing.fallback_target
+    if ft.startswith("api:") and ft[4:] not in exp.backends.apis:
+        problems.append(("routing.fallback_target", f"names unknown API provider {ft[4:]!r}"))
+    problems.extend(arrival_problems(exp))
+    problems.extend(catalog_problems(exp.backends.gpu_pool))
+    return problems
 
-    worst, most = None, -1.0
-    for key, values in exp.sweep.items():
-        for v in values:
-            try:
-                point = derive(exp, [(key, v)], base_dir)
-            except ConfigError:
-                continue  # reported by the sweep's own checks
-            events = estimate_run(point, base_dir).total_events
-            if events > most:
-                worst, most = point, events
-    return worst
 
-
-def run_problems(exp: Experiment, base_dir: Path | None = None) -> list[tuple[str, str]]:
-    """Everything a run would refuse or trip over, as (dotted path, message); [] when it can run."""
-    from sim.engine.limits import limit_problems
-
-    problems = exp.cross_section_problems()
-    if problems:
-        return problems
-    problems = data_problems(exp, base_dir)
-    if problems:
-        return problems
-    problems = kv_problems(exp, base_dir)
-    if problems:
-        return problems
-    problems = limit_problems(exp, base_dir)  # the grid's size first, before any point is derived
-    if problems or not exp.sweep:
-        return problems
-    problems = exp.sweep_problems(base_dir)
-    return problems or limit_problems(exp, base_dir, worst_sweep_point(exp, base_dir))
+def arrival_problems(exp: Experiment) -> list[tuple[str, str]]:
+    """What the arrival models must confirm: a named profile exists, an index of dispersion is reachable."""
+    arr = exp.workload.arrivals
+    out: list[tuple[str, str]] = []
+    known = profile_names()
+    if arr.kind in ("hourly", "profile") and arr.profile is not None and normalise_name(arr.profile) not in known:
+        out.append(("workload.arrivals.profile", f"unknown profile {arr.profile!r}; profiles: {', '.join(known)}"))
+    od = arr.overdispersion
+    if od is not None and od.index_of_dispersion is not None and arr.mean_rps > 0:
+        try:
+            cv_for_index_of_dispersion(od.index_of_dispersion, arr.mean_rps, od.window_s, od.correlation_s)
+        except ValueError as exc:
+            out.append(("workload.arrivals.overdispersion.index_of_dispersion", str(exc)))
+    return out

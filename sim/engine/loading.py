@@ -19,7 +19,8 @@ from pydantic import ValidationError
 from sim.config.backends import UNION_TAGS
 from sim.config.errors import ConfigError, Problem, format_pydantic
 from sim.config.experiment import Experiment
-from sim.engine.yaml12 import Yaml12Loader, dump, load_scalar
+from sim.engine.variants import apply_overrides, run_problems
+from sim.engine.yaml12 import Yaml12Loader, dump
 
 MAX_CONFIG_BYTES = 4 * 1024 * 1024
 
@@ -83,58 +84,6 @@ def _node_line(root: yaml.Node | None, path: Sequence[str | int]) -> int | None:
         else:
             return line
     return line
-
-
-def _parse_scalar(text: str) -> Any:
-    return load_scalar(text)
-
-
-def apply_overrides(data: dict[str, Any], overrides: Iterable[str]) -> dict[str, Any]:
-    """Apply `dotted.key=value` overrides (values parsed as YAML scalars); list items by index."""
-    problems: list[Problem] = []
-    for item in overrides:
-        if "=" not in item:
-            problems.append(Problem(f"--set {item}", None, "expected KEY=VALUE"))
-            continue
-        key, _, raw = item.partition("=")
-        parts = [p for p in key.strip().split(".")]
-        if not all(parts):
-            problems.append(Problem(f"--set {item}", None, "empty key segment"))
-            continue
-        node: Any = data
-        ok = True
-        for i, part in enumerate(parts[:-1]):
-            if isinstance(node, list):
-                if not part.isdigit() or int(part) >= len(node):
-                    problems.append(Problem(".".join(parts[: i + 1]), None, f"no list item {part}"))
-                    ok = False
-                    break
-                node = node[int(part)]
-            elif isinstance(node, dict):
-                if node.get(part) is None:
-                    node[part] = {}
-                node = node[part]
-            else:
-                problems.append(Problem(".".join(parts[:i]), None, "is not a mapping; cannot set a key in it"))
-                ok = False
-                break
-        if not ok:
-            continue
-        last = parts[-1]
-        value = _parse_scalar(raw)
-        if isinstance(node, list) and last.isdigit() and int(last) < len(node):
-            node[int(last)] = value
-        elif isinstance(node, dict):
-            node[last] = value
-        else:
-            problems.append(Problem(key, None, "cannot set this key"))
-    if problems:
-        raise ConfigError(problems)
-    return data
-
-
-_YAML11_BOOLS = {"yes", "no", "on", "off", "y", "n"}
-_SEXAGESIMAL = re.compile(r"^[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?$")
 
 
 def _loc_path(loc: Sequence[Any]) -> list[str | int]:
@@ -399,8 +348,6 @@ def load_config_text(
         raise ConfigError(problems) from None
     if problems:
         raise ConfigError(problems)
-    from sim.engine.checks import run_problems
-
     cross = run_problems(exp, base_dir)
     if cross:
         raise ConfigError([_problem(root, p.split("."), m, overrides) for p, m in cross])

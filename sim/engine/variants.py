@@ -7,7 +7,7 @@ keys (sim.rng streams are addressed by replication and component): differences b
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from sim.config import Experiment
 from sim.config.errors import ConfigError, Problem, format_pydantic
-from sim.engine.loading import apply_overrides
+from sim.engine.checks import cross_section_problems, data_problems, kv_problems
 from sim.engine.yaml12 import load_scalar
 
 
@@ -62,8 +62,6 @@ def derive(exp: Experiment, changes: Sequence[tuple[str, Any]], base_dir: Path |
     except ValidationError as err:
         problems = [Problem(".".join(map(str, e["loc"])), None, format_pydantic(dict(e))) for e in err.errors()]
         raise ConfigError(problems) from None
-    from sim.engine.checks import run_problems
-
     cross = run_problems(out, base_dir)
     if cross:
         raise ConfigError([Problem(p, None, m) for p, m in cross])
@@ -123,3 +121,101 @@ def get_path(exp: Experiment, key: str) -> Any:
         else:
             raise KeyError(key)
     return node
+
+
+def _parse_scalar(text: str) -> Any:
+    return load_scalar(text)
+
+
+def apply_overrides(data: dict[str, Any], overrides: Iterable[str]) -> dict[str, Any]:
+    """Apply `dotted.key=value` overrides (values parsed as YAML scalars); list items by index."""
+    problems: list[Problem] = []
+    for item in overrides:
+        if "=" not in item:
+            problems.append(Problem(f"--set {item}", None, "expected KEY=VALUE"))
+            continue
+        key, _, raw = item.partition("=")
+        parts = [p for p in key.strip().split(".")]
+        if not all(parts):
+            problems.append(Problem(f"--set {item}", None, "empty key segment"))
+            continue
+        node: Any = data
+        ok = True
+        for i, part in enumerate(parts[:-1]):
+            if isinstance(node, list):
+                if not part.isdigit() or int(part) >= len(node):
+                    problems.append(Problem(".".join(parts[: i + 1]), None, f"no list item {part}"))
+                    ok = False
+                    break
+                node = node[int(part)]
+            elif isinstance(node, dict):
+                if node.get(part) is None:
+                    node[part] = {}
+                node = node[part]
+            else:
+                problems.append(Problem(".".join(parts[:i]), None, "is not a mapping; cannot set a key in it"))
+                ok = False
+                break
+        if not ok:
+            continue
+        last = parts[-1]
+        value = _parse_scalar(raw)
+        if isinstance(node, list) and last.isdigit() and int(last) < len(node):
+            node[int(last)] = value
+        elif isinstance(node, dict):
+            node[last] = value
+        else:
+            problems.append(Problem(key, None, "cannot set this key"))
+    if problems:
+        raise ConfigError(problems)
+    return data
+
+
+def sweep_problems(exp: Experiment, base_dir: Path | None = None) -> list[tuple[str, str]]:
+    """Every value of the `sweep:` grid, each checked as its own point (sim.config.checks)."""
+    out: list[tuple[str, str]] = []
+    for key, values in exp.sweep.items():
+        for v in values:
+            try:
+                derive(exp, [(key, v)], base_dir)
+            except ConfigError as exc:
+                out.extend((f"sweep.{key}", f"value {v!r}: {p.path}: {p.message}") for p in exc.problems)
+                break
+    return out
+
+
+def worst_sweep_point(exp: Experiment, base_dir: Path | None) -> Experiment | None:
+    """Of the single-key variants of a sweep, the one with the most events (the grid's point estimate)."""
+    from sim.engine.limits import estimate_run
+
+    worst, most = None, -1.0
+    for key, values in exp.sweep.items():
+        for v in values:
+            try:
+                point = derive(exp, [(key, v)], base_dir)
+            except ConfigError:
+                continue  # reported by the sweep's own checks
+            events = estimate_run(point, base_dir).total_events
+            if events > most:
+                worst, most = point, events
+    return worst
+
+
+def run_problems(exp: Experiment, base_dir: Path | None = None) -> list[tuple[str, str]]:
+    """Everything a run would refuse or trip over, as (dotted path, message); [] when it can run."""
+    from sim.engine.limits import limit_problems
+
+    problems = cross_section_problems(exp)
+    if problems:
+        return problems
+    problems = data_problems(exp, base_dir)
+    if problems:
+        return problems
+    problems = kv_problems(exp, base_dir)
+    if problems:
+        return problems
+    problems = limit_problems(exp, base_dir)  # the grid's size first, before any point is derived
+    if problems or not exp.sweep:
+        return problems
+    problems = sweep_problems(exp, base_dir)
+    return problems or limit_problems(exp, base_dir, worst_sweep_point(exp, base_dir))

@@ -1,0 +1,5 @@
+"""`python -m sim ...` is the `capsim` command."""
+
+from sim.app.cli import main
+
+main()
