@@ -33,7 +33,6 @@ class RequestGenerator:
         self.exp = exp
         self.horizon_s = exp.horizon_h * 3600.0
         seed = exp.seed
-        self.rng_arrivals = stream(seed, replication, "arrivals")
         self.rng_classes = stream(seed, replication, "classes")
         classes = exp.workload.classes
         self.shares = np.array([c.share for c in classes])

@@ -191,6 +191,3 @@ class ApiDispatcher:
         block.first_token_at[idx] = t + self.hit_latency_s
         block.done_at[idx] = t + self.hit_latency_s
         block.finish_many(idx, SERVED)
-
-    def pending_calls(self) -> int:
-        return len(self.heap)

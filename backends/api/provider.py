@@ -67,16 +67,6 @@ class ApiBackend:
         self._down_ends = self.down_ends.tolist()
         self.buckets: TokenBuckets | None = make_buckets(spec.rate_limit)
 
-    # prices in USD per token
-    def cost(self, input_tokens: np.ndarray, output_tokens: np.ndarray, batch: bool) -> np.ndarray:
-        s = self.spec
-        f = self.cached_fraction
-        usd = (
-            input_tokens * ((1.0 - f) * s.price_input_per_mtok_usd + f * s.price_cached_input_per_mtok_usd)
-            + output_tokens * s.price_output_per_mtok_usd
-        ) / 1e6
-        return usd * s.batch_discount if batch else usd
-
     def is_down_at(self, t: float) -> bool:
         k = bisect.bisect_right(self._down_starts, t) - 1
         return k >= 0 and t < self._down_ends[k]

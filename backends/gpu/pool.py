@@ -132,7 +132,6 @@ class GpuPool:
         self.provisioned_intervals: list[tuple[float, float]] = []
         self.num_events = 0
         self.preemptions = 0
-        self.failures = 0
         self.work_s = 0.0  # server-time the work done would take in full batches (after warm-up)
         # the same per simulated minute (a segment counted in the minute it ends): capacity used over the day
         # (an open-ended run, engine_bench's horizon = inf, keeps one bin)
@@ -296,7 +295,6 @@ class GpuPool:
         if s.life != life or s.state != READY:
             return
         now = self.env.now
-        self.failures += 1
         draining = s.draining
         self._leave_ready(s, now)
         self._evict_all(s, now, requeue=self.requeue_on_failure)

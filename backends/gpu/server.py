@@ -173,10 +173,6 @@ class Server:
         else:
             self.sum_qq -= a
 
-    def may_exceed(self, it: int, capacity_blocks: int) -> bool:
-        """Cheap upper bound: False when iteration `it` surely fits."""
-        return self.sum_qq + self.n_grow * (it // self.bs + 1) + self.pref_blocks > capacity_blocks
-
     def blocks_at(self, it: int) -> int:
         """KV blocks the batch needs during iteration `it` (decoding requests plus prompts in prefill)."""
         bs = self.bs
@@ -185,10 +181,6 @@ class Server:
         if r:
             b += sum(self.cnt[bs - r :])
         return b
-
-    def tokens_at(self, it: int) -> int:
-        """KV tokens the batch holds during iteration `it`."""
-        return self.sum_a + self.n_grow * it + self.pref_tokens
 
     def overflow_m(self, m_cap: int, capacity_blocks: int) -> int:
         """Smallest m in [1, m_cap) such that the iteration after the segment's m-th needs more than the

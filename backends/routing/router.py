@@ -263,8 +263,6 @@ class _Pump:
             i, c = idx[j], cls[j]
             if overflow and router._spill(now, c):
                 router._call_at(block, i, router.overflow_code, now)
-            elif pool is None:
-                pass
             elif check_down and pool.num_ready == 0:
                 router._gpu_failed(block, i, now)
             else:

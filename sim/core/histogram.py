@@ -125,11 +125,6 @@ class LogHistogram:
             self._add_counts(lo, binned)
         return self
 
-    @classmethod
-    def from_values(cls, values: np.ndarray | Iterable[float]) -> LogHistogram:
-        """Histogram of ``values``."""
-        return cls(values)
-
     def _add_counts(self, offset: int, counts: np.ndarray) -> None:
         """Add a dense count block starting at regular index ``offset`` (grows storage)."""
         if counts.size == 0:

@@ -23,7 +23,6 @@ from sim.core.request_block import (
     FLAG_OUTAGE,
     FLAG_PREFIX,
     FLAG_SEMANTIC_FALSE,
-    FLAG_TOO_LARGE,
     PATH_API,
     PATH_API_BATCH,
     PATH_DEGRADED,
@@ -41,7 +40,6 @@ HYBRID_COUNTERS = (
     "fallbacks",
     "api_rate_limited",
     "api_retries_exhausted",
-    "api_too_large",
     "api_outage_failures",
     "served_by_api_batch",
     "prefix_cached_tokens",
@@ -82,7 +80,6 @@ class HybridTally:
         c["fallbacks"] += int(((flags & FLAG_FALLBACK) != 0).sum())
         c["api_rate_limited"] += int(b.retries.sum())
         c["api_retries_exhausted"] += int(((flags & FLAG_EXHAUSTED) != 0).sum())
-        c["api_too_large"] += int(((flags & FLAG_TOO_LARGE) != 0).sum())
         c["api_outage_failures"] += int(((flags & FLAG_OUTAGE) != 0).sum())
         c["served_by_api_batch"] += int((served & (b.path == PATH_API_BATCH)).sum())
         prefix = (flags & FLAG_PREFIX) != 0

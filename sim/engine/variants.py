@@ -111,18 +111,6 @@ def parse_assignment_list(text: str) -> tuple[str, list[Any]]:
     return key, values
 
 
-def get_path(exp: Experiment, key: str) -> Any:
-    node: Any = exp.model_dump(mode="json")
-    for part in key.split("."):
-        if isinstance(node, list) and part.isdigit() and int(part) < len(node):
-            node = node[int(part)]
-        elif isinstance(node, dict) and part in node:
-            node = node[part]
-        else:
-            raise KeyError(key)
-    return node
-
-
 def _parse_scalar(text: str) -> Any:
     return load_scalar(text)
 
