@@ -27,7 +27,7 @@ import numpy as np
 
 from backends.api.provider import ApiBackend
 from backends.api.rate_limit import ACCEPTED, TOO_LARGE, backoff_s
-from sim.config.routing import RoutingSpec
+from sim.config.routing import RoutingSpec, parse_route
 from sim.core.request_block import (
     FAILED,
     FLAG_EXHAUSTED,
@@ -57,8 +57,8 @@ class ApiDispatcher:
         self.apis = apis
         self.mode = routing.fallback
         names = {a.name: a.index for a in apis}
-        ft = routing.fallback_target
-        self.fallback_provider = 0 if ft == "api" else names[ft[4:]]
+        fallback = parse_route(routing.fallback_target).provider
+        self.fallback_provider = 0 if fallback is None else names[fallback]
         self.hit_latency_s = hit_latency_s
         self.degraded_always = degraded_always
         self.rngs_retry = rngs_retry

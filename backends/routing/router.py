@@ -24,6 +24,7 @@ from backends.cache.semantic import SemanticCache
 from backends.gpu.pool import GpuPool
 from backends.routing.wait_predictor import WaitPredictor
 from sim.config import Experiment
+from sim.config.routing import parse_route
 from sim.core.request_block import FLAG_SEMANTIC_FALSE, FLAG_STALE, PATH_CACHE, PATH_SEMANTIC, SERVED, RequestBlock
 from sim.core.rng import name_key, stream
 from sim.core.ticks import Tick, call_later
@@ -105,15 +106,11 @@ class Router:
 
     @staticmethod
     def _code(target: str, names: dict[str, int]) -> int:
-        if target == "gpu":
+        route = parse_route(target)
+        if route.kind == "gpu":
             return TARGET_GPU
-        if target == "api":
-            return 0
-        if target == "api_batch":
-            return TARGET_BATCH_OFFSET
-        if target.startswith("api_batch:"):
-            return TARGET_BATCH_OFFSET + names[target[10:]]
-        return names[target[4:]]
+        provider = 0 if route.provider is None else names[route.provider]
+        return TARGET_BATCH_OFFSET + provider if route.batch else provider
 
     def _provider(self, code: int) -> tuple[int, bool]:
         batch = code >= TARGET_BATCH_OFFSET

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Literal, NamedTuple
 
 from pydantic import Field, field_validator
 
@@ -12,14 +12,28 @@ Policy = Literal["gpu_only", "api_only", "by_class", "overflow"]
 Fallback = Literal["none", "api", "cache"]
 
 
-def check_target(target: str) -> str:
-    if target in ("gpu", "api", "api_batch"):
-        return target
-    if target.startswith("api:") and len(target) > 4:
-        return target
-    if target.startswith("api_batch:") and len(target) > 10:
-        return target
+class Route(NamedTuple):
+    """A parsed routing target: `gpu`, or a provider (`api` for backends.api, else a name from backends.apis),
+    possibly through its batch API."""
+
+    kind: Literal["gpu", "api"]
+    provider: str | None  # None: backends.api (or the GPU pool)
+    batch: bool
+
+
+def parse_route(target: str) -> Route:
+    """`gpu`, `api`, `api_batch`, `api:<name>`, `api_batch:<name>`: the one place these are read."""
+    if target == "gpu":
+        return Route("gpu", None, False)
+    head, sep, name = target.partition(":")
+    if head in ("api", "api_batch") and (not sep or name):
+        return Route("api", name or None, head == "api_batch")
     raise ValueError(f"unknown routing target {target!r}: expected gpu, api, api_batch, api:<name> or api_batch:<name>")
+
+
+def check_target(target: str) -> str:
+    parse_route(target)
+    return target
 
 
 class OverflowSpec(Frozen):
@@ -47,7 +61,11 @@ class RoutingSpec(Frozen):
     @field_validator("fallback_target")
     @classmethod
     def _fallback_target(cls, v: str) -> str:
-        if v == "api" or (v.startswith("api:") and len(v) > 4):
+        try:
+            route: Route | None = parse_route(v)
+        except ValueError:
+            route = None
+        if route is not None and route.kind == "api" and not route.batch:
             return v
         raise ValueError(f"fallback_target must be api or api:<name>, got {v!r}")
 

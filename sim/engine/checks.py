@@ -18,6 +18,7 @@ from pydantic import BaseModel
 
 from backends.gpu.catalog import catalog_problems
 from sim.config.experiment import Experiment
+from sim.config.routing import parse_route
 from workloads.named_profiles import normalise_name, profile_names
 from workloads.overdispersion import cv_for_index_of_dispersion
 
@@ -192,18 +193,19 @@ def cross_section_problems(exp: Experiment) -> list[tuple[str, str]]:
                     f"names unknown class {cls_name!r}; classes: " + ", ".join(sorted(names)),
                 )
             )
-        provider = target.split(":", 1)[1] if ":" in target else None
+        provider = parse_route(target).provider
         if provider is not None and provider not in exp.backends.apis:
             problems.append((f"routing.by_class.{cls_name}", f"names unknown API provider {provider!r}"))
     if exp.routing.policy == "by_class":
         for cls_name in sorted(names - set(exp.routing.by_class)):
             problems.append(("routing.by_class", f"policy by_class has no target for class {cls_name!r}"))
-    ot = exp.routing.overflow.target
-    if ":" in ot and ot.split(":", 1)[1] not in exp.backends.apis:
-        problems.append(("routing.overflow.target", f"names unknown API provider {ot.split(':', 1)[1]!r}"))
-    ft = exp.routing.fallback_target
-    if ft.startswith("api:") and ft[4:] not in exp.backends.apis:
-        problems.append(("routing.fallback_target", f"names unknown API provider {ft[4:]!r}"))
+    for key, target in (
+        ("overflow.target", exp.routing.overflow.target),
+        ("fallback_target", exp.routing.fallback_target),
+    ):
+        provider = parse_route(target).provider
+        if provider is not None and provider not in exp.backends.apis:
+            problems.append((f"routing.{key}", f"names unknown API provider {provider!r}"))
     problems.extend(arrival_problems(exp))
     problems.extend(catalog_problems(exp.backends.gpu_pool))
     return problems
