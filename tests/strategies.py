@@ -25,7 +25,7 @@ from sim.config import Experiment
 from sim.config.distributions import DistSpec
 from sim.engine import yaml12
 from sim.engine.loading import load_config_text
-from workloads.distributions import make_token_distribution
+from workloads.token_counts import make_token_distribution
 
 _DIST: TypeAdapter[Any] = TypeAdapter(DistSpec)
 

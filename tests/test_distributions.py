@@ -27,12 +27,11 @@ from workloads.distributions import (
     Geometric,
     Lognormal,
     Pareto,
-    TokenCount,
     Uniform,
     make_distribution,
-    make_token_distribution,
 )
 from workloads.files import read_column, resolve_data_file
+from workloads.token_counts import TokenCount, make_token_distribution
 
 SEED = 20240611
 N = 400_000

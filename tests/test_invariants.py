@@ -19,7 +19,7 @@ from sim.core.request_block import DROPPED, FAILED, PATH_API_BATCH, PATH_CACHE, 
 from sim.engine.executor import run_replications
 from sim.engine.replication import ReplicationResult, simulate
 from tests.strategies import MAX_EXPECTED_REQUESTS, POLICIES_ALL, experiment_dicts, experiments, to_experiment
-from workloads.distributions import make_token_distribution
+from workloads.token_counts import make_token_distribution
 
 EPS = 1e-9
 

@@ -11,7 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from sim.config import ConfigError, Experiment
+from sim.config import Experiment
+from sim.config.errors import ConfigError
 from sim.config.workload import ArrivalsSpec
 from sim.core.rng import stream
 from sim.engine.loading import load_config_text

@@ -12,9 +12,9 @@ import pytest
 from sim.config.distributions import EmpiricalSpec
 from sim.core.rng import stream
 from sim.engine.loading import load_config
-from workloads.distributions import make_token_distribution
 from workloads.files import PROFILES_DIR
 from workloads.named_profiles import PROFILES, hour_of_week_multipliers, profile_names
+from workloads.token_counts import make_token_distribution
 from workloads.week_plot import WEEK_H, band_of, minute_counts
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -16,7 +16,8 @@ from pydantic import ValidationError
 from scipy import integrate, special
 from scipy.stats import chi2
 
-from sim.config import ConfigError, Experiment
+from sim.config import Experiment
+from sim.config.errors import ConfigError
 from sim.config.workload import ArrivalsSpec
 from sim.engine.loading import load_config_text
 from workloads.arrivals import make_rate_curve

@@ -15,10 +15,10 @@ from sim.config import Experiment
 from sim.core.request_block import RequestBlock
 from sim.core.rng import name_key, stream
 from workloads.arrivals import poisson_arrivals
-from workloads.distributions import make_token_distribution
 from workloads.growth import grown
 from workloads.popularity import ZipfPopularity
 from workloads.shapes import build_rate_curve
+from workloads.token_counts import make_token_distribution
 
 TARGET_BLOCK_REQUESTS = 50_000
 

@@ -20,8 +20,9 @@ import numpy as np
 
 from sim.config import Experiment
 from sim.core.rng import stream
-from workloads.distributions import make_distribution, make_token_distribution
+from workloads.distributions import make_distribution
 from workloads.ragged import ragged_gather
+from workloads.token_counts import make_token_distribution
 
 FRESH_BASE = np.int64(2**62)  # ids of blocks that nobody else shares
 SESSION_SHIFT = 24  # session uid << 24 | block index

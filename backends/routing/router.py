@@ -80,7 +80,7 @@ class Router:
         self.predictor: WaitPredictor | None = None
         if pool is not None:
             if self.slo_trigger:
-                from workloads.distributions import make_token_distribution
+                from workloads.token_counts import make_token_distribution
 
                 classes = exp.workload.classes
                 mean_out = sum(c.share * make_token_distribution(c.output_tokens).mean for c in classes)

@@ -69,7 +69,7 @@ def parse_volumes(text: str) -> list[float]:
 
 def class_token_means(exp: Experiment) -> tuple[float, float]:
     """(E[input tokens], E[output tokens]) per request over the class mix (exact means)."""
-    from workloads.distributions import make_token_distribution
+    from workloads.token_counts import make_token_distribution
 
     e_in = e_out = 0.0
     for c in exp.workload.classes:
