@@ -22,7 +22,7 @@ from sim.app.cli import app
 from sim.config import Experiment
 from sim.engine.loading import load_config
 from sim.report.fit_page import week_series
-from workloads.distributions import make_token_distribution
+from workloads.token_counts import make_token_distribution
 from workloads.fit import fit_log
 from workloads.fit.rates import HOUR_S
 from workloads.fit.writer import write_experiment

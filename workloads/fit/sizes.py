@@ -1,7 +1,7 @@
 r"""Token-size distributions for `capsim fit`: a log-normal or gamma law when it passes a KS test, else
 the log's own quantiles.
 
-The simulator draws a size as round(X) clipped below at 1 (workloads.distributions.TokenCount), so each
+The simulator draws a size as round(X) clipped below at 1 (workloads.token_counts.TokenCount), so each
 candidate law is tested in that discretised form: with F the law's CDF and F_n the empirical CDF of the
 sizes (taken as max(x, 1)), both step functions jump only at integers and
 
