@@ -19,16 +19,17 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from sim.app.cli import app
+from sim.app.fit_report import week_series
 from sim.config import Experiment
 from sim.engine.loading import load_config
-from sim.report.fit_page import week_series
-from workloads.token_counts import make_token_distribution
 from workloads.fit import fit_log
 from workloads.fit.rates import HOUR_S
 from workloads.fit.writer import write_experiment
 from workloads.generator import RequestGenerator
-from workloads.log_reader import LogError, read_request_log
+from workloads.log_cells import LogError
+from workloads.log_reader import read_request_log
 from workloads.shapes import build_rate_curve
+from workloads.token_counts import make_token_distribution
 
 MONDAY = pd.Timestamp("2024-01-01T00:00:00Z")  # a Monday
 WEEK_S = 7 * 86400.0

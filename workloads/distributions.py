@@ -3,9 +3,9 @@
 Each family is a small frozen dataclass with exact `mean` and `variance` (closed forms, `inf` where the
 moment is infinite) and a vectorised `sample(rng, n)` that draws from the given numpy Generator only.
 
-Token counts (workloads/token_counts.py) are integers >= 1: `TokenCount` wraps a distribution and rounds its samples to the nearest
-integer, clipped below at 1 (geometric samples are integers already). Its `mean` and `variance` are the
-exact moments of that discretised law, computed from the continuous CDF:
+Token counts (workloads/token_counts.py) are integers >= 1: `TokenCount` wraps a distribution and rounds
+its samples to the nearest integer, clipped below at 1 (geometric samples are integers already). Its `mean`
+and `variance` are the exact moments of that discretised law, computed from the continuous CDF:
 P(K = 1) = F(1.5), P(K = k) = F(k + 0.5) - F(k - 0.5) for k >= 2, summed over the range that holds all but
 1e-14 of the mass (at most `_MAX_BINS` integers); whatever lies beyond that range is added with the
 closed-form partial moments E[X^j; X > c] of the continuous law. Out there rounding averages out: the

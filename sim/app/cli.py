@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import typer
 from typer.core import TyperCommand, TyperGroup
 
+from sim.app.options import (
+    EXIT_INTERNAL,
+    EXIT_OK,
+    EXIT_USAGE,
+    base_dir_of,
+    check_executor,
+    click_exception_types,
+    err,
+    out_guard,
+    overrides_from,
+    with_sweep,
+)
 from sim.config import Experiment
 from sim.config.errors import ConfigError
 from sim.engine.loading import load_config
@@ -62,19 +72,12 @@ def _root(
     """capsim: Monte Carlo capacity simulation for LLM serving (APIs, caches, GPU pools)."""
 
 
-EXIT_OK, EXIT_INTERNAL, EXIT_USAGE, EXIT_INFEASIBLE = 0, 1, 2, 3
-
-
-def _err(msg: str) -> None:
-    sys.stderr.write(msg.rstrip("\n") + "\n")
-
-
 def _load(config: str, overrides: list[str] | None) -> Experiment:
     try:
         return load_config(config, overrides or [])
     except ConfigError as exc:
         for p in exc.problems:
-            _err(str(p))
+            err(str(p))
         raise typer.Exit(EXIT_USAGE) from None
 
 
@@ -108,16 +111,16 @@ def run(
     ),
 ) -> None:
     """Run the Monte Carlo experiment and write the results folder."""
-    overrides = _overrides(set_, seed, reps)
-    _check_executor(executor, address)
+    overrides = overrides_from(set_, seed, reps)
+    check_executor(executor, address)
     if resume and out is None:
-        _err("--resume needs --out (the folder of the run to resume)")
+        err("--resume needs --out (the folder of the run to resume)")
         raise typer.Exit(EXIT_USAGE)
     exp = _load(config, overrides)
     if sweep or exp.sweep:
         from sim.app.sweep_command import run_sweep
 
-        exp = _with_sweep(exp, sweep or [], _base_dir(config))
+        exp = with_sweep(exp, sweep or [], base_dir_of(config))
         code = run_sweep(
             exp,
             out=out,
@@ -127,7 +130,7 @@ def run(
             as_json=as_json,
             quiet=quiet,
             resume=resume,
-            base_dir=_base_dir(config),
+            base_dir=base_dir_of(config),
         )
         raise typer.Exit(code)
     from sim.app.run_command import run_experiment
@@ -155,24 +158,24 @@ def report(
             with lock_folder(results_dir):
                 typer.echo(str(write_sweep_report(results_dir)))
         except (FolderLocked, OSError, ValueError, KeyError) as exc:
-            _err(f"{results_dir}: {exc}")
+            err(f"{results_dir}: {exc}")
             raise typer.Exit(EXIT_USAGE) from None
         return
     if not is_results_folder(results_dir):
-        _err(
+        err(
             f"{results_dir}: not a capsim results folder "
             "(expected summary.json, sweep.json, plan.json or breakeven.json)"
         )
         raise typer.Exit(EXIT_USAGE)
     problem = folder_problem(results_dir)
     if problem:
-        _err(f"{results_dir}: {problem}")
+        err(f"{results_dir}: {problem}")
         raise typer.Exit(EXIT_USAGE)
     try:
         with lock_folder(results_dir):
             path = write_report(results_dir)
     except (FolderLocked, OSError) as exc:
-        _err(f"{results_dir}: {exc}")
+        err(f"{results_dir}: {exc}")
         raise typer.Exit(EXIT_USAGE) from None
     typer.echo(str(path))
 
@@ -204,10 +207,10 @@ def plan(
     """Smallest value of KEY whose replications meet every target with probability >= P (exit 3: none)."""
     from sim.app.plan_command import run_plan_command
 
-    overrides = _overrides(set_, seed)
-    _check_executor(executor, address)
+    overrides = overrides_from(set_, seed)
+    check_executor(executor, address)
     exp = _load(config, overrides)
-    with _out_guard(out):
+    with out_guard(out):
         code = run_plan_command(
             exp,
             vary,
@@ -222,7 +225,7 @@ def plan(
             as_json,
             quiet,
             out,
-            _base_dir(config),
+            base_dir_of(config),
         )
     raise typer.Exit(code)
 
@@ -250,10 +253,10 @@ def breakeven(
     """API-only vs self-hosted (servers sized by the plan search) vs hybrid, monthly cost across volumes."""
     from sim.app.breakeven_command import run_breakeven_command
 
-    overrides = _overrides(set_, seed)
-    _check_executor(executor, address)
+    overrides = overrides_from(set_, seed)
+    check_executor(executor, address)
     exp = _load(config, overrides)
-    with _out_guard(out):
+    with out_guard(out):
         code = run_breakeven_command(
             exp,
             volumes,
@@ -266,7 +269,7 @@ def breakeven(
             as_json,
             quiet,
             out,
-            _base_dir(config),
+            base_dir_of(config),
         )
     raise typer.Exit(code)
 
@@ -290,7 +293,7 @@ def compare(
     try:
         result = compare_runs(dir_a, dir_b)
     except NotComparable as exc:
-        _err(str(exc))
+        err(str(exc))
         raise typer.Exit(EXIT_USAGE) from None
     if as_json:
         sys.stdout.write(json.dumps(result, allow_nan=False) + "\n")
@@ -300,7 +303,7 @@ def compare(
         from sim.report.compare_page import write_compare_report
 
         path = write_compare_report(result, html_out)
-        _err(f"written: {path}")
+        err(f"written: {path}")
 
 
 @app.command(cls=Command)
@@ -324,11 +327,11 @@ def paired(
     """Paired difference B - A of two variants on common random numbers, with 95% intervals (as in compare)."""
     from sim.app.paired_command import run_compare_command
 
-    overrides = _overrides(set_, seed)
-    _check_executor(executor, address)
+    overrides = overrides_from(set_, seed)
+    check_executor(executor, address)
     exp = _load(config, overrides)
     code = run_compare_command(
-        exp, vary, reps, metric or None, independent, workers, executor, address, as_json, _base_dir(config)
+        exp, vary, reps, metric or None, independent, workers, executor, address, as_json, base_dir_of(config)
     )
     raise typer.Exit(code)
 
@@ -351,7 +354,7 @@ def fit(
     """Fit a workload to a request log and write an experiment config that reproduces it."""
     from workloads.fit import fit_log
     from workloads.fit.writer import write_experiment
-    from workloads.log_reader import LogError
+    from workloads.log_cells import LogError
 
     columns = {
         "time": time_column,
@@ -364,16 +367,16 @@ def fit(
     try:
         result = fit_log(log, fmt, columns, timezone, session_gap_s)
     except LogError as exc:
-        _err(str(exc))
+        err(str(exc))
         raise typer.Exit(EXIT_USAGE) from None
     for line in result.log.problems.summary(result.log.unit):
-        _err(f"{log}: {line}")
+        err(f"{log}: {line}")
     for note in result.notes:
-        _err(f"{log}: note: {note}")
+        err(f"{log}: note: {note}")
     written = write_experiment(result, out)
     exp = _load(str(out), None)  # what was written must load: a failure here is capsim's bug
     if report:
-        from sim.report.fit_page import write_fit_report
+        from sim.app.fit_report import write_fit_report
 
         written.append(write_fit_report(result, exp, out.parent / "fit-report.html"))
     typer.echo(
@@ -382,89 +385,6 @@ def fit(
     )
     for path in written:
         typer.echo(str(path))
-
-
-def _overrides(set_: list[str] | None, seed: int | None, reps: int | None = None) -> list[str]:
-    """`--set` overrides plus the ones that `--reps` and `--seed` stand for."""
-    overrides = list(set_ or [])
-    if reps is not None:
-        overrides.append(f"replications={reps}")
-    if seed is not None:
-        overrides.append(f"seed={seed}")
-    return overrides
-
-
-def _check_executor(executor: str, address: str | None = None) -> None:
-    if executor not in ("local", "dask"):
-        _err(f"--executor: must be local or dask, got {executor!r}")
-        raise typer.Exit(EXIT_USAGE)
-    if executor == "dask" and address:
-        from sim.engine.dask_cluster import check_address
-
-        try:
-            check_address(address)
-        except ValueError as exc:
-            _err(f"--address {address}: {exc}")
-            raise typer.Exit(EXIT_USAGE) from None
-
-
-@contextlib.contextmanager
-def _out_guard(out: Path | None) -> Iterator[None]:
-    """For a command that writes into --out at its end: refuse a folder it could not write before running
-    anything, and hold the folder's lock while it runs."""
-    if out is None:
-        yield
-        return
-    from sim.engine.folder_lock import FolderLocked, lock_folder
-    from sim.engine.results import ResumeMismatch, check_out_dir
-
-    with contextlib.ExitStack() as stack:
-        try:
-            check_out_dir(out)
-            stack.enter_context(lock_folder(out))
-        except (ResumeMismatch, FolderLocked) as exc:
-            _err(f"--out: {exc}")
-            raise typer.Exit(EXIT_USAGE) from None
-        yield
-
-
-def _base_dir(config: str) -> Path:
-    return Path.cwd() if config == "-" else Path(config).resolve().parent
-
-
-def _with_sweep(exp: Experiment, specs: list[str], base_dir: Path) -> Experiment:
-    """The config's `sweep:` grid updated with the `--sweep KEY=V1,V2` options, every point checked."""
-    from sim.engine.variants import derive, parse_assignment_list
-
-    grid = dict(exp.sweep)
-    for spec in specs:
-        try:
-            key, values = parse_assignment_list(spec)
-        except ValueError as exc:
-            _err(f"--sweep: {exc}")
-            raise typer.Exit(EXIT_USAGE) from None
-        grid[key] = values
-    from sim.engine.limits import limit_problems
-    from sim.engine.variants import worst_sweep_point
-
-    swept = exp.model_copy(update={"sweep": grid})
-    problems = [f"--sweep: {p}: {m}" for p, m in limit_problems(swept, base_dir)]  # the grid's size, not built
-    if not problems:
-        for key, values in grid.items():
-            for v in values:
-                try:
-                    derive(exp, [(key, v)], base_dir)
-                except ConfigError as exc:
-                    problems.extend(f"--sweep {key}={v}: {p.path}: {p.message}" for p in exc.problems)
-                    break
-    if not problems:
-        worst = worst_sweep_point(swept, base_dir)
-        problems = [f"--sweep: {p}: {m}" for p, m in limit_problems(swept, base_dir, worst)]
-    if problems:
-        for p in problems:
-            _err(p)
-        raise typer.Exit(EXIT_USAGE)
-    return swept
 
 
 def main() -> None:
@@ -479,22 +399,22 @@ def main() -> None:
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
-        _err("interrupted")
+        err("interrupted")
         sys.exit(130)
     except BrokenPipeError:
         _stdout_gone()
         sys.exit(EXIT_SIGPIPE)
     except Exception as exc:  # noqa: BLE001 - the last line of defence: say what broke, briefly
-        usage, abort = _click_exception_types()
+        usage, abort = click_exception_types()
         if isinstance(exc, usage):
             exc.show()  # type: ignore[attr-defined]
             sys.exit(EXIT_USAGE)
         if isinstance(exc, abort):
-            _err("aborted")
+            err("aborted")
             sys.exit(130)
         if os.environ.get("CAPSIM_DEBUG"):
             raise
-        _err(f"internal error: {type(exc).__name__}: {exc} (set CAPSIM_DEBUG=1 for the traceback)")
+        err(f"internal error: {type(exc).__name__}: {exc} (set CAPSIM_DEBUG=1 for the traceback)")
         sys.exit(EXIT_INTERNAL)
     sys.exit(code if isinstance(code, int) else EXIT_OK)
 
@@ -509,26 +429,6 @@ def _stdout_gone() -> None:
         os.dup2(devnull, sys.stdout.fileno())
     except (OSError, ValueError):
         pass
-
-
-def _click_exception_types() -> tuple[tuple[type, ...], tuple[type, ...]]:
-    """Usage-error and abort classes: typer >= 0.22 vendors click as typer._click, older typer uses click."""
-    usage: list[type] = []
-    abort: list[type] = [typer.Abort]
-    try:
-        from typer._click.exceptions import ClickException as VendoredClickException
-
-        usage.append(VendoredClickException)
-    except ImportError:
-        pass
-    try:
-        import click
-
-        usage.append(click.exceptions.ClickException)
-        abort.append(click.exceptions.Abort)
-    except ImportError:
-        pass
-    return tuple(usage), tuple(abort)
 
 
 if __name__ == "__main__":

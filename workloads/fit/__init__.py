@@ -2,7 +2,7 @@
 
 read (workloads.log_reader) -> rates (profile, bursts, over-dispersion: workloads.fit.rates) -> classes and
 sizes (workloads.fit.sizes) -> sessions and prompt sharing (workloads.fit.users) -> the experiment YAML and
-size tables (workloads.fit.writer) and the fit report (sim.report.fit_page).
+size tables (workloads.fit.writer) and the fit report (sim.app.fit_report).
 """
 
 from __future__ import annotations
@@ -122,7 +122,7 @@ def fit_log(
     session_gap_s: float = 1800.0,
 ) -> LogFit:
     """Read and fit a request log. Raises workloads.log_reader.LogError when nothing usable remains."""
-    from workloads.log_reader import LogError
+    from workloads.log_cells import LogError
 
     log = read_request_log(path, fmt, columns, timezone)
     try:

@@ -1,0 +1,123 @@
+"""Options the commands share: --set/--seed/--reps as overrides, the executor check, the --out guard, the sweep
+grid, and the exit codes."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import typer
+
+from sim.config import Experiment
+from sim.config.errors import ConfigError
+
+EXIT_OK, EXIT_INTERNAL, EXIT_USAGE, EXIT_INFEASIBLE = 0, 1, 2, 3
+
+
+def err(msg: str) -> None:
+    sys.stderr.write(msg.rstrip("\n") + "\n")
+
+
+def overrides_from(set_: list[str] | None, seed: int | None, reps: int | None = None) -> list[str]:
+    """`--set` overrides plus the ones that `--reps` and `--seed` stand for."""
+    overrides = list(set_ or [])
+    if reps is not None:
+        overrides.append(f"replications={reps}")
+    if seed is not None:
+        overrides.append(f"seed={seed}")
+    return overrides
+
+
+def check_executor(executor: str, address: str | None = None) -> None:
+    if executor not in ("local", "dask"):
+        err(f"--executor: must be local or dask, got {executor!r}")
+        raise typer.Exit(EXIT_USAGE)
+    if executor == "dask" and address:
+        from sim.engine.dask_cluster import check_address
+
+        try:
+            check_address(address)
+        except ValueError as exc:
+            err(f"--address {address}: {exc}")
+            raise typer.Exit(EXIT_USAGE) from None
+
+
+@contextlib.contextmanager
+def out_guard(out: Path | None) -> Iterator[None]:
+    """For a command that writes into --out at its end: refuse a folder it could not write before running
+    anything, and hold the folder's lock while it runs."""
+    if out is None:
+        yield
+        return
+    from sim.engine.folder_lock import FolderLocked, lock_folder
+    from sim.engine.results import ResumeMismatch, check_out_dir
+
+    with contextlib.ExitStack() as stack:
+        try:
+            check_out_dir(out)
+            stack.enter_context(lock_folder(out))
+        except (ResumeMismatch, FolderLocked) as exc:
+            err(f"--out: {exc}")
+            raise typer.Exit(EXIT_USAGE) from None
+        yield
+
+
+def base_dir_of(config: str) -> Path:
+    return Path.cwd() if config == "-" else Path(config).resolve().parent
+
+
+def with_sweep(exp: Experiment, specs: list[str], base_dir: Path) -> Experiment:
+    """The config's `sweep:` grid updated with the `--sweep KEY=V1,V2` options, every point checked."""
+    from sim.engine.variants import derive, parse_assignment_list
+
+    grid = dict(exp.sweep)
+    for spec in specs:
+        try:
+            key, values = parse_assignment_list(spec)
+        except ValueError as exc:
+            err(f"--sweep: {exc}")
+            raise typer.Exit(EXIT_USAGE) from None
+        grid[key] = values
+    from sim.engine.limits import limit_problems
+    from sim.engine.variants import worst_sweep_point
+
+    swept = exp.model_copy(update={"sweep": grid})
+    problems = [f"--sweep: {p}: {m}" for p, m in limit_problems(swept, base_dir)]  # the grid's size, not built
+    if not problems:
+        for key, values in grid.items():
+            for v in values:
+                try:
+                    derive(exp, [(key, v)], base_dir)
+                except ConfigError as exc:
+                    problems.extend(f"--sweep {key}={v}: {p.path}: {p.message}" for p in exc.problems)
+                    break
+    if not problems:
+        worst = worst_sweep_point(swept, base_dir)
+        problems = [f"--sweep: {p}: {m}" for p, m in limit_problems(swept, base_dir, worst)]
+    if problems:
+        for p in problems:
+            err(p)
+        raise typer.Exit(EXIT_USAGE)
+    return swept
+
+
+def click_exception_types() -> tuple[tuple[type, ...], tuple[type, ...]]:
+    """Usage-error and abort classes: typer >= 0.22 vendors click as typer._click, older typer uses click."""
+    usage: list[type] = []
+    abort: list[type] = [typer.Abort]
+    try:
+        from typer._click.exceptions import ClickException as VendoredClickException
+
+        usage.append(VendoredClickException)
+    except ImportError:
+        pass
+    try:
+        import click
+
+        usage.append(click.exceptions.ClickException)
+        abort.append(click.exceptions.Abort)
+    except ImportError:
+        pass
+    return tuple(usage), tuple(abort)
