@@ -250,6 +250,7 @@ class _Pump:
     def fire(self, _tick: Tick) -> None:
         router = self.router
         env, pool = router.env, router.pool
+        assert pool is not None  # a block's GPU-bound requests get a pump only when the pool exists
         prio, tmo = router.priorities, router.timeouts
         idx, times, cls, block, tokens = self.idx, self.times, self.cls, self.block, self.tokens
         overflow, check_down, predictor = self.overflow, self.check_down, self.predictor
