@@ -21,9 +21,9 @@ from typer.testing import CliRunner
 from sim.app.cli import app
 from sim.app.fit_report import week_series
 from sim.config import Experiment
+from sim.core.calendar import HOUR_S
 from sim.engine.loading import load_config
 from workloads.fit import fit_log
-from workloads.fit.rates import HOUR_S
 from workloads.fit.writer import write_experiment
 from workloads.generator import RequestGenerator
 from workloads.log_cells import LogError

@@ -34,10 +34,7 @@ import numpy as np
 from scipy import special
 
 from sim.config.workload import ArrivalsSpec
-
-DAY_S = 86400.0
-HOUR_S = 3600.0
-WEEKDAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+from sim.core.calendar import DAY_S, HOUR_S, WEEKDAYS
 
 
 class RateCurve:

@@ -19,8 +19,8 @@ import numpy as np
 from scipy import special
 
 from sim.config.workload import BurstSpec, WorkloadSpec
+from sim.core.calendar import DAY_S, HOUR_S, WEEKDAYS
 from sim.core.rng import stream
-from workloads.arrivals import DAY_S, HOUR_S, WEEKDAYS
 from workloads.growth import factor_at, is_identity
 
 _NORMAL_Z = 2.0  # the window holds +-2 sd

@@ -41,11 +41,10 @@ import numpy as np
 from scipy import special
 
 from sim.config.workload import ArrivalsSpec
-from workloads.arrivals import DAY_S, HOUR_S, WEEKDAYS, RateCurve, diurnal_kappa, make_rate_curve
+from sim.core.calendar import DAY_S, HOUR_S, WEEK_S, WEEKDAYS
+from workloads.arrivals import RateCurve, diurnal_kappa, make_rate_curve
 from workloads.named_profiles import hour_of_week_multipliers
 from workloads.timezones import populations
-
-WEEK_S = 7 * DAY_S
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,7 @@ about half a day apart give two peaks. A week profile (UTC data) is one populati
 from __future__ import annotations
 
 from sim.config.workload import ArrivalsSpec
-
-HOUR_S = 3600.0
+from sim.core.calendar import HOUR_S
 
 
 def populations(spec: ArrivalsSpec) -> list[tuple[float, float]]:

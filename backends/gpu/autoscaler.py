@@ -28,8 +28,7 @@ from typing import Any, Protocol
 import simpy
 
 from sim.config.backends import GpuPoolSpec
-
-HOUR_S = 3600.0
+from sim.core.calendar import HOUR_S
 
 
 class ScalablePool(Protocol):

@@ -28,11 +28,10 @@ from typing import Any
 
 from backends.gpu.catalog import model_of, server_price
 from sim.config import Experiment
+from sim.core.calendar import DAY_S, WEEKDAYS
 from sim.core.timeseries import total_length
 
 HOURS_PER_WEEK = 168.0
-DAY_S = 86400.0
-WEEKDAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 TCO_COMPONENTS = ("operations", "engineers", "monitoring", "storage", "egress", "redundancy")
 # the stacked bar: every part of monthly_cost_usd, in this order
 MONTH_PARTS = ("api", "gpu", "fixed", *TCO_COMPONENTS)
@@ -128,11 +127,11 @@ def month_composition(exp: Experiment) -> dict[str, Any]:
     lo, hi = exp.warmup_h * 3600.0, exp.horizon_h * 3600.0
     covered = _covered_seconds(exp, lo, hi)
     stands: dict[str, str] = {}
-    for d, name in enumerate(WEEKDAY_NAMES):
+    for d, name in enumerate(WEEKDAYS):
         if covered[d] > 0:
             stands[name] = f"simulated ({covered[d] / 3600.0:g} h of the span)"
             continue
-        same = [WEEKDAY_NAMES[k] for k in range(7) if covered[k] > 0 and _kind(k) == _kind(d)]
+        same = [WEEKDAYS[k] for k in range(7) if covered[k] > 0 and _kind(k) == _kind(d)]
         servers = "+".join(same) if same else "the whole span"
         stands[name] = f"not simulated: usage by its day factor, servers as on {servers}"
     price = server_price(exp.backends.gpu_pool)
@@ -151,7 +150,7 @@ def month_composition(exp: Experiment) -> dict[str, Any]:
         e_month, e_span = month_requests(exp), span_requests(exp)
         out.update(
             usage_basis="requests: the span's usage per request x the month's expected requests",
-            day_factors=dict(zip(WEEKDAY_NAMES, exp.workload.arrivals.weekday_factors().tolist(), strict=True)),
+            day_factors=dict(zip(WEEKDAYS, exp.workload.arrivals.weekday_factors().tolist(), strict=True)),
             expected_requests_per_month=e_month,
             expected_requests_in_span=e_span,
             usage_factor_expected=e_month / e_span if e_span > 0 else None,
@@ -170,7 +169,7 @@ def month_composition(exp: Experiment) -> dict[str, Any]:
 
 
 def _covered_seconds(exp: Experiment, lo: float, hi: float) -> list[float]:
-    start = WEEKDAY_NAMES.index(exp.start_weekday)
+    start = WEEKDAYS.index(exp.start_weekday)
     out = [0.0] * 7
     k = math.floor(lo / DAY_S)
     while k * DAY_S < hi:
@@ -183,7 +182,7 @@ def _covered_seconds(exp: Experiment, lo: float, hi: float) -> list[float]:
 
 def month_server_hours(exp: Experiment, intervals: list[tuple[float, float]], lo: float, hi: float) -> float:
     """Server-hours provisioned in a calendar month, composed per weekday (see the module docstring)."""
-    start = WEEKDAY_NAMES.index(exp.start_weekday)
+    start = WEEKDAYS.index(exp.start_weekday)
     covered = [0.0] * 7
     paid = [0.0] * 7
     k = math.floor(lo / DAY_S)

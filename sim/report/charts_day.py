@@ -9,11 +9,11 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.ticker import FixedLocator, FuncFormatter, MultipleLocator, NullLocator
 
+from sim.core.calendar import WEEKDAYS
 from sim.report.data import ReportData
 from sim.report.style import BLUE, GREEN, GREY, INK, ORANGE, PEAK, RED, band, fmt_seconds, new_figure, rc, to_png
 
 MAX_POINTS = 480  # per-minute series are averaged into bins so a chart draws at most this many points
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
 def _matrix(ts: pd.DataFrame, column: str) -> np.ndarray:

@@ -33,15 +33,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-HOUR_S = 3600.0
-DAY_S = 86400.0
+from sim.core.calendar import DAY_S, HOUR_S, WEEKDAYS
+
 WEEK_H = 168
 MINUTES_PER_DAY = 1440
 PRIOR_COUNTS = 10.0
 BURST_Z = 6.0
 BURST_MIN_EXCESS = 10.0  # requests per occurrence
 SMOOTH_HALF_MIN = 30
-WEEKDAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
 @dataclass
@@ -371,7 +370,7 @@ def _fit_with(t: np.ndarray, t0: float, t1: float, has_calendar: bool, bursts: l
         prior_rate=prior,
         t0=t0,
         t1=t1,
-        start_weekday=WEEKDAY_NAMES[int(weekday_of(t[0]))] if has_calendar else "mon",
+        start_weekday=WEEKDAYS[int(weekday_of(t[0]))] if has_calendar else "mon",
         has_calendar=has_calendar,
         bursts=bursts,
         notes=notes,
