@@ -24,7 +24,7 @@ FILE_LIKE = re.compile(r"\.(py|md|yaml|yml|png|csv|json|sh|toml|txt|parquet)$")
 
 def _slug(heading: str) -> str:
     """GitHub's anchor for a heading: lower case, punctuation dropped, spaces to hyphens."""
-    text = re.sub(r"[`*_]", "", heading.strip().lower())
+    text = re.sub(r"[`*]", "", heading.strip().lower())  # GitHub keeps underscores (growth_per_month)
     text = re.sub(r"[^\w\- ]", "", text)
     return text.replace(" ", "-")
 
