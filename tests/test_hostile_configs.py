@@ -294,7 +294,7 @@ def test_huge_grid_refused_before_it_is_built(tmp_path: Path, monkeypatch: pytes
 
     calls = []
     real = sim.engine.variants.derive
-    monkeypatch.setattr(sim.variants, "derive", lambda *a, **k: calls.append(1) or real(*a, **k))
+    monkeypatch.setattr(sim.engine.variants, "derive", lambda *a, **k: calls.append(1) or real(*a, **k))
     path = tmp_path / "c.yaml"
     path.write_text(BASE, encoding="utf-8")
     big = ",".join(str(i) for i in range(1, 1001))

@@ -215,7 +215,7 @@ def test_a_second_run_on_a_locked_folder_is_refused_with_the_holders_pid(tmp_pat
         [
             sys.executable,
             "-c",
-            "import sys; from sim.folder_lock import lock_folder\n"
+            "import sys; from sim.engine.folder_lock import lock_folder\n"
             "with lock_folder(sys.argv[1]):\n    print('locked', flush=True)\n    sys.stdin.read()",
             str(out),
         ],

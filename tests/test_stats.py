@@ -1,4 +1,4 @@
-"""Tests for sim.stats (statistics across replications)."""
+"""Tests for sim.core.stats (statistics across replications)."""
 
 from __future__ import annotations
 

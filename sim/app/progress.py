@@ -1,7 +1,7 @@
 """A rich progress bar on stderr, silent when asked or when stderr is not a terminal.
 
 The bar counts replications, fractions included: it moves within a replication as its simulated hours
-are done (sim.live), so the time remaining is estimated from the work actually done so far.
+are done (sim.engine.live), so the time remaining is estimated from the work actually done so far.
 """
 
 from __future__ import annotations

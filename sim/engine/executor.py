@@ -31,7 +31,7 @@ def run_replications(
 
     `on_partial`, when given, is called now and then with the replications' worth of work done in the
     replications still running (e.g. 1.5: three half-done replications), for a progress bar that moves
-    within a replication (sim.live). Dask runs report finished replications only.
+    within a replication (sim.engine.live). Dask runs report finished replications only.
     """
     reps = list(replications)
     if not reps:
@@ -89,7 +89,7 @@ def _worker_init(slots: Any = None) -> None:
     """In each worker: leave Ctrl-C to the parent (which stops the pool), let the parent's SIGTERM (how
     `abort_pool` stops a worker) end it silently instead of running the handler a fork inherited from the
     parent (which raised in the middle of a replication and printed a traceback), die with the parent, and
-    tell progress within a replication through the shared slots (sim.live)."""
+    tell progress within a replication through the shared slots (sim.engine.live)."""
     from sim.engine import live
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
