@@ -45,7 +45,8 @@ def test_gpu_pool_down_goes_to_the_fallback_api() -> None:
 
 def test_gpu_failures_are_taken_over_by_the_fallback() -> None:
     tiny_kv = "backends.gpu_pool.kv_cache_tokens=100"  # every request is too large for the KV cache
-    assert metrics(tiny_kv)["failed"] == metrics(tiny_kv)["requests"]
+    with pytest.raises(ConfigError, match="kv_cache_tokens"):  # without a fallback every request would fail
+        load_config_text(BASE, [tiny_kv])
     m = metrics(tiny_kv, "routing.fallback=api")
     assert m["failed"] == 0 and m["fallbacks"] == m["requests"]
     assert m["served_by_api"] == m["requests"] - m["in_flight"]

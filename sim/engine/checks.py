@@ -155,11 +155,12 @@ def _least_tokens(spec: Any, base_dir: Path | None) -> int:
 
 def kv_problems(exp: Experiment, base_dir: Path | None) -> list[tuple[str, str]]:
     """A GPU pool whose KV cache cannot hold even the smallest request of a class it serves would fail every
-    one of them (`kv_cache_tokens: 1` ran with availability 0): refused, naming the class and the sizes."""
+    one of them (`kv_cache_tokens: 1` ran with availability 0): refused, naming the class and the sizes. With a
+    fallback configured such requests go there instead (a deliberate "too large for the GPU" route): allowed."""
     from backends.gpu.catalog import kv_blocks, kv_capacity
 
     pool, routing = exp.backends.gpu_pool, exp.routing
-    if routing.policy == "api_only":
+    if routing.policy == "api_only" or routing.fallback != "none":
         return []
     paged = pool.kv_policy == "paged"
     # what one request may hold: whole blocks when paged (its last token may sit in a new block's first slot)
