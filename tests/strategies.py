@@ -21,6 +21,7 @@ from typing import Any
 from hypothesis import strategies as st
 from pydantic import TypeAdapter
 
+from backends.routing.registry import policy_names
 from sim.config import Experiment
 from sim.config.distributions import DistSpec
 from sim.engine import yaml12
@@ -32,7 +33,7 @@ _DIST: TypeAdapter[Any] = TypeAdapter(DistSpec)
 MAX_EXPECTED_REQUESTS = 2500.0
 
 POLICIES_SIMPLE = ("gpu_only", "api_only")
-POLICIES_ALL = ("gpu_only", "api_only", "by_class", "overflow")
+POLICIES_ALL = tuple(policy_names())  # every policy of backends/routing/policies/
 
 
 def _round(x: float, digits: int = 6) -> float:
@@ -276,7 +277,7 @@ def valid_configs(draw: st.DrawFn) -> dict[str, Any]:
     if kind == "diurnal":
         arrivals["peak_hour"] = draw(st.floats(0, 23.5))
         arrivals["peak_to_mean"] = draw(st.floats(1, 5))
-    policy = draw(st.sampled_from(["gpu_only", "api_only", "by_class", "overflow"]))
+    policy = draw(st.sampled_from(POLICIES_ALL))
     routing: dict[str, Any] = {"policy": policy}
     if policy == "by_class":
         routing["by_class"] = {n: draw(st.sampled_from(["gpu", "api", "api_batch"])) for n in names}

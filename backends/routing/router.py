@@ -2,8 +2,9 @@
 
 Per block, in order: exact response-cache hits (looked up by the replication), semantic-cache hits (a
 lookup that costs `latency_s` to every request that reaches it), prefix-cache reuse (from hash_ids), then
-the routing policy. Static policies (`gpu_only`, `api_only`, `by_class`) are decided for a whole block at
-once; `overflow` looks at the GPU queue when each request arrives, so GPU-bound requests become events.
+the routing policy (backends/routing/policies/, one file each): its class targets are decided for a whole
+block at once; a policy that spills (`overflow`) decides again when each GPU-bound request arrives, so
+GPU-bound requests become events.
 API calls go through the dispatcher (backends.api_dispatch): vectorised when the provider has no rate
 limit, resolved in time order otherwise. `routing.fallback` applies when a backend is down, a call ran out
 of retries, or the GPU pool failed a request.
@@ -22,7 +23,8 @@ from backends.cache.prefix import PrefixCache
 from backends.cache.response import ResponseCache
 from backends.cache.semantic import SemanticCache
 from backends.gpu.pool import GpuPool
-from backends.routing.wait_predictor import WaitPredictor
+from backends.routing.policy import Spiller
+from backends.routing.registry import policy_of
 from sim.config import Experiment
 from sim.config.routing import parse_route
 from sim.core.request_block import FLAG_SEMANTIC_FALSE, FLAG_STALE, PATH_CACHE, PATH_SEMANTIC, SERVED, RequestBlock
@@ -47,20 +49,15 @@ class Router:
         self.env = env
         self.pool = pool
         self.apis = apis
-        self.policy = exp.routing.policy
+        self.policy = policy_of(exp.routing.policy)
         self.hit_latency_s = exp.cache.response.hit_latency_s
         self.priorities = [c.priority for c in exp.workload.classes]
         self.timeouts = [c.timeout_s for c in exp.workload.classes]
-        self.slo = [c.slo_ttft_s for c in exp.workload.classes]
         names = {a.name: a.index for a in apis}
-        self.class_target = np.array(
-            [self._code(self._class_target(c.name), names) for c in exp.workload.classes], dtype=np.int64
-        )
-        ov = exp.routing.overflow
-        self.overflow_code = self._code(ov.target, names)
-        self.max_queue = ov.max_queue
-        self.slo_trigger = ov.trigger == "slo"
-        self.slo_fraction = ov.slo_fraction
+        targets = self.policy.class_targets(exp.routing, [c.name for c in exp.workload.classes])
+        self.class_target = np.array([self._code(t, names) for t in targets], dtype=np.int64)
+        spill_target = self.policy.spill_target(exp.routing)
+        self.spill_code = None if spill_target is None else self._code(spill_target, names)
         self.fallback = exp.routing.fallback
         self.num_events = 0
         self.response_cache = response_cache
@@ -77,32 +74,18 @@ class Router:
         )
         self._on_finished: Callable[[RequestBlock], None] = lambda _b: None
         self.dispatch.on_block_done = lambda b: self._on_finished(b)
-        self.predictor: WaitPredictor | None = None
+        self.spiller: Spiller | None = None
         if pool is not None:
-            if self.slo_trigger:
-                from workloads.token_counts import make_token_distribution
-
-                classes = exp.workload.classes
-                mean_out = sum(c.share * make_token_distribution(c.output_tokens).mean for c in classes)
-                self.predictor = WaitPredictor(pool, float(mean_out))
+            if self.spill_code is not None:
+                self.spiller = self.policy.spiller(exp, pool)
             if self.fallback != "none":
                 pool.on_failed = self._gpu_failed
 
     @staticmethod
     def uses_gpu(exp: Experiment) -> bool:
-        p = exp.routing.policy
-        if p in ("gpu_only", "overflow"):
-            return True
-        if p == "by_class":
-            return "gpu" in exp.routing.by_class.values()
-        return False
-
-    def _class_target(self, name: str) -> str:
-        if self.policy == "api_only":
-            return "api"
-        if self.policy == "by_class":
-            return self.exp.routing.by_class[name]
-        return "gpu"
+        policy = policy_of(exp.routing.policy)
+        targets = policy.class_targets(exp.routing, [c.name for c in exp.workload.classes])
+        return any(parse_route(t).kind == "gpu" for t in targets)
 
     @staticmethod
     def _code(target: str, names: dict[str, int]) -> int:
@@ -174,15 +157,6 @@ class Router:
     def _pump(self, block: RequestBlock, gpu_idx: np.ndarray, ready: np.ndarray) -> None:
         _Pump(self, block, gpu_idx, ready).start()
 
-    def _spill(self, now: float, c: int) -> bool:
-        pool = self.pool
-        if pool is None:
-            return True
-        if self.predictor is not None:
-            return self.predictor.predict(self.priorities[c], now) > self.slo_fraction * self.slo[c]
-        ready = pool.num_ready
-        return ready == 0 or pool.queue_len > self.max_queue * ready
-
     def _call_at(self, block: RequestBlock, i: int, code: int, now: float) -> None:
         """An API call decided at event time (an overflow spill)."""
         self.dispatch.advance(now)
@@ -207,8 +181,8 @@ class Router:
         if self.pool is not None:
             out.extend(self.pool.healthy_intervals)
         used = set(self.class_target.tolist())
-        if self.policy == "overflow":
-            used.add(self.overflow_code)
+        if self.spill_code is not None:
+            used.add(self.spill_code)
         if self.fallback == "api":
             used.add(self.dispatch.fallback_provider)
         for code in used:
@@ -225,7 +199,7 @@ class _Pump:
     that keeps its whole block alive until the cyclic garbage collector runs (gigabytes under overload).
     """
 
-    __slots__ = ("router", "block", "idx", "times", "cls", "tokens", "j", "overflow", "check_down", "predictor")
+    __slots__ = ("router", "block", "idx", "times", "cls", "tokens", "j", "spiller", "spill_code", "check_down")
 
     def __init__(self, router: Router, block: RequestBlock, gpu_idx: np.ndarray, ready: np.ndarray):
         self.router = router
@@ -238,9 +212,9 @@ class _Pump:
         self.tokens = list(zip(inp.tolist(), out.tolist(), pre.tolist(), strict=True))
         self.j = 0
         pool = router.pool
-        self.overflow = router.policy == "overflow"
+        self.spiller = router.spiller
+        self.spill_code = TARGET_GPU if router.spill_code is None else router.spill_code
         self.check_down = router.fallback != "none" and pool is not None and len(pool.servers) > 0
-        self.predictor = router.predictor if self.overflow else None
 
     def start(self) -> None:
         env = self.router.env
@@ -253,19 +227,19 @@ class _Pump:
         assert pool is not None  # a block's GPU-bound requests get a pump only when the pool exists
         prio, tmo = router.priorities, router.timeouts
         idx, times, cls, block, tokens = self.idx, self.times, self.cls, self.block, self.tokens
-        overflow, check_down, predictor = self.overflow, self.check_down, self.predictor
+        spiller, check_down = self.spiller, self.check_down
         count = len(idx)
         j = self.j
         now = env.now
         while True:
             i, c = idx[j], cls[j]
-            if overflow and router._spill(now, c):
-                router._call_at(block, i, router.overflow_code, now)
+            if spiller is not None and spiller.spill(now, c):
+                router._call_at(block, i, self.spill_code, now)
             elif check_down and pool.num_ready == 0:
                 router._gpu_failed(block, i, now)
             else:
-                if predictor is not None:
-                    predictor.note_arrival(prio[c], now)
+                if spiller is not None:
+                    spiller.admitted(c, now)
                 pool.submit(block, i, prio[c], tmo[c], tokens[j])
             j += 1
             if j >= count or times[j] > now:

@@ -8,7 +8,6 @@ from pydantic import Field, field_validator
 
 from sim.config.base import Frozen
 
-Policy = Literal["gpu_only", "api_only", "by_class", "overflow"]
 Fallback = Literal["none", "api", "cache"]
 
 
@@ -52,7 +51,8 @@ class OverflowSpec(Frozen):
 
 
 class RoutingSpec(Frozen):
-    policy: Policy = "gpu_only"
+    # a policy's name: a module of backends/routing/policies/ (checked in sim.engine.checks)
+    policy: Annotated[str, Field(min_length=1, max_length=100)] = "gpu_only"
     by_class: dict[str, str] = Field(default_factory=dict)
     overflow: OverflowSpec = OverflowSpec()
     fallback: Fallback = "none"

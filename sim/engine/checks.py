@@ -17,6 +17,7 @@ import numpy as np
 from pydantic import BaseModel
 
 from backends.gpu.catalog import catalog_problems
+from backends.routing.registry import policy_of, unknown_policy_message
 from sim.config.experiment import Experiment
 from sim.config.routing import parse_route
 from workloads.named_profiles import normalise_name, profile_names
@@ -160,14 +161,15 @@ def kv_problems(exp: Experiment, base_dir: Path | None) -> list[tuple[str, str]]
     from backends.gpu.catalog import kv_blocks, kv_capacity
 
     pool, routing = exp.backends.gpu_pool, exp.routing
-    if routing.policy == "api_only" or routing.fallback != "none":
+    if routing.fallback != "none":
         return []
+    targets = policy_of(routing.policy).class_targets(routing, [c.name for c in exp.workload.classes])
     paged = pool.kv_policy == "paged"
     # what one request may hold: whole blocks when paged (its last token may sit in a new block's first slot)
     most = kv_blocks(pool) * pool.kv_block_tokens + 1 if paged else kv_capacity(pool)
     problems = []
     for i, c in enumerate(exp.workload.classes):
-        if routing.policy == "by_class" and not str(routing.by_class.get(c.name, "gpu")).startswith("gpu"):
+        if parse_route(targets[i]).kind != "gpu":
             continue
         least = _least_tokens(c.input_tokens, base_dir) + _least_tokens(c.output_tokens, base_dir)
         if least > most:
@@ -184,6 +186,9 @@ def kv_problems(exp: Experiment, base_dir: Path | None) -> list[tuple[str, str]]
 
 def cross_section_problems(exp: Experiment) -> list[tuple[str, str]]:
     """Problems that need two sections to see: (dotted path, message)."""
+    unknown = unknown_policy_message(exp.routing.policy)
+    if unknown is not None:
+        return [("routing.policy", unknown)]
     problems: list[tuple[str, str]] = []
     names = {c.name for c in exp.workload.classes}
     for cls_name, target in exp.routing.by_class.items():
@@ -197,9 +202,7 @@ def cross_section_problems(exp: Experiment) -> list[tuple[str, str]]:
         provider = parse_route(target).provider
         if provider is not None and provider not in exp.backends.apis:
             problems.append((f"routing.by_class.{cls_name}", f"names unknown API provider {provider!r}"))
-    if exp.routing.policy == "by_class":
-        for cls_name in sorted(names - set(exp.routing.by_class)):
-            problems.append(("routing.by_class", f"policy by_class has no target for class {cls_name!r}"))
+    problems.extend(policy_of(exp.routing.policy).problems(exp))
     for key, target in (
         ("overflow.target", exp.routing.overflow.target),
         ("fallback_target", exp.routing.fallback_target),

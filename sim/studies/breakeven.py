@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from backends.gpu.catalog import server_price
+from backends.routing.registry import policy_of
 from sim.config import Experiment
 from sim.core.stats import t_interval
 from sim.engine.bill import MONTH_PARTS, month_requests, rate_for_month_requests
@@ -168,7 +169,7 @@ class Breakeven:
         self.n0, self.max_reps, self.max_servers = n0, max_reps, max_servers
         self.workers, self.executor, self.address, self.base_dir = workers, executor, address, base_dir
         self.log = log
-        self.hybrid_own = exp.routing.policy in ("by_class", "overflow")
+        self.hybrid_own = policy_of(exp.routing.policy).mixes
         self.hybrid_policy = exp.routing.policy if self.hybrid_own else "overflow"
 
     def _run(self, exp: Experiment, n: int) -> list[dict[str, Any]]:

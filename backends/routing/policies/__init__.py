@@ -1,0 +1,1 @@
+"""One routing policy per module, each defining `POLICY` (backends/routing/registry.py collects them)."""

@@ -1,0 +1,46 @@
+"""The routing policies by name: every module of `backends/routing/policies/` that defines `POLICY`.
+
+Adding a policy is adding one file there (see backends/routing/policy.py for what it decides);
+`routing.policy` accepts its name from then on, `capsim validate` lists it among the choices.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+
+from backends.routing import policies
+from backends.routing.policy import RoutingPolicy
+
+
+def _discover() -> dict[str, RoutingPolicy]:
+    found: dict[str, RoutingPolicy] = {}
+    for info in sorted(pkgutil.iter_modules(policies.__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"{policies.__name__}.{info.name}")
+        policy: RoutingPolicy | None = getattr(module, "POLICY", None)
+        if policy is None:
+            continue
+        if policy.name in found:
+            raise RuntimeError(f"two routing policies named {policy.name!r}")
+        found[policy.name] = policy
+    return found
+
+
+POLICIES: dict[str, RoutingPolicy] = _discover()
+
+
+def policy_names() -> list[str]:
+    return list(POLICIES)
+
+
+def policy_of(name: str) -> RoutingPolicy:
+    """The policy named `name` (a validated config names a known one: sim.engine.checks)."""
+    return POLICIES[name]
+
+
+def unknown_policy_message(name: object) -> str | None:
+    """The problem with routing.policy, or None when it names a policy."""
+    if isinstance(name, str) and name in POLICIES:
+        return None
+    choices = [repr(n) for n in POLICIES]
+    return f"Input should be {', '.join(choices[:-1])} or {choices[-1]}, got {name!r}"
