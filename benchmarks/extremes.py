@@ -103,15 +103,9 @@ def run_case(name: str, out: Path) -> None:
 
     text, sets, workers, unbounded, _ = CASES[name]
     if unbounded:
-        import backends.gpu.pool as gp
+        from backends.gpu.overload_bound import OverloadBound
 
-        init = gp.GpuPool.__init__
-
-        def patched(self: Any, *a: Any, **k: Any) -> None:
-            init(self, *a, **k)
-            self.bound_queue = False
-
-        gp.GpuPool.__init__ = patched  # type: ignore[method-assign]
+        OverloadBound.refuses = lambda self, priority, now: False  # type: ignore[method-assign]
     exp = load_config_text(text, sets, base_dir=ROOT / "experiments")
     t0 = time.perf_counter()
     code = run_experiment(exp, out=out, workers=workers, quiet=True, as_json=True)

@@ -72,3 +72,24 @@ def feed(env: simpy.Environment, pool: Any, block: RequestBlock, priorities: lis
 
     if times:
         at(0)
+
+
+# -- test hooks on a pool (kept out of the pool's hot objects) ------------------------------------------
+
+
+def unbounded(pool: Any) -> None:
+    """Switch the pool's overload bound off: every arrival gets a Job and waits (to compare with the bound)."""
+    pool.bound.refuses = lambda priority, now: False
+
+
+def audit_segments(pool: Any, audit: Any) -> None:
+    """Call `audit(engine, server, m)` whenever the batching engine sets a server's timer m iterations ahead
+    (at every segment start, and when a claim or an undrain brings the next boundary forward)."""
+    engine = pool.engine
+    set_timer = engine.set_timer
+
+    def audited(s: Any, m: int) -> None:
+        audit(engine, s, m)
+        set_timer(s, m)
+
+    engine.set_timer = audited

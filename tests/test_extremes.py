@@ -14,6 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
+from gpu_support import unbounded
 
 from sim.config import Experiment
 from sim.core.request_block import PENDING
@@ -72,10 +73,10 @@ def run_both(exp: Experiment, rep: int = 0) -> tuple[ReplicationResult, Replicat
     ra = a.run()
     b = Replication(exp, rep)
     assert b.pool is not None
-    b.pool.bound_queue = False
+    unbounded(b.pool)
     rb = b.run()
     assert a.pool is not None
-    return ra, rb, a.pool.jobless
+    return ra, rb, a.pool.bound.jobless
 
 
 def assert_same(a: ReplicationResult, b: ReplicationResult) -> None:
@@ -162,7 +163,8 @@ def test_queued_past_deadline_at_horizon_is_dropped() -> None:
     for bound in (True, False):
         rep = Replication(exp, 0)
         assert rep.pool is not None
-        rep.pool.bound_queue = bound
+        if not bound:
+            unbounded(rep.pool)
         r = rep.run().requests
         assert r is not None
         waiting = (r["status"] == PENDING) & np.isnan(r["start_at"])

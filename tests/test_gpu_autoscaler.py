@@ -33,7 +33,7 @@ def test_schedule_bills_scheduled_server_hours_only() -> None:
     rep, res = _run(exp)
     assert res.metrics["cost_gpu_usd"] == pytest.approx(sum(schedule) * PRICE)
     assert rep.pool is not None
-    healthy_h = total_length(rep.pool.healthy_intervals, 0, 86400) / 3600
+    healthy_h = total_length(rep.pool.ledger.healthy_intervals, 0, 86400) / 3600
     # every server that starts is paid but not serving for its cold start: 4 at 08:00, none later
     assert healthy_h == pytest.approx(sum(schedule) - 4 * 120 / 3600)
 
@@ -68,22 +68,22 @@ def test_autoscaler_scales_to_zero_and_cold_starts_on_every_scale_up() -> None:
     pool_obj = rep.pool
     assert pool_obj is not None
     busy: list[tuple[float, float]] = []
-    pool_obj.busy.record = busy
+    pool_obj.ledger.busy.record = busy
     res = rep.run()
     m = res.metrics
-    paid_s = total_length(pool_obj.provisioned_intervals, 0, 86400)
+    paid_s = total_length(pool_obj.ledger.provisioned_intervals, 0, 86400)
     assert m["cost_gpu_usd"] == pytest.approx(paid_s / 3600 * PRICE)
     # paid only around the two busy hours (+ cold starts and the scale-down delay), not 24 h
     assert paid_s / 3600 < 0.25 * 24
     assert m["served"] == m["requests"] and m["failed"] == 0 and m["in_flight"] == 0
-    starts = sorted(a for a, _ in pool_obj.provisioned_intervals)
-    healthy = sorted(pool_obj.healthy_intervals)
+    starts = sorted(a for a, _ in pool_obj.ledger.provisioned_intervals)
+    healthy = sorted(pool_obj.ledger.healthy_intervals)
     assert len(starts) == len(healthy) >= 1
     for t0, (h0, _) in zip(starts, healthy, strict=True):
         assert h0 == pytest.approx(t0 + cold)  # cold start on every scale-up
-    assert busy and pool_obj.busy.total_length() == pytest.approx(sum(b - a for a, b in busy))
+    assert busy and pool_obj.ledger.busy.total_length() == pytest.approx(sum(b - a for a, b in busy))
     for a, b in busy:  # busy only while provisioned
-        assert any(p0 <= a and b <= p1 + 1e-9 for p0, p1 in pool_obj.provisioned_intervals)
+        assert any(p0 <= a and b <= p1 + 1e-9 for p0, p1 in pool_obj.ledger.provisioned_intervals)
     req = res.requests
     assert req is not None
     ttft = req["first_token_at"] - req["arrival_at"]
@@ -110,5 +110,5 @@ def test_queue_wait_target_and_schedule_floor() -> None:
     assert max(s.state != 0 for s in rep.pool.servers)
     assert res.metrics["served"] + res.metrics["in_flight"] == res.metrics["requests"]
     # never below the schedule's floor of one server
-    paid_s = total_length(rep.pool.provisioned_intervals, 0, 3600)
+    paid_s = total_length(rep.pool.ledger.provisioned_intervals, 0, 3600)
     assert paid_s >= 3600 - 1e-6

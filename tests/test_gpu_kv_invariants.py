@@ -18,11 +18,12 @@ import numpy as np
 import pytest
 import simpy
 from gpu_reference import simulate_reference
-from gpu_support import feed, make_block
+from gpu_support import audit_segments, feed, make_block
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from strategies import GpuCase, gpu_cases
 
+from backends.gpu.batching import BatchEngine
 from backends.gpu.catalog import ceil_div
 from backends.gpu.pool import GpuPool
 from backends.gpu.server import Server
@@ -50,16 +51,17 @@ def _spec(c: GpuCase, **extra: object) -> GpuPoolSpec:
     return GpuPoolSpec.model_validate(data)
 
 
-def _recount(pool: GpuPool, s: Server, it: int) -> int:
+def _recount(pool: BatchEngine, s: Server, it: int) -> int:
     total = 0
     for job in s.running.values():
-        tokens = job.inp_eff if job.F < 0 or it <= job.F else job.inp_eff + it - job.F
+        f = job.prefill_iter
+        tokens = job.inp_eff if f < 0 or it <= f else job.inp_eff + it - f
         total += ceil_div(tokens, pool.bs) if pool.paged else 0
     return total + (0 if pool.paged else s.kv_reserved)
 
 
 def auditor(violations: list[str]):
-    def audit(pool: GpuPool, s: Server, m: int) -> None:
+    def audit(pool: BatchEngine, s: Server, m: int) -> None:
         if len(s.running) > pool.max_batch:
             violations.append(f"batch {len(s.running)} > {pool.max_batch}")
         first, last = s.iters + 1, s.iters + m  # the segment's iterations; KV in use grows over them
@@ -80,7 +82,7 @@ def run_pool(c: GpuCase, violations: list[str], **extra: object) -> tuple[GpuPoo
     block = make_block(np.array(c.arrivals), np.array(c.inputs), np.array(c.outputs), np.array(c.priorities))
     prios = [0, 1]
     pool = GpuPool(env, _spec(c, **extra), prios, [None, None], np.random.default_rng(0), 1e9, lambda b: None)
-    pool.audit = auditor(violations)
+    audit_segments(pool, auditor(violations))
     feed(env, pool, block, prios)
     env.run()
     return pool, block
@@ -111,7 +113,7 @@ def test_pool_equals_per_iteration_reference(c: GpuCase) -> None:
     np.testing.assert_allclose(block.start_at, ref.start_at, rtol=1e-9, atol=1e-9)
     np.testing.assert_allclose(block.first_token_at, ref.first_token_at, rtol=1e-9, atol=1e-9)
     np.testing.assert_allclose(block.done_at, ref.done_at, rtol=1e-9, atol=1e-9)
-    assert pool.preemptions == ref.preemptions
+    assert pool.ledger.preemptions == ref.preemptions
     assert ref.max_batch_seen <= c.max_batch
     assert ref.max_blocks <= (c.kv_tokens // c.block if c.paged else c.kv_tokens)
 
@@ -143,23 +145,23 @@ def test_no_request_lost_under_failures_and_preemption(
         lambda b: finished.append(b.index),
         rng_failures=np.random.default_rng(2),
     )
-    pool.audit = auditor(violations)
+    audit_segments(pool, auditor(violations))
     busy: list[tuple[float, float]] = []
-    pool.busy.record = busy
+    pool.ledger.busy.record = busy
     done_count = {"n": 0}
-    orig_finish = pool._finish
+    orig_finish = pool.engine.finish
 
     def counting_finish(b, i, status, at):  # type: ignore[no-untyped-def]
         assert b.status[i] == PENDING, "a request finished twice"
         done_count["n"] += 1
         orig_finish(b, i, status, at)
 
-    pool._finish = counting_finish  # type: ignore[method-assign]
+    pool.engine.finish = counting_finish  # type: ignore[method-assign]
     feed(env, pool, block, prios)
     env.run(until=horizon)
     pool.close(horizon)
     assert not violations, violations[:3]
-    queued = sum(len(q) for q in pool.queues.values())
+    queued = sum(len(q) for q in pool.queue.queues.values())
     running = sum(len(s.running) for s in pool.servers)
     assert queued == pool.queued and running == pool.running_total
     pending = int((block.status == PENDING).sum())
@@ -170,7 +172,7 @@ def test_no_request_lost_under_failures_and_preemption(
     served = block.status == SERVED
     assert (block.done_at[served] >= block.first_token_at[served] - 1e-12).all()
     assert (block.first_token_at[served] >= block.arrival_at[served]).all()
-    for a, b in pool.healthy_intervals + pool.provisioned_intervals + busy:
+    for a, b in pool.ledger.healthy_intervals + pool.ledger.provisioned_intervals + busy:
         assert 0.0 <= a <= b <= horizon + 1e-9
     assert not math.isnan(sum(b - a for a, b in busy))
-    assert pool.busy.total_length() == pytest.approx(sum(b - a for a, b in busy))
+    assert pool.ledger.busy.total_length() == pytest.approx(sum(b - a for a, b in busy))

@@ -55,7 +55,7 @@ def test_overload_holds_what_can_be_served_not_what_arrives() -> None:
         assert pool is not None
         held: list[int] = []
         most_queued = [0]
-        fold, enqueue = rep.recorder.block_done, pool._enqueue
+        fold, enqueue = rep.recorder.block_done, pool.queue.push
 
         def watch(block, fold=fold, rep=rep, held=held):  # type: ignore[no-untyped-def]
             fold(block)
@@ -66,10 +66,10 @@ def test_overload_holds_what_can_be_served_not_what_arrives() -> None:
             most[0] = max(most[0], pool.queued)
 
         rep.recorder.block_done = watch  # type: ignore[method-assign]
-        pool._enqueue = count  # type: ignore[method-assign]
+        pool.queue.push = count  # type: ignore[method-assign]
         m = rep.run().metrics
         assert m["in_flight"] > 0.8 * m["requests"]  # nearly everything still waits at the horizon
         assert m["requests"] > 2.5 * TARGET_BLOCK_REQUESTS  # several blocks finish behind the first
         assert held and max(held) < TARGET_BLOCK_REQUESTS, (factor, held)
-        assert pool.jobless > 0.8 * m["requests"]
+        assert pool.bound.jobless > 0.8 * m["requests"]
         assert most_queued[0] < 3 * m["served"] + exp.backends.gpu_pool.max_batch, (factor, most_queued, m["served"])

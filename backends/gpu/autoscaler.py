@@ -16,7 +16,7 @@
 Scaling up first takes back servers that are draining (still warm), then provisions new ones (paid from
 that moment, cold start before serving). Scaling down removes servers still cold-starting, then servers
 under repair, then idle ones, then drains the least-loaded busy ones (paid until their batch finishes).
-GPU cost is billed on provisioned time only (pool.provisioned_intervals).
+GPU cost is billed on provisioned time only (backends.gpu.ledger).
 """
 
 from __future__ import annotations

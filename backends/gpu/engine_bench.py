@@ -84,6 +84,6 @@ def serve_benchmark(
         throughput_rps=float(served.sum()) / duration,
         ttft_mean_s=float(ttft.mean()),
         tpot_mean_s=float(np.mean((e2e[multi] - ttft[multi]) / (out[multi] - 1))),
-        preemptions=pool.preemptions,
-        events_per_request=pool.num_events / n,
+        preemptions=pool.ledger.preemptions,
+        events_per_request=pool.ledger.num_events / n,
     )

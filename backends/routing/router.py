@@ -179,7 +179,7 @@ class Router:
         """Intervals during which at least one path that routing uses could serve."""
         out: list[tuple[float, float]] = []
         if self.pool is not None:
-            out.extend(self.pool.healthy_intervals)
+            out.extend(self.pool.ledger.healthy_intervals)
         used = set(self.class_target.tolist())
         if self.spill_code is not None:
             used.add(self.spill_code)

@@ -37,7 +37,8 @@ class WaitPredictor:
 
     def predict(self, priority: int, now: float = 0.0) -> float:
         pool = self.pool
-        ahead = sum(len(q) for p, q in pool.queues.items() if p <= priority)
+        queues = pool.queue.queues
+        ahead = sum(len(q) for p, q in queues.items() if p <= priority)
         free = 0
         rate = 0.0
         ready = False
@@ -47,8 +48,8 @@ class WaitPredictor:
             ready = True
             n = len(s.running)
             free += max(pool.max_batch - n, 0)
-            if n > 0 and s.A > 0.0:
-                rate += n / (self.mean_out * s.A)
+            if n > 0 and s.iteration_s > 0.0:
+                rate += n / (self.mean_out * s.iteration_s)
         if not ready:
             return math.inf
         if ahead < free:
@@ -57,6 +58,6 @@ class WaitPredictor:
             rate -= self._better_rate(priority, now)
         if rate <= 0.0:
             return math.inf
-        own = pool.queues.get(priority)
+        own = queues.get(priority)
         hol = now - own[0].arrival_at if own else 0.0
         return max((ahead - free + 1) / rate, hol)

@@ -141,10 +141,10 @@ class Replication:
         pool = self.pool
         price = server_price(exp.backends.gpu_pool).usd_per_hour
         if pool is not None:
-            paid_s = total_length(pool.provisioned_intervals, lo, hi)
-            busy_s = pool.busy.total_length()
+            paid_s = total_length(pool.ledger.provisioned_intervals, lo, hi)
+            busy_s = pool.ledger.busy.total_length()
             gpu_util: float | None = busy_s / paid_s if paid_s > 0 else None
-            gpu_cap_util: float | None = pool.work_s / paid_s if paid_s > 0 else None
+            gpu_cap_util: float | None = pool.ledger.work_s / paid_s if paid_s > 0 else None
         else:
             paid_s = busy_s = 0.0
             gpu_util = gpu_cap_util = None
@@ -156,7 +156,7 @@ class Replication:
                 c["requests"],
                 rec.sums["cost_api"],
                 c["tokens_out"],
-                pool.provisioned_intervals if pool is not None else None,
+                pool.ledger.provisioned_intervals if pool is not None else None,
             ),
         )
         cost_total, cost_gpu, cost_fixed = bill["cost_total_usd"], bill["cost_gpu_usd"], bill["cost_fixed_usd"]
@@ -204,7 +204,7 @@ class Replication:
             "peak_concurrency": rec.concurrency.peak,
             "gpu_utilization": gpu_util,
             "gpu_capacity_utilization": gpu_cap_util,
-            "preemptions": pool.preemptions if pool is not None else 0,
+            "preemptions": pool.ledger.preemptions if pool is not None else 0,
             "availability": c["served"] / finished if finished else None,
             "uptime": uptime,
             "slo_attainment": c["slo_met"] / requests if requests else None,
@@ -234,14 +234,15 @@ class Replication:
             from sim.core.timeseries import LevelSeries
 
             lh, lp = LevelSeries(n_min), LevelSeries(n_min)
-            if pool.healthy_intervals:
-                a = np.array(pool.healthy_intervals)
+            ledger = pool.ledger
+            if ledger.healthy_intervals:
+                a = np.array(ledger.healthy_intervals)
                 lh.add(a[:, 0], a[:, 1])
-            if pool.provisioned_intervals:
-                a = np.array(pool.provisioned_intervals)
+            if ledger.provisioned_intervals:
+                a = np.array(ledger.provisioned_intervals)
                 lp.add(a[:, 0], a[:, 1])
-            busy, healthy = pool.busy.minute_means(n_min), lh.minute_means()
-            capacity_used = np.asarray(pool.work_by_minute[:n_min], dtype=np.float64) / 60.0
+            busy, healthy = ledger.busy.minute_means(n_min), lh.minute_means()
+            capacity_used = np.asarray(ledger.work_by_minute[:n_min], dtype=np.float64) / 60.0
             gpu_spend = lp.minute_means() * price / 60.0
         timeseries = (
             {
@@ -277,7 +278,7 @@ class Replication:
             hourly=hourly,
             histograms={"ttft_s": rec.ttft.to_dict(), "e2e_s": rec.e2e.to_dict()},
             requests=requests_cols,
-            num_events=self.router.num_events + (pool.num_events if pool else 0),
+            num_events=self.router.num_events + (pool.ledger.num_events if pool else 0),
         )
 
 

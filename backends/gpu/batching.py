@@ -1,0 +1,360 @@
+"""The GPU pool's batching engine: continuous batching on each server, KV memory, one timer per batch.
+
+Semantics (docs/architecture.md, "GPU server semantics"): a server with room takes the next waiting request
+(least-loaded server first); at every iteration boundary it admits waiting requests (priority, then FCFS)
+while the batch is below `max_batch` and KV memory allows. KV memory is either
+
+* `reserve`: a request reserves input + output tokens at admission and never grows beyond that; or
+* `paged` (vLLM): a request holds blocks of `kv_block_tokens` for its input and the tokens generated so far;
+  admission needs the prompt's blocks (plus a 1% watermark when the server is busy); when a growing batch
+  would not fit into the next iteration, the newest request is preempted: it frees its blocks, goes back
+  to the front of the queue and later re-prefills its prompt plus what it had generated (recompute).
+
+Within a segment (unchanged batch) iteration times follow the closed form of backends.gpu.server, so the
+server keeps a single timer for its next boundary that matters: the next completion, the iteration at which
+the batch would run out of KV (solved in closed form), the end of the current chunk of prefill, or the
+next boundary after an arrival it has claimed. Stale timers are ignored by a version number.
+
+Idle READY servers wait in a heap by index (the lowest takes the next request).
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections.abc import Callable
+
+import simpy
+
+from backends.gpu.admission_queue import AdmissionQueue
+from backends.gpu.catalog import ceil_div, derived_moe, iteration_model, kv_blocks, kv_capacity
+from backends.gpu.ledger import PoolLedger
+from backends.gpu.server import READY, Job, Server
+from sim.config.backends import GpuPoolSpec
+from sim.core.request_block import DROPPED, FAILED, PATH_GPU, SERVED, RequestBlock
+from sim.core.ticks import Tick, call_later
+
+KV_WATERMARK = 0.01  # share of KV blocks kept free when admitting into a busy server (vLLM's default)
+
+
+class BatchEngine:
+    """Event-driven on SimPy with plain callbacks (no process per request or per server)."""
+
+    def __init__(
+        self,
+        env: simpy.Environment,
+        spec: GpuPoolSpec,
+        num_servers: int,
+        queue: AdmissionQueue,
+        ledger: PoolLedger,
+        on_done: Callable[[RequestBlock], None],
+    ):
+        self.env = env
+        it = iteration_model(spec)
+        self.base, self.per_seq = it.base, it.per_seq
+        self.per_prefill, self.per_kv = it.per_prefill_token, it.per_kv_token
+        self.moe = derived_moe(spec)  # MoE: + the distinct experts the batch's decode tokens touch, streamed
+        self.max_batch = spec.max_batch
+        self.paged = spec.kv_policy == "paged"
+        self.bs = spec.kv_block_tokens if self.paged else 1
+        self.kv_capacity = kv_capacity(spec)
+        self.cap_blocks = kv_blocks(spec) if self.paged else self.kv_capacity
+        self.watermark = int(KV_WATERMARK * self.cap_blocks) if self.paged else 0
+        # largest input + output that fits alone (paged: the last iteration holds input + output - 1 tokens)
+        self.max_tokens = self.cap_blocks * self.bs + 1 if self.paged else self.kv_capacity
+        self.chunk = spec.max_prefill_tokens
+        self.servers = [Server(i, self.bs) for i in range(num_servers)]
+        self.queue = queue
+        self.ledger = ledger
+        self.on_done = on_done
+        # routing's fallback hook: called with (block, i, time) for a request that would fail; True = taken over
+        self.on_failed: Callable[[RequestBlock, int, float], bool] | None = None
+        # a draining server whose batch has finished: the lifecycle deprovisions it
+        self.on_drained: Callable[[Server], None] = lambda s: None
+        self.idle: list[int] = []  # indices of idle READY servers (a heap; stale entries skipped)
+        self.running_total = 0
+        self.seq = 0  # admission number of the last admitted request
+
+    # -- idle servers ------------------------------------------------------------------------
+    def make_idle(self, s: Server, now: float) -> None:
+        self.ledger.end_busy(s, now)
+        s.version += 1
+        s.timer_m = 0
+        if not s.in_idle:
+            s.in_idle = True
+            heapq.heappush(self.idle, s.idx)
+
+    def pop_idle(self) -> Server | None:
+        while self.idle:
+            s = self.servers[heapq.heappop(self.idle)]
+            s.in_idle = False
+            if s.state == READY and not s.draining and not s.running:
+                return s
+        return None
+
+    def dispatch_idle(self, now: float) -> None:
+        while self.queue.queued:
+            s = self.pop_idle()
+            if s is None:
+                return
+            self.admit(s, now)
+
+    # -- claims and timers -------------------------------------------------------------------
+    def claim(self, job: Job) -> None:
+        """Ask the least-loaded busy server with room to stop at its next boundary."""
+        best: Server | None = None
+        best_load = 0
+        paged = self.paged
+        need = job.input if paged else job.input + job.output
+        room = self.kv_capacity - need
+        max_batch = self.max_batch
+        for s in self.servers:
+            if s.state != READY or s.draining or not s.running:
+                continue
+            load = len(s.running) + s.claims
+            if load >= max_batch or (best is not None and load >= best_load):
+                continue
+            used = s.tokens_at(s.iters + 1) if paged else s.kv_reserved
+            if used + s.claims_kv > room:
+                continue
+            best, best_load = s, load
+        if best is None:
+            return
+        best.claims += 1
+        best.claims_kv += need
+        self.wake(best)
+
+    def wake(self, s: Server) -> None:
+        """Stop the running batch at its next iteration boundary (to admit from the queue there)."""
+        m = s.next_boundary_m(self.env.now - s.seg_start)
+        if m < s.timer_m:
+            self.set_timer(s, m)
+
+    def set_timer(self, s: Server, m: int) -> None:
+        s.version = v = s.version + 1
+        s.timer_m = m
+        env = self.env
+        delay = s.seg_start + s.t_of(m) - env.now
+        call_later(env, delay if delay > 0.0 else 0.0, self.on_boundary, (s, v))
+        self.ledger.num_events += 1
+
+    # -- segments ----------------------------------------------------------------------------
+    def start_segment(self, s: Server, now: float, admitted: list[Job]) -> None:
+        i0 = s.iters
+        chunked = self.chunk is not None
+        paged = self.paged
+        heap = s.heap
+        prefill = 0
+        if admitted:
+            running = s.running
+            seq = self.seq
+            bs = self.bs
+            for job in admitted:
+                seq += 1
+                job.seq = seq
+                job.deadline = math.inf  # admitted: no longer a waiting client that may give up
+                running[seq] = job
+                cached = job.cached  # a prefix-cache hit is not prefilled again; its KV is still held
+                if chunked:
+                    job.prefill_iter = -1
+                    job.pref_left = max(job.inp_eff - cached, 1)
+                    s.pref.append(job)
+                    s.pref_left += job.pref_left
+                    s.pref_tokens += job.inp_eff
+                    if paged:
+                        s.pref_blocks += -(-job.inp_eff // bs)
+                    else:
+                        s.kv_reserved += job.input + job.output
+                else:
+                    job.prefill_iter = i0 + 1
+                    job.kv_base = job.inp_eff - job.prefill_iter
+                    s.add_grow(job)
+                    heapq.heappush(heap, (i0 + job.rem_out, seq, job))
+                    prefill += job.inp_eff - cached
+                    if not paged:
+                        s.kv_reserved += job.input + job.output
+            self.seq = seq
+            self.running_total += len(admitted)
+            if s.busy_since < 0.0:
+                s.busy_since = now
+        s.seg_start = now
+        iteration_s = self.base + self.per_seq * len(s.running) + self.per_kv * s.tokens_at(i0 + 1)
+        if self.moe is not None:
+            iteration_s = iteration_s + self.moe.seconds(len(s.running))
+        s.iteration_s = iteration_s
+        s.growth_s = self.per_kv * s.n_grow
+        if chunked:
+            prefill_s = s.prefill_s = self.per_prefill * s.pref_left
+            chunk_s = s.chunk_s = self.per_prefill * self.chunk  # type: ignore[operator]
+            first = now + (chunk_s if chunk_s < prefill_s else prefill_s) + iteration_s
+        else:
+            prefill_s = s.prefill_s = self.per_prefill * prefill
+            first = now + prefill_s + iteration_s
+        for job in admitted:
+            if not job.started:
+                job.started = True
+                job.block.start_at[job.i] = now
+            if job.need_first and not chunked:
+                job.need_first = False
+                job.block.first_token_at[job.i] = first
+        while heap and heap[0][2].seq != heap[0][1]:
+            heapq.heappop(heap)
+        m = heap[0][0] - i0 if heap else 1 << 60
+        if chunked and s.pref:
+            m = min(m, ceil_div(s.pref[0].pref_left, self.chunk))  # type: ignore[arg-type]
+        if paged:
+            m = s.overflow_m(m, self.cap_blocks)
+        self.set_timer(s, m)
+
+    def on_boundary(self, tick: Tick) -> None:
+        s, version = tick.data
+        if version != s.version or s.state != READY:
+            return
+        now = self.env.now
+        m = s.timer_m
+        full = len(s.running) / self.max_batch
+        self.ledger.add_work(now, (now - s.seg_start) - (m * self.base * (1.0 - full) if full < 1.0 else 0.0))
+        it = s.iters = s.iters + m
+        if s.pref:
+            self.advance_prefill(s, m, it, now)
+        heap = s.heap
+        paged = self.paged
+        if heap and heap[0][0] <= it:
+            running = s.running
+            while heap and heap[0][0] <= it:
+                _, seq, job = heapq.heappop(heap)
+                if job.seq != seq:
+                    continue
+                del running[seq]
+                self.running_total -= 1
+                s.remove_grow(job)
+                if not paged:
+                    s.kv_reserved -= job.input + job.output
+                job.seq = -1
+                self.finish(job.block, job.i, SERVED, now)
+        s.claims = 0
+        s.claims_kv = 0
+        if paged and s.n_grow and s.may_outgrow(it + 1, self.cap_blocks):
+            self.preempt_to_fit(s, it)
+        self.admit(s, now)
+        if self.queue.queued and self.idle:  # preempted requests: an idle server may take them now
+            self.dispatch_idle(now)
+
+    def advance_prefill(self, s: Server, m: int, it: int, now: float) -> None:
+        done = min(m * self.chunk, s.pref_left)  # type: ignore[operator]
+        s.pref_left -= done
+        pref = s.pref
+        while pref and done > 0:
+            job = pref[0]
+            take = min(job.pref_left, done)
+            job.pref_left -= take
+            done -= take
+            if job.pref_left:
+                break
+            pref.popleft()
+            s.pref_tokens -= job.inp_eff
+            if self.paged:
+                s.pref_blocks -= ceil_div(job.inp_eff, self.bs)
+            job.prefill_iter = it
+            job.kv_base = job.inp_eff - it
+            s.add_grow(job)
+            heapq.heappush(s.heap, (it + job.rem_out - 1, job.seq, job))
+            if job.need_first:
+                job.need_first = False
+                job.block.first_token_at[job.i] = now
+
+    def preempt_to_fit(self, s: Server, it: int) -> None:
+        """Preempt the newest requests until the next iteration's KV fits (recompute later)."""
+        while s.running and s.blocks_at(it + 1) > self.cap_blocks:
+            seq, job = s.running.popitem()
+            self.running_total -= 1
+            if job.prefill_iter >= 0:
+                s.remove_grow(job)
+                job.generated += it - job.prefill_iter + 1
+            else:
+                s.pref.remove(job)
+                s.pref_left -= job.pref_left
+                s.pref_tokens -= job.inp_eff
+                s.pref_blocks -= ceil_div(job.inp_eff, self.bs)
+            job.seq = -1
+            job.prefill_iter = -1
+            job.inp_eff = job.input + job.generated
+            job.rem_out = job.output - job.generated
+            self.queue.push(job, front=True)
+            self.ledger.count_preemption(self.env.now)
+
+    def admit(self, s: Server, now: float) -> None:
+        """At a boundary of `s` (or when it becomes free): admit from the queue and start the next segment."""
+        if s.draining:
+            if s.running:
+                self.start_segment(s, now, [])
+            else:
+                self.on_drained(s)
+            return
+        admitted: list[Job] = []
+        queue = self.queue
+        if queue.queued:
+            room = self.max_batch - len(s.running)
+            paged = self.paged
+            if paged:
+                kv_free = self.cap_blocks - s.blocks_at(s.iters + 1) - (self.watermark if s.running else 0)
+            else:
+                kv_free = self.kv_capacity - s.kv_reserved
+            bs = self.bs
+            queues = queue.queues
+            for p in queue.levels:
+                q = queues[p]
+                while q and room > 0:
+                    job = q[0]
+                    if job.deadline < now:
+                        q.popleft()
+                        queue.dequeued(job)
+                        self.finish(job.block, job.i, DROPPED, job.deadline)
+                        continue
+                    need = -(-job.inp_eff // bs) if paged else job.input + job.output
+                    if need > kv_free:
+                        room = 0  # FCFS: the head waits for memory, nobody overtakes it
+                        break
+                    q.popleft()
+                    queue.dequeued(job)
+                    admitted.append(job)
+                    room -= 1
+                    kv_free -= need
+                if room <= 0:
+                    break
+        if admitted or s.running:
+            self.start_segment(s, now, admitted)
+        else:
+            self.make_idle(s, now)
+
+    # -- leaving -----------------------------------------------------------------------------
+    def evict_all(self, s: Server, now: float, requeue: bool) -> None:
+        """Take every request off a server that stops: back to the queue front (oldest first) or failed."""
+        jobs = list(s.running.values())
+        self.running_total -= len(jobs)
+        s.clear_batch()
+        for job in reversed(jobs):
+            job.seq = -1
+            job.prefill_iter = -1
+            b, i = job.block, job.i
+            if not requeue:
+                self.finish(b, i, FAILED, now)
+                continue
+            # the client retries: the answer starts over; a first token already streamed stays seen
+            job.generated = 0
+            job.inp_eff = job.input
+            job.rem_out = job.output
+            if b.first_token_at[i] > now:
+                b.first_token_at[i] = math.nan
+                job.need_first = True
+            self.queue.push(job, front=True)
+
+    def finish(self, block: RequestBlock, i: int, status: int, at: float) -> None:
+        if status == FAILED and self.on_failed is not None and self.on_failed(block, i, at):
+            return
+        block.status[i] = status
+        block.path[i] = PATH_GPU
+        block.done_at[i] = at
+        block.pending -= 1
+        if block.pending == 0:
+            self.on_done(block)
