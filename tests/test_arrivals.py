@@ -12,7 +12,8 @@ from scipy import special
 from scipy.stats import chi2
 
 from sim.config.workload import ArrivalsSpec
-from workloads.arrivals import RateCurve, diurnal_kappa, make_rate_curve, poisson_arrivals
+from workloads.arrivals import RateCurve, poisson_arrivals
+from workloads.shapes import build_rate_curve, diurnal_kappa
 
 DAY = 86400
 STEPS_PER_DAY = DAY // 60
@@ -35,7 +36,7 @@ def test_diurnal_kappa_solves_peak_to_mean(ptm: float) -> None:
 @pytest.mark.parametrize(("ptm", "peak_hour"), [(3.0, 9.0), (1.5, 14.25), (10.0, 20.0), (50.0, 0.5)])
 def test_diurnal_day_mean_and_peak(ptm: float, peak_hour: float) -> None:
     spec = ArrivalsSpec(kind="diurnal", mean_rps=12.0, peak_hour=peak_hour, peak_to_mean=ptm)
-    curve = make_rate_curve(spec, "mon", 7 * DAY)
+    curve = build_rate_curve(spec, "mon", 7 * DAY)
     means = _day_means(curve, 7)
     np.testing.assert_allclose(means[:5], 12.0, rtol=1e-9)
     day0 = curve.rates[:STEPS_PER_DAY]
@@ -49,7 +50,7 @@ def test_diurnal_day_mean_and_peak(ptm: float, peak_hour: float) -> None:
 
 def test_diurnal_peak_hour_is_the_busiest_hour() -> None:
     spec = ArrivalsSpec(kind="diurnal", mean_rps=5.0, peak_hour=9.5, peak_to_mean=3.0)
-    curve = make_rate_curve(spec, "tue", DAY)
+    curve = build_rate_curve(spec, "tue", DAY)
     hourly = [curve.total(h * 3600, (h + 1) * 3600) for h in range(24)]
     assert int(np.argmax(hourly)) == 9
     assert sum(hourly) == pytest.approx(5.0 * DAY, rel=1e-9)
@@ -57,19 +58,19 @@ def test_diurnal_peak_hour_is_the_busiest_hour() -> None:
 
 def test_diurnal_weekend_factor_and_start_weekday() -> None:
     spec = ArrivalsSpec(kind="diurnal", mean_rps=10.0, weekend_factor=0.35)
-    means = _day_means(make_rate_curve(spec, "mon", 14 * DAY), 14)
+    means = _day_means(build_rate_curve(spec, "mon", 14 * DAY), 14)
     expected = np.array([1, 1, 1, 1, 1, 0.35, 0.35] * 2) * 10.0
     np.testing.assert_allclose(means, expected, rtol=1e-9)
-    means = _day_means(make_rate_curve(spec, "sat", 3 * DAY), 3)
+    means = _day_means(build_rate_curve(spec, "sat", 3 * DAY), 3)
     np.testing.assert_allclose(means, [3.5, 3.5, 10.0], rtol=1e-9)
     # the shape of a weekend day is the weekday shape scaled
-    c = make_rate_curve(spec, "fri", 2 * DAY)
+    c = build_rate_curve(spec, "fri", 2 * DAY)
     np.testing.assert_allclose(c.rates[STEPS_PER_DAY:], 0.35 * c.rates[:STEPS_PER_DAY], rtol=1e-9)
 
 
 def test_flat_diurnal_equals_constant() -> None:
-    flat = make_rate_curve(ArrivalsSpec(kind="diurnal", mean_rps=4.0, peak_to_mean=1.0), "mon", DAY)
-    const = make_rate_curve(ArrivalsSpec(kind="constant", mean_rps=4.0), "mon", DAY)
+    flat = build_rate_curve(ArrivalsSpec(kind="diurnal", mean_rps=4.0, peak_to_mean=1.0), "mon", DAY)
+    const = build_rate_curve(ArrivalsSpec(kind="constant", mean_rps=4.0), "mon", DAY)
     np.testing.assert_allclose(flat.rates, 4.0, rtol=1e-12)
     np.testing.assert_array_equal(const.rates, 4.0)
     assert const.total(0, DAY) == pytest.approx(4.0 * DAY)
@@ -78,7 +79,7 @@ def test_flat_diurnal_equals_constant() -> None:
 def test_hourly_normalisation_and_weekend() -> None:
     mult = [float(h % 5) for h in range(24)]
     spec = ArrivalsSpec(kind="hourly", mean_rps=6.0, multipliers=mult, weekend_factor=0.5)
-    curve = make_rate_curve(spec, "fri", 2 * DAY)
+    curve = build_rate_curve(spec, "fri", 2 * DAY)
     means = _day_means(curve, 2)
     np.testing.assert_allclose(means, [6.0, 3.0], rtol=1e-12)
     norm = np.array(mult) / np.mean(mult)
@@ -88,8 +89,8 @@ def test_hourly_normalisation_and_weekend() -> None:
 
 def test_steps_are_exact_averages_for_any_step() -> None:
     spec = ArrivalsSpec(kind="diurnal", mean_rps=3.0, peak_to_mean=4.0)
-    a = make_rate_curve(spec, "fri", 3 * DAY, step_s=60.0)
-    b = make_rate_curve(spec, "fri", 3 * DAY, step_s=7.3)  # steps straddle seconds, hours and days
+    a = build_rate_curve(spec, "fri", 3 * DAY, step_s=60.0)
+    b = build_rate_curve(spec, "fri", 3 * DAY, step_s=7.3)  # steps straddle seconds, hours and days
     assert b.rates.size == math.ceil(3 * DAY / 7.3)
     # both grids hold t = 4380 j (600 steps of 7.3 s, 73 of 60 s): the cumulatives agree there
     t = 4380.0 * np.arange(1, 3 * DAY // 4380 + 1)
@@ -100,11 +101,11 @@ def test_steps_are_exact_averages_for_any_step() -> None:
 def test_trace_kind_has_no_rate_curve() -> None:
     spec = ArrivalsSpec(kind="trace", file="x.csv")
     with pytest.raises(ValueError, match="no rate curve"):
-        make_rate_curve(spec, "mon", DAY)
+        build_rate_curve(spec, "mon", DAY)
 
 
 def test_building_a_month_is_cheap_enough_to_run() -> None:
-    curve = make_rate_curve(ArrivalsSpec(), "mon", 30 * DAY)
+    curve = build_rate_curve(ArrivalsSpec(), "mon", 30 * DAY)
     assert curve.rates.size == 30 * STEPS_PER_DAY
     assert curve.horizon_s == 30 * DAY
 
@@ -129,7 +130,7 @@ def test_cumulative_rate_at_and_inverse_are_consistent() -> None:
 
 def test_poisson_counts_per_hour_chi_square() -> None:
     spec = ArrivalsSpec(kind="diurnal", mean_rps=2.0, peak_hour=9.0, peak_to_mean=3.0)
-    curve = make_rate_curve(spec, "wed", DAY)
+    curve = build_rate_curve(spec, "wed", DAY)
     edges = np.arange(25) * 3600.0
     expected = np.array([curve.total(edges[h], edges[h + 1]) for h in range(24)])
     stat, totals = 0.0, []
@@ -146,7 +147,7 @@ def test_poisson_counts_per_hour_chi_square() -> None:
 def test_zero_rate_steps_get_no_arrivals() -> None:
     mult = [0.0] * 6 + [1.0, 2.0, 3.0, 0.0, 3.0, 2.0] + [1.0] * 10 + [0.0, 0.0]
     spec = ArrivalsSpec(kind="hourly", mean_rps=5.0, multipliers=mult, weekend_factor=0.0)
-    curve = make_rate_curve(spec, "fri", 3 * DAY)
+    curve = build_rate_curve(spec, "fri", 3 * DAY)
     t = poisson_arrivals(curve, 0.0, 3 * DAY, np.random.default_rng(7))
     assert t.size > 0
     assert np.all(curve.rate_at(t) > 0)
@@ -157,7 +158,7 @@ def test_zero_rate_steps_get_no_arrivals() -> None:
 
 
 def test_poisson_window_and_reproducibility() -> None:
-    curve = make_rate_curve(ArrivalsSpec(kind="constant", mean_rps=3.0), "mon", DAY)
+    curve = build_rate_curve(ArrivalsSpec(kind="constant", mean_rps=3.0), "mon", DAY)
     a = poisson_arrivals(curve, 100.0, 200.0, np.random.default_rng(3))
     b = poisson_arrivals(curve, 100.0, 200.0, np.random.default_rng(3))
     assert np.array_equal(a, b)

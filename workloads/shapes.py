@@ -11,7 +11,10 @@ time L (seconds since a Monday 00:00) is
 
 and the clock's cumulative is Lambda(t) = sum_i share_i (C(L0 + t + delta_i) - C(L0 + delta_i)), with L0
 the clock's start (00:00 of start_weekday) and delta_i each population's shift (workloads.timezones).
-The rate curve's steps are differences of Lambda on the step grid: exact averages of the continuous rate.
+Each difference is summed from the population's own first day (`_population_cumulative`), so with one
+unshifted population the day's cumulative is added to whole days only. The rate curve's steps are
+differences of Lambda on the step grid: exact averages of the continuous rate. A constant rate is the
+same in every time zone and on every day: its steps are mean_rps itself.
 
 Day shapes:
 
@@ -24,7 +27,10 @@ Day shapes:
   peak_hour (f'(peak_hour) = 0, c moved slightly away from the hump) and max f = peak_to_mean. Without a
   hump c = peak_hour and exp(kappa)/I0(kappa) = (peak_to_mean - floor)/(1 - floor). The rate never falls
   below floor * mean.
-  Without floor and hump the curve is workloads.arrivals' own (bit for bit).
+  Without floor and hump, f(h) = exp(kappa cos(2 pi (h - peak_hour) / 24)) / I0(kappa) with
+  exp(kappa)/I0(kappa) = peak_to_mean (`diurnal_kappa`). The daily integral of each component is
+  computed once per (kappa, centre) at 1 s resolution with Simpson's rule (periodic integrand: errors
+  ~1e-13), and within a second with a 3-point Simpson rule.
 * ``hourly``: 24 multipliers (normalised to mean 1) piecewise constant per hour; or 168 multipliers
   (Monday 00:00 first, normalised over the week), a week shape.
 * ``profile`` (or ``hourly`` with `profile`): a named 168-hour UTC profile (workloads.named_profiles).
@@ -42,7 +48,7 @@ from scipy import special
 
 from sim.config.workload import ArrivalsSpec
 from sim.core.calendar import DAY_S, HOUR_S, WEEK_S, WEEKDAYS
-from workloads.arrivals import RateCurve, diurnal_kappa, make_rate_curve
+from workloads.arrivals import RateCurve
 from workloads.named_profiles import hour_of_week_multipliers
 from workloads.timezones import populations
 
@@ -55,6 +61,32 @@ class PeriodShape:
 
 
 # ------------------------------------------------------------------------------------- diurnal
+
+
+def diurnal_kappa(peak_to_mean: float) -> float:
+    """kappa >= 0 with exp(kappa) / I0(kappa) = peak_to_mean (0 for a flat day)."""
+    if not (math.isfinite(peak_to_mean) and peak_to_mean >= 1):
+        raise ValueError(f"peak_to_mean must be >= 1, got {peak_to_mean}")
+    if peak_to_mean == 1:
+        return 0.0
+    target = math.log(peak_to_mean)
+
+    def h(k: float) -> float:  # log(e^k / I0(k)) - log(peak_to_mean), increasing in k
+        return -math.log(float(special.i0e(k))) - target
+
+    hi = 1.0
+    while h(hi) < 0:
+        hi *= 2.0
+    lo = 0.0  # bisection on a monotone function (scipy.optimize would add ~0.2 s to start-up)
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        if h(mid) < 0:
+            lo = mid
+        else:
+            hi = mid
+        if hi - lo <= 1e-14 * max(1.0, hi):
+            break
+    return 0.5 * (lo + hi)
 
 
 def _vm(s: np.ndarray, kappa: float, center_s: float) -> np.ndarray:
@@ -230,16 +262,20 @@ def period_shape(spec: ArrivalsSpec) -> PeriodShape:
     raise ValueError(f"arrivals kind {spec.kind!r} has no rate curve")
 
 
-def local_cumulative(shape: PeriodShape, w: np.ndarray, L: np.ndarray) -> np.ndarray:
-    """C(L) / mean_rps for local seconds L >= 0 since a Monday 00:00."""
+def _population_cumulative(shape: PeriodShape, w: np.ndarray, l0: float, t: np.ndarray) -> np.ndarray:
+    """(C(l0 + t) - C(l0)) / mean_rps for t >= 0, l0 the population's local start (seconds since a Monday
+    00:00), summed from the period k0 that holds l0: whole periods' weights, then the current period's."""
     P = shape.period_s
-    k = np.floor(L / P).astype(np.int64)
-    if P == WEEK_S:
-        return k * P + shape.cumulative(L - k * P)
-    per_week = float(w.sum()) * DAY_S
-    prefix = np.concatenate([[0.0], np.cumsum(w)]) * DAY_S
-    wd = k % 7
-    return (k // 7) * per_week + prefix[wd] + w[wd] * shape.cumulative(L - k * P)
+    k0 = math.floor(l0 / P)
+    s0 = l0 - k0 * P
+    u = np.asarray(t, dtype=np.float64) + s0  # local seconds since the start of period k0
+    j = np.floor(u / P)
+    s = u - j * P
+    j_i = j.astype(np.int64)
+    n = int(j_i.max()) + 1 if j_i.size else 1
+    weights = np.ones(n) if P == WEEK_S else w[(k0 + np.arange(n)) % 7]  # a week shape carries its own days
+    before = np.concatenate([[0.0], np.cumsum(weights)]) * P
+    return before[j_i] + weights[j_i] * shape.cumulative(s) - weights[0] * shape.cumulative(np.array([s0]))[0]
 
 
 def _weekday_index(start_weekday: str) -> int:
@@ -253,27 +289,29 @@ def clock_cumulative(spec: ArrivalsSpec, start_weekday: str, t: np.ndarray) -> n
     """Lambda(t): expected arrivals in [0, t] of clock time (any t >= 0), for the curve kinds."""
     shape = period_shape(spec)
     w = spec.weekday_factors()
-    start = WEEK_S + _weekday_index(start_weekday) * DAY_S  # a week ahead keeps L >= 0 for any shift
+    start = _weekday_index(start_weekday) * DAY_S
     t = np.asarray(t, dtype=np.float64)
     cum = np.zeros_like(t)
     for share, delta in populations(spec):
-        l0 = start + delta
-        cum += share * (local_cumulative(shape, w, l0 + t) - local_cumulative(shape, w, np.array([l0]))[0])
+        cum += share * _population_cumulative(shape, w, start + delta, t)
     return float(spec.mean_rps) * cum
 
 
 def build_rate_curve(spec: ArrivalsSpec, start_weekday: str, horizon_s: float, step_s: float = 60.0) -> RateCurve:
-    """The rate curve over [0, horizon_s) on ceil(horizon_s / step_s) steps of step_s seconds."""
-    if spec.shape_is_plain:
-        return make_rate_curve(spec, start_weekday, horizon_s, step_s)
+    """The rate curve of an arrivals spec (any kind but trace) over [0, horizon_s), on
+    ceil(horizon_s / step_s) steps of step_s seconds (the last one may reach past the horizon)."""
     if not (math.isfinite(horizon_s) and horizon_s > 0):
         raise ValueError(f"horizon_s must be > 0, got {horizon_s}")
     if not (math.isfinite(step_s) and step_s > 0):
         raise ValueError(f"step_s must be > 0, got {step_s}")
     n = max(1, math.ceil(horizon_s / step_s - 1e-9))
+    if spec.kind == "constant":
+        _weekday_index(start_weekday)  # an unknown weekday is an error for every kind
+        return RateCurve(np.full(n, float(spec.mean_rps)), step_s)
     cum = clock_cumulative(spec, start_weekday, np.arange(n + 1, dtype=np.float64) * step_s)
     inc = np.diff(cum)
-    inc[inc <= 1e-13 * np.abs(cum[1:])] = 0.0  # zero-rate steps: clear what is only rounding noise
+    # a step inside a zero-multiplier hour or a zero-factor day is 0: clear what is only rounding noise
+    inc[inc <= 1e-13 * np.abs(cum[1:])] = 0.0
     return RateCurve(inc / step_s, step_s)
 
 
@@ -281,7 +319,7 @@ def clock_rate(spec: ArrivalsSpec, start_weekday: str, t: np.ndarray) -> np.ndar
     """The continuous rate lambda(t) at clock times t (for plots and peak checks)."""
     shape = period_shape(spec)
     w = spec.weekday_factors()
-    start = WEEK_S + _weekday_index(start_weekday) * DAY_S
+    start = WEEK_S + _weekday_index(start_weekday) * DAY_S  # a week ahead keeps L >= 0 for any shift
     t = np.asarray(t, dtype=np.float64)
     out = np.zeros_like(t)
     P = shape.period_s

@@ -10,6 +10,7 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from sim.config.base import Frozen
 from sim.config.distributions import DistSpec, ExponentialSpec, GeometricSpec, LognormalSpec, absolute_if_beside_config
+from sim.core.calendar import DAY_S
 
 MAX_MULTIPLIER = 1.0e6  # hourly multipliers are relative weights; 24 x 1e308 would sum to inf
 
@@ -159,17 +160,6 @@ class ArrivalsSpec(Frozen):
             return True
         return self.kind == "hourly" and self.multipliers is not None and len(self.multipliers) == 168
 
-    @property
-    def shape_is_plain(self) -> bool:
-        """True when none of the day/week extensions is in use (the curve is workloads.arrivals' own)."""
-        return (
-            self.kind in ("constant", "diurnal", "hourly")
-            and not self.uses_week_profile
-            and self.timezones is None
-            and self.day_factors is None
-            and (self.kind != "diurnal" or (self.floor == 0 and self.hump_hour is None))
-        )
-
 
 class SessionsSpec(Frozen):
     """Users who arrive along the curve and hold multi-turn conversations. Turn 1 carries a prompt from the
@@ -227,7 +217,7 @@ def users_mean_rps(users: UsersSpec, arrivals: ArrivalsSpec) -> float:
     mean_w = float(arrivals.weekday_factors().mean())
     if mean_w <= 0:
         raise ValueError("users: the weekday factors are all 0, so no day carries traffic")
-    return users.requests_per_day / 86400.0 / mean_w
+    return users.requests_per_day / DAY_S / mean_w
 
 
 class WorkloadSpec(Frozen):
