@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from sim.config import Experiment
+from sim.core.calendar import HOUR_S
 from sim.core.request_block import RequestBlock
 from sim.core.rng import name_key, stream
 from workloads.arrivals import poisson_arrivals
@@ -31,7 +32,7 @@ class RequestGenerator:
 
     def __init__(self, exp: Experiment, replication: int):
         self.exp = exp
-        self.horizon_s = exp.horizon_h * 3600.0
+        self.horizon_s = exp.horizon_h * HOUR_S
         seed = exp.seed
         self.rng_classes = stream(seed, replication, "classes")
         classes = exp.workload.classes
@@ -49,7 +50,7 @@ class RequestGenerator:
     def block_length_s(self) -> float:
         mean_rate = max(self.source.mean_rate(), 1e-9)
         length = TARGET_BLOCK_REQUESTS / mean_rate
-        return float(min(max(length, 60.0), 6 * 3600.0, self.horizon_s))
+        return float(min(max(length, 60.0), 6 * HOUR_S, self.horizon_s))
 
     def blocks(self) -> Iterator[RequestBlock]:
         length = self.block_length_s()

@@ -21,9 +21,10 @@ import math
 import numpy as np
 
 from sim.config.workload import WorkloadSpec
+from sim.core.calendar import HOUR_S
 from workloads.arrivals import RateCurve
 
-MONTH_S = 730.0 * 3600.0
+MONTH_S = 730.0 * HOUR_S
 
 
 def is_identity(wl: WorkloadSpec) -> bool:

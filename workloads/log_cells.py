@@ -11,6 +11,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from sim.core.calendar import HOUR_S
+
 FIRST_LINES = 5  # line numbers kept per kind of problem
 
 
@@ -172,18 +174,18 @@ def _offsets_h(tz: Any, utc_s: np.ndarray) -> tuple[float, tuple[float, ...]]:
     import datetime as dt
 
     lo, hi = float(np.min(utc_s)), float(np.max(utc_s))
-    probes = np.append(np.arange(lo, hi, 3600.0), [hi, 0.5 * (lo + hi)])
+    probes = np.append(np.arange(lo, hi, HOUR_S), [hi, 0.5 * (lo + hi)])
     seen: list[float] = []
     for t in probes[:: max(1, probes.size // 2000)].tolist() + [0.5 * (lo + hi)]:
         off = dt.datetime.fromtimestamp(t, tz).utcoffset()
-        seen.append(off.total_seconds() / 3600.0 if off is not None else 0.0)
+        seen.append(off.total_seconds() / HOUR_S if off is not None else 0.0)
     return seen[-1], tuple(sorted(set(seen)))
 
 
 def _local_seconds(utc: np.ndarray, tz: Any, offsets: tuple[float, ...]) -> np.ndarray:
     """Wall-clock seconds in tz (a local clock that jumps at DST changes)."""
     if len(offsets) == 1:
-        return utc + offsets[0] * 3600.0
+        return utc + offsets[0] * HOUR_S
     stamps = pd.to_datetime(pd.Series(np.round(utc * 1e9).astype(np.int64)), utc=True).dt.tz_convert(tz)
     wall = stamps.dt.tz_localize(None).to_numpy(dtype="datetime64[ns]").astype(np.int64)
     return wall.astype(np.float64) * 1e-9

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sim.core.calendar import HOUR_S
 from workloads.files import PROFILES_DIR
 
 WEEK_HOURS = 168
@@ -66,7 +67,7 @@ def real_hourly_series(name: str) -> tuple[np.ndarray, np.ndarray]:
     if not (np.isfinite(rates).all() and (rates >= 0).all() and rates.sum() > 0):
         raise ValueError(f"profile {name!r}: rates must be finite, >= 0 and not all 0")
     step = np.diff(times).astype(np.int64)
-    if not np.all(step == 3600):
+    if not np.all(step == HOUR_S):
         raise ValueError(f"profile {name!r}: hours must be consecutive")
     times.setflags(write=False)
     rates.setflags(write=False)

@@ -18,11 +18,11 @@ import numpy as np
 import pandas as pd
 
 from sim.config import Experiment
+from sim.core.calendar import DAY_S, HOUR_S
 from workloads.files import PROFILES_DIR
 from workloads.generator import make_arrival_source
 from workloads.named_profiles import real_hourly_series
 
-DAY = 86400.0
 WEEK_H = 168
 RPM_FILE = "azure_llm_2024_code_1week_rpm_digitized.csv"
 CALIBRATED = {"cv": 0.18, "correlation_s": 60.0}  # matches the real per-minute band width (see main)
@@ -48,12 +48,12 @@ def _experiment(mean_rps: float, seed: int, overdispersion: dict[str, float] | N
 
 def minute_counts(exp: Experiment, replication: int = 0) -> np.ndarray:
     """Arrivals per minute over the horizon, generated a day at a time."""
-    horizon = exp.horizon_h * 3600.0
+    horizon = exp.horizon_h * HOUR_S
     src = make_arrival_source(exp, replication, horizon)
     counts = np.zeros(int(round(horizon / 60.0)), dtype=np.int64)
     t0 = 0.0
     while t0 < horizon:
-        t1 = min(t0 + DAY, horizon)
+        t1 = min(t0 + DAY_S, horizon)
         t = src.arrivals(t0, t1)[0]
         counts += np.bincount((t // 60.0).astype(np.int64), minlength=counts.size)[: counts.size]
         t0 = t1
@@ -70,7 +70,7 @@ def compare_week(seed: int = 2024, overdispersion: dict[str, float] | None = Non
     start = pd.Timestamp(times[0])
     band["t0_s"] = (pd.to_datetime(band["t_start_utc"]) - start).dt.total_seconds()
     band["t1_s"] = (pd.to_datetime(band["t_end_utc"]) - start).dt.total_seconds()
-    return WeekComparison(real, plain.reshape(WEEK_H, 60).sum(axis=1) / 3600.0, plain, noisy, band)
+    return WeekComparison(real, plain.reshape(WEEK_H, 60).sum(axis=1) / HOUR_S, plain, noisy, band)
 
 
 def band_of(minutes: np.ndarray, band: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -115,8 +115,8 @@ def plot(cmp: WeekComparison, path: Path) -> dict[str, float]:
     ax1.grid(alpha=0.3)
     ax1.legend(loc="upper left", fontsize=8)
 
-    wed = (band["t0_s"] >= 5 * DAY) & (band["t1_s"] <= 6 * DAY)
-    x = (band.loc[wed, "t0_s"].to_numpy() - 5 * DAY) / 3600.0
+    wed = (band["t0_s"] >= 5 * DAY_S) & (band["t1_s"] <= 6 * DAY_S)
+    x = (band.loc[wed, "t0_s"].to_numpy() - 5 * DAY_S) / HOUR_S
     ax2.fill_between(
         x,
         band.loc[wed, "rpm_low"],

@@ -20,6 +20,7 @@ import numpy as np
 
 from backends.api.rate_limit import TokenBuckets, make_buckets
 from sim.config.backends import ApiSpec
+from sim.core.calendar import HOUR_S
 from sim.core.request_block import FLAG_PREFIX, PATH_API, PATH_API_BATCH, SERVED, RequestBlock
 from workloads.distributions import make_distribution
 
@@ -150,7 +151,7 @@ class ApiBackend:
 def _outages(spec: ApiSpec, rng: np.random.Generator, horizon_s: float) -> tuple[np.ndarray, np.ndarray]:
     if spec.outages.mtbf_h is None:
         return np.zeros(0), np.zeros(0)
-    mtbf, mttr = spec.outages.mtbf_h * 3600.0, spec.outages.mttr_h * 3600.0
+    mtbf, mttr = spec.outages.mtbf_h * HOUR_S, spec.outages.mttr_h * HOUR_S
     starts, ends, t = [], [], 0.0
     # start in the stationary state: down with probability mttr / (mtbf + mttr), residual times memoryless
     if rng.random() < mttr / (mtbf + mttr):

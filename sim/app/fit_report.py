@@ -19,10 +19,11 @@ from typing import Any
 import numpy as np
 
 from sim.core.atomic import write_text_atomic
+from sim.core.calendar import DAY_S, HOUR_S
 from sim.report.page import CSS, data_uri
 from sim.report.style import BLUE, GREY, ORANGE, RED, new_figure, rc, to_png
 from workloads.fit import LogFit
-from workloads.fit.rates import HOUR_S, WEEK_H, hour_of_week
+from workloads.fit.rates import WEEK_H, hour_of_week
 from workloads.fit.sizes import size_cdf
 
 DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
@@ -52,7 +53,7 @@ def week_statistics(fit: LogFit) -> dict[str, float]:
 def week_series(fit: LogFit) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(observed requests, fitted expectation, exposure hours) per hour of the week, bursts included."""
     r = fit.rates
-    t = fit.log.local_s if r.has_calendar else fit.log.local_s - fit.log.local_s[0] + 4 * 86400.0
+    t = fit.log.local_s if r.has_calendar else fit.log.local_s - fit.log.local_s[0] + 4 * DAY_S
     obs = np.bincount(hour_of_week(t), minlength=WEEK_H).astype(np.float64)
     expect = r.hourly_rate() * r.exposure_h
     for b in r.bursts:
@@ -163,7 +164,7 @@ def fit_report_html(fit: LogFit, exp: Any) -> str:
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
         f"<title>capsim fit: {_e(Path(log.path).name)}</title><style>{CSS}</style></head><body><main>",
         f"<h1>Fit of {_e(Path(log.path).name)}</h1>",
-        f"<p class='sub'>{log.size} requests of {log.rows_read} rows, {(r.t1 - r.t0) / 3600:.4g} h, "
+        f"<p class='sub'>{log.size} requests of {log.rows_read} rows, {(r.t1 - r.t0) / HOUR_S:.4g} h, "
         f"{'local time ' + _e(log.timezone) if log.has_calendar else 'relative times'}; written config "
         f"<code>{_e(exp.name)}</code>: {exp.horizon_h:g} h from {exp.start_weekday}.</p>",
         "<dl class='digest'>",

@@ -19,6 +19,7 @@ from typing import Any
 
 from sim.config import Experiment
 from sim.core.atomic import UnsafePath
+from sim.core.calendar import HOUR_S
 from sim.engine.checkpoints import CheckpointRefused
 from sim.engine.executor import run_replications
 from sim.engine.folder_lock import FolderLocked, lock_folder
@@ -54,7 +55,7 @@ def warn_short_horizon(exp: Experiment) -> None:
     from sim.engine.recorder import peak_hour_covered
 
     hour = int(exp.workload.arrivals.peak_hour)
-    if not peak_hour_covered(hour, exp.warmup_h * 3600.0, exp.horizon_h * 3600.0):
+    if not peak_hour_covered(hour, exp.warmup_h * HOUR_S, exp.horizon_h * HOUR_S):
         sys.stderr.write(
             f"warning: the measured window ({exp.warmup_h:g} h to {exp.horizon_h:g} h) holds no whole peak hour "
             f"({hour:02d}:00-{hour + 1:02d}:00): peak_* metrics are undefined (null, n/a)\n"

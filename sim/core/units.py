@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import math
 
+from sim.core.calendar import HOUR_S
+
 _SCALES = ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "k"))
 
 # metrics that are shares of a whole (0..1); every other metric without a unit suffix is a count
@@ -69,7 +71,7 @@ def fmt_seconds(v: float) -> str:
         return f"{v:.3g} s"
     if a < 7200:
         return f"{v / 60:.3g} min"
-    return f"{v / 3600:.3g} h"
+    return f"{v / HOUR_S:.3g} h"
 
 
 def _percent_decimals(v: float) -> int:

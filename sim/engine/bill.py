@@ -28,7 +28,7 @@ from typing import Any
 
 from backends.gpu.catalog import model_of, server_price
 from sim.config import Experiment
-from sim.core.calendar import DAY_S, WEEKDAYS
+from sim.core.calendar import DAY_S, HOUR_S, WEEKDAYS
 from sim.core.timeseries import total_length
 
 HOURS_PER_WEEK = 168.0
@@ -85,7 +85,7 @@ def _growth_level(exp: Experiment) -> float:
     the level the simulated span runs at."""
     from workloads.growth import mean_factor
 
-    return mean_factor(exp.workload, exp.warmup_h * 3600.0, exp.horizon_h * 3600.0)
+    return mean_factor(exp.workload, exp.warmup_h * HOUR_S, exp.horizon_h * HOUR_S)
 
 
 def span_requests(exp: Experiment) -> float:
@@ -94,8 +94,8 @@ def span_requests(exp: Experiment) -> float:
     from workloads.bursts import expected_in
     from workloads.shapes import build_rate_curve
 
-    horizon_s = exp.horizon_h * 3600.0
-    lo = exp.warmup_h * 3600.0
+    horizon_s = exp.horizon_h * HOUR_S
+    lo = exp.warmup_h * HOUR_S
     from workloads.growth import grown
 
     a = exp.workload.arrivals
@@ -124,12 +124,12 @@ def _kind(d: int) -> int:
 def month_composition(exp: Experiment) -> dict[str, Any]:
     """How a month of this workload is composed from the simulated span (written to summary.json)."""
     hpm = exp.costs.hours_per_month
-    lo, hi = exp.warmup_h * 3600.0, exp.horizon_h * 3600.0
+    lo, hi = exp.warmup_h * HOUR_S, exp.horizon_h * HOUR_S
     covered = _covered_seconds(exp, lo, hi)
     stands: dict[str, str] = {}
     for d, name in enumerate(WEEKDAYS):
         if covered[d] > 0:
-            stands[name] = f"simulated ({covered[d] / 3600.0:g} h of the span)"
+            stands[name] = f"simulated ({covered[d] / HOUR_S:g} h of the span)"
             continue
         same = [WEEKDAYS[k] for k in range(7) if covered[k] > 0 and _kind(k) == _kind(d)]
         servers = "+".join(same) if same else "the whole span"
@@ -139,7 +139,7 @@ def month_composition(exp: Experiment) -> dict[str, Any]:
         "hours_per_month": hpm,
         "weeks_per_month": hpm / HOURS_PER_WEEK,
         "days_of_each_weekday": hpm / HOURS_PER_WEEK,
-        "measured_span_h": (hi - lo) / 3600.0,
+        "measured_span_h": (hi - lo) / HOUR_S,
         "start_weekday": exp.start_weekday,
         "weekday_stands_for": stands,
         "gpu_provisioned": gpu_provisioned(exp),
@@ -163,7 +163,7 @@ def month_composition(exp: Experiment) -> dict[str, Any]:
     else:
         out.update(
             usage_basis="hours: a trace has no calendar; usage x hours_per_month / measured hours",
-            usage_factor_expected=hpm / ((hi - lo) / 3600.0),
+            usage_factor_expected=hpm / ((hi - lo) / HOUR_S),
         )
     return out
 
@@ -260,12 +260,12 @@ def usage_factor(exp: Experiment, requests: int, measured_h: float) -> float:
 def compose(exp: Experiment, span: SpanUsage) -> dict[str, float]:
     """Horizon and monthly cost metrics of one replication."""
     hpm = exp.costs.hours_per_month
-    measured_h = (span.hi_s - span.lo_s) / 3600.0
+    measured_h = (span.hi_s - span.lo_s) / HOUR_S
     price = server_price(exp.backends.gpu_pool).usd_per_hour
     prorate = measured_h / hpm
     t = exp.costs.tco
     # horizon
-    gpu_h = total_length(span.provisioned, span.lo_s, span.hi_s) / 3600.0 if span.provisioned is not None else 0.0
+    gpu_h = total_length(span.provisioned, span.lo_s, span.hi_s) / HOUR_S if span.provisioned is not None else 0.0
     egress = (
         span.tokens_out * t.egress.bytes_per_token / 1e9 * t.egress.usd_per_gb if in_scope(exp, t.egress.scope) else 0.0
     )

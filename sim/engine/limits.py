@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sim.core.calendar import DAY_S, HOUR_S
+
 if TYPE_CHECKING:
     from sim.config.experiment import Experiment
 
@@ -101,11 +103,11 @@ def _burst_terms(exp: Experiment, horizon_s: float) -> tuple[float, float, str]:
 
     weekdays = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
     start = weekdays.index(exp.start_weekday)
-    n_days = math.ceil(horizon_s / 86400.0) + 1
+    n_days = math.ceil(horizon_s / DAY_S) + 1
     total, largest, key = 0.0, 0.0, "workload.arrivals.bursts"
     for i, b in enumerate(exp.workload.arrivals.bursts):
         days = burst_days(b)
-        occurrences = sum(1 for d in range(-1, n_days) if (start + d) % 7 in days and d * 86400.0 < horizon_s)
+        occurrences = sum(1 for d in range(-1, n_days) if (start + d) % 7 in days and d * DAY_S < horizon_s)
         size = float(b.count) if b.count is not None else float(b.rate_rps or 0.0) * 2.0 * b.half_width_s
         total += occurrences * size
         if occurrences and size > largest:
@@ -131,7 +133,7 @@ def _trace_rate(exp: Experiment, base_dir: Path | None, horizon_s: float) -> tup
 def estimate_run(exp: Experiment, base_dir: Path | None = None, points: float = 1.0) -> RunEstimate:
     """Events and peak memory of the whole run; `points` sweep points share one point's estimate."""
     est = RunEstimate()
-    horizon_s = exp.horizon_h * 3600.0
+    horizon_s = exp.horizon_h * HOUR_S
     reps = float(exp.replications)
     arr = exp.workload.arrivals
     pool = exp.backends.gpu_pool
@@ -166,7 +168,7 @@ def estimate_run(exp: Experiment, base_dir: Path | None = None, points: float = 
         servers = max(
             [pool.servers, pool.autoscaler.max_servers if pool.autoscaler.enabled else 0, *(pool.schedule or [])]
         )
-        cycles = servers * horizon_s / ((fails.mtbf_h + fails.mttr_h) * 3600.0)
+        cycles = servers * horizon_s / ((fails.mtbf_h + fails.mttr_h) * HOUR_S)
         key = (
             "backends.gpu_pool.failures.mtbf_h" if fails.mtbf_h <= fails.mttr_h else "backends.gpu_pool.failures.mttr_h"
         )
@@ -174,7 +176,7 @@ def estimate_run(exp: Experiment, base_dir: Path | None = None, points: float = 
     apis = [("backends.api", exp.backends.api), *((f"backends.apis.{k}", v) for k, v in exp.backends.apis.items())]
     for where, api in apis:
         if api.outages.mtbf_h is not None:
-            cycles = horizon_s / ((api.outages.mtbf_h + api.outages.mttr_h) * 3600.0)
+            cycles = horizon_s / ((api.outages.mtbf_h + api.outages.mttr_h) * HOUR_S)
             which = "mtbf_h" if api.outages.mtbf_h <= api.outages.mttr_h else "mttr_h"
             est.events.append((f"{where}.outages.{which}", "API outages", runs * cycles * EVENTS_PER_OUTAGE))
     auto = pool.autoscaler

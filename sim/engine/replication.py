@@ -21,6 +21,7 @@ from backends.gpu.catalog import server_price
 from backends.gpu.pool import GpuPool
 from backends.routing.router import Router
 from sim.config import Experiment
+from sim.core.calendar import HOUR_S
 from sim.core.heap import bound_heap_growth
 from sim.core.request_block import RequestBlock
 from sim.core.rng import name_key, stream
@@ -49,7 +50,7 @@ class Replication:
     def __init__(self, exp: Experiment, replication: int):
         self.exp = exp
         self.rep = replication
-        self.horizon_s = exp.horizon_h * 3600.0
+        self.horizon_s = exp.horizon_h * HOUR_S
         self.env = simpy.Environment()
         self.recorder = Recorder(exp, self.horizon_s)
         self.generator = RequestGenerator(exp, replication)
@@ -82,7 +83,7 @@ class Replication:
                 self.horizon_s,
                 self._block_finished,
                 rng_failures=stream(seed, replication, "failures"),
-                warmup_s=exp.warmup_h * 3600.0,
+                warmup_s=exp.warmup_h * HOUR_S,
             )
             if Router.uses_gpu(exp)
             else None

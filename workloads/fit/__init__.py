@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from sim.core.calendar import HOUR_S
 from workloads.fit.rates import RateFit, fit_rates
 from workloads.fit.sizes import SizeFit, fit_sizes
 from workloads.fit.users import SessionFit, SharingFit, fit_sessions, fit_sharing
@@ -56,7 +57,7 @@ def class_name(label: str, taken: set[str]) -> str:
 
 
 def _horizon_h(rates: RateFit) -> float:
-    span_h = (rates.t1 - rates.t0) / 3600.0
+    span_h = (rates.t1 - rates.t0) / HOUR_S
     if span_h >= 6 * 24:
         return 168.0
     if span_h >= 20:

@@ -324,7 +324,7 @@ def _dispersion(fit: RateFit, t: np.ndarray) -> None:
         c1 = float(np.mean(r[1:] * r[:-1])) if r.size > 2 else 0.0
         c2 = float(np.mean(r[2:] * r[:-2])) if r.size > 3 else 0.0
         if c1 > 0 and 0 < c2 < c1:
-            fit.correlation_s = float(np.clip(-60.0 / math.log(c2 / c1), 60.0, 6 * 3600.0))
+            fit.correlation_s = float(np.clip(-60.0 / math.log(c2 / c1), 60.0, 6 * HOUR_S))
         elif c1 > 0:
             fit.correlation_s = 60.0
         else:

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from sim.core.atomic import write_text_atomic
+from sim.core.calendar import HOUR_S, WEEK_S
 from workloads.fit import ClassFit, LogFit
 from workloads.fit.sizes import SizeFit
 
@@ -227,11 +228,11 @@ def experiment_yaml(fit: LogFit, out: Path) -> tuple[str, list[Path]]:
     files: list[Path] = []
     log, r = fit.log, fit.rates
     peak_h, ptm = r.diurnal_summary()
-    burst_rps = sum(b.count * _burst_days_per_week(b.days) for b in r.bursts) / (7 * 86400.0)
+    burst_rps = sum(b.count * _burst_days_per_week(b.days) for b in r.bursts) / (WEEK_S)
     problems = log.problems.summary(log.unit)
     head = [
         f"Fitted by capsim fit from {Path(log.path).name}: {log.size} requests of {log.rows_read} rows read, over "
-        f"{(r.t1 - r.t0) / 3600:.4g} h"
+        f"{(r.t1 - r.t0) / HOUR_S:.4g} h"
         + (f" (local time {log.timezone})" if log.has_calendar else " (relative times)"),
         "columns: " + ", ".join(f"{k}={v}" for k, v in log.columns.items()),
     ]
