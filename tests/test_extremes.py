@@ -200,7 +200,10 @@ def test_thirty_day_horizon_low_rate(tmp_path: Path) -> None:
     exp = exp_of("horizon_h=720", "workload.arrivals.mean_rps=0.01")
     res = simulate(exp, 0)
     assert len(res.timeseries["minute"]) == 720 * 60
-    assert res.metrics["requests"] == pytest.approx(0.01 * 720 * 3600, rel=0.1)
+    # requests ~ Poisson(mu = 0.01/s x 720 h = 25,920): sd sqrt(mu) = 161 (0.62%); 4 sd (2.5%) fails a correct
+    # run once in ~16,000 seeds. Replications 0-4 gave -1.4 to +0.3 sd.
+    mu = 0.01 * 720 * 3600
+    assert abs(res.metrics["requests"] - mu) <= 4 * math.sqrt(mu)
     assert all(math.isfinite(v) for v in res.timeseries["in_flight"])
     write_folder(exp, [res], tmp_path)
 

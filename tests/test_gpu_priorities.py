@@ -50,5 +50,8 @@ def test_priority_queue_waits_match_cobham() -> None:
     got = [float(np.mean(w)) for w in waits]
     print(f"mean waits: interactive {got[0]:.4f} (Cobham {expected[0]:.4f}), batch {got[1]:.4f} ({expected[1]:.4f})")
     assert got[0] < got[1] / 3  # priority 0 is served first
-    assert abs(got[0] - expected[0]) / expected[0] < 0.05
+    # Each replication's mean wait scatters around Cobham's by sd 1.5% (interactive) and 4.7% (batch: its
+    # waits last through the interactive busy periods), measured over replications 0-11 of this config; the
+    # mean of 3 has sd 0.84% and 2.7%. The bounds are 4.2 and 3.7 sd of that mean (seed 21: +1.9%, -0.6%).
+    assert abs(got[0] - expected[0]) / expected[0] < 0.035
     assert abs(got[1] - expected[1]) / expected[1] < 0.10

@@ -46,21 +46,23 @@ def _dispersion(exp: Experiment, window_s: float) -> tuple[float, float]:
     return float(np.mean(ratios)), float(np.mean(means))
 
 
+# rel: the measured index scatters around the target by sd 1.8%, 1.2%, 2.1% and 7.2% over seeds 1-5 (the last:
+# only 6 x 144 windows of 600 s, correlated over 900 s); the first three bounds are ~4 sd, the last is 2 sd
 @pytest.mark.parametrize(
-    ("od", "rate", "window_s"),
+    ("od", "rate", "window_s", "rel"),
     [
-        ({"cv": 0.5, "correlation_s": 120}, 5.0, 60.0),  # noise step 30 s
-        ({"cv": 0.3, "correlation_s": 30}, 20.0, 60.0),  # noise step 7.5 s
-        ({"index_of_dispersion": 4.0, "window_s": 60, "correlation_s": 300}, 10.0, 60.0),
-        ({"index_of_dispersion": 8.0, "window_s": 600, "correlation_s": 900}, 3.0, 600.0),
+        ({"cv": 0.5, "correlation_s": 120}, 5.0, 60.0, 0.08),  # noise step 30 s
+        ({"cv": 0.3, "correlation_s": 30}, 20.0, 60.0, 0.06),  # noise step 7.5 s
+        ({"index_of_dispersion": 4.0, "window_s": 60, "correlation_s": 300}, 10.0, 60.0, 0.08),
+        ({"index_of_dispersion": 8.0, "window_s": 600, "correlation_s": 900}, 3.0, 600.0, 0.15),
     ],
 )
-def test_index_of_dispersion_at_its_time_scale(od: dict[str, Any], rate: float, window_s: float) -> None:
+def test_index_of_dispersion_at_its_time_scale(od: dict[str, Any], rate: float, window_s: float, rel: float) -> None:
     exp = _exp({"kind": "constant", "mean_rps": rate, "overdispersion": od})
     cv = resolved_cv(exp)
     target = od.get("index_of_dispersion") or index_of_dispersion(rate, window_s, cv, od["correlation_s"])
     got, mean = _dispersion(exp, window_s)
-    assert got == pytest.approx(target, rel=0.15), (got, target)
+    assert got == pytest.approx(target, rel=rel), (got, target)
     assert mean == pytest.approx(rate * window_s, rel=0.03)  # the noise has mean 1
     if "index_of_dispersion" in od:
         assert index_of_dispersion(rate, window_s, cv, od["correlation_s"]) == pytest.approx(target, rel=1e-8)

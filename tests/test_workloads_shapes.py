@@ -122,7 +122,8 @@ def test_diurnal_chi_square_daily_total_peak_hour_and_peak_to_mean() -> None:
     t = np.concatenate([_arrivals(exp, r) for r in range(REPS)])
     per10 = np.histogram(t, bins=np.arange(0, DAY + 1, 600))[0]
     ratio = per10.max() / per10.mean()
-    assert ratio == pytest.approx(3.0, rel=0.10), ratio
+    # the busiest bin holds ~14,400 arrivals (Poisson sd 0.83%); seeds 11-16 gave -0.3% to +0.7%: 3%, 3.6 sd
+    assert ratio == pytest.approx(3.0, rel=0.03), ratio
     assert abs(np.argmax(per10) * 600 + 300 - 9.5 * HOUR) <= 1800
 
 
@@ -163,7 +164,9 @@ def test_hourly_chi_square_daily_total_peak_hour_and_peak_to_mean() -> None:
     np.testing.assert_allclose(counts.sum(axis=1), 2.0 * DAY, rtol=0.01)
     assert np.all(np.argmax(counts, axis=1) == 10)
     ratio = counts.max(axis=1).mean() / counts.mean()
-    assert ratio == pytest.approx(max(mult) / np.mean(mult), rel=0.10)
+    # each day's busiest hour holds ~15,800 arrivals (sd 0.8%; the mean of 4: 0.4%); seeds 11-16 gave -0.1% to
+    # +0.4%: 2% is 5 sd
+    assert ratio == pytest.approx(max(mult) / np.mean(mult), rel=0.02)
 
 
 def test_hourly_168_multipliers_are_a_week_shape() -> None:
@@ -261,7 +264,9 @@ def test_azure_week_profile_alignment_chi_square_and_peak() -> None:
     np.testing.assert_allclose(counts.sum(axis=1), 7 * DAY, rtol=0.01)
     pooled = counts.sum(axis=0)
     assert np.argmax(pooled) == np.argmax(real)  # Wednesday 19:00 UTC
-    assert pooled.max() / pooled.mean() == pytest.approx(real.max() / real.mean(), rel=0.10)
+    # the pooled busiest hour holds ~4 x 3,600 x 3.02 = 43,500 arrivals (Poisson sd 0.48%); seeds 11-16 gave
+    # -0.6% to +1.1%: 2.5% is 5 sd
+    assert pooled.max() / pooled.mean() == pytest.approx(real.max() / real.mean(), rel=0.025)
     # a clock at UTC-4: its Friday 00:00 is 04:00 UTC
     ny = ArrivalsSpec(kind="hourly", profile="azure-code-week-2024", mean_rps=1.0, utc_offset_h=-4)
     curve = build_rate_curve(ny, "fri", DAY)
