@@ -131,3 +131,20 @@ def test_validate_reports_bad_sweep_section(tmp_path: Path) -> None:
     r = CliRunner().invoke(app, ["validate", write(tmp_path, _small(sweep={KEY: [3, -2]}))])
     assert r.exit_code == 2
     assert "sweep.backends.gpu_pool.servers" in r.output and "-2" in r.output
+
+
+def test_each_swept_value_is_derived_once_per_check(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Loading checks every value of a 3 x 2 grid as its own point once (5 variants), and `run` without
+    --sweep options does not check the loaded grid again."""
+    import sim.engine.variants
+    from sim.app.options import with_sweep
+
+    calls: list[int] = []
+    real = sim.engine.variants.derive
+    monkeypatch.setattr(sim.engine.variants, "derive", lambda *a, **k: calls.append(1) or real(*a, **k))
+    exp = load(_small(sweep={KEY: [3, 4, 5], "seed": [1, 2]}))
+    assert len(calls) == 5
+    calls.clear()
+    assert with_sweep(exp, [], tmp_path) is exp and calls == []
+    swept = with_sweep(exp, ["seed=7,8,9"], tmp_path)
+    assert swept.sweep["seed"] == [7, 8, 9] and len(calls) == 6

@@ -11,7 +11,6 @@ from pathlib import Path
 import typer
 
 from sim.config import Experiment
-from sim.config.errors import ConfigError
 
 EXIT_OK, EXIT_INTERNAL, EXIT_USAGE, EXIT_INFEASIBLE = 0, 1, 2, 3
 
@@ -69,9 +68,12 @@ def base_dir_of(config: str) -> Path:
 
 
 def with_sweep(exp: Experiment, specs: list[str], base_dir: Path) -> Experiment:
-    """The config's `sweep:` grid updated with the `--sweep KEY=V1,V2` options, every point checked."""
-    from sim.engine.variants import derive, parse_assignment_list
+    """The config's `sweep:` grid updated with the `--sweep KEY=V1,V2` options, every point checked (the
+    config's own grid was checked when it was loaded)."""
+    from sim.engine.variants import parse_assignment_list, sweep_and_limit_problems
 
+    if not specs:
+        return exp
     grid = dict(exp.sweep)
     for spec in specs:
         try:
@@ -80,25 +82,11 @@ def with_sweep(exp: Experiment, specs: list[str], base_dir: Path) -> Experiment:
             err(f"--sweep: {exc}")
             raise typer.Exit(EXIT_USAGE) from None
         grid[key] = values
-    from sim.engine.limits import limit_problems
-    from sim.engine.variants import worst_sweep_point
-
     swept = exp.model_copy(update={"sweep": grid})
-    problems = [f"--sweep: {p}: {m}" for p, m in limit_problems(swept, base_dir)]  # the grid's size, not built
-    if not problems:
-        for key, values in grid.items():
-            for v in values:
-                try:
-                    derive(exp, [(key, v)], base_dir)
-                except ConfigError as exc:
-                    problems.extend(f"--sweep {key}={v}: {p.path}: {p.message}" for p in exc.problems)
-                    break
-    if not problems:
-        worst = worst_sweep_point(swept, base_dir)
-        problems = [f"--sweep: {p}: {m}" for p, m in limit_problems(swept, base_dir, worst)]
+    problems = sweep_and_limit_problems(swept, base_dir)
     if problems:
-        for p in problems:
-            err(p)
+        for path, message in problems:
+            err(f"--sweep: {path}: {message}")
         raise typer.Exit(EXIT_USAGE)
     return swept
 

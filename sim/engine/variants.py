@@ -159,40 +159,31 @@ def apply_overrides(data: dict[str, Any], overrides: Iterable[str]) -> dict[str,
     return data
 
 
-def sweep_problems(exp: Experiment, base_dir: Path | None = None) -> list[tuple[str, str]]:
-    """Every value of the `sweep:` grid, each checked as its own point (sim.config.checks)."""
-    out: list[tuple[str, str]] = []
-    for key, values in exp.sweep.items():
-        for v in values:
-            try:
-                derive(exp, [(key, v)], base_dir)
-            except ConfigError as exc:
-                out.extend((f"sweep.{key}", f"value {v!r}: {p.path}: {p.message}") for p in exc.problems)
-                break
-    return out
+def sweep_and_limit_problems(exp: Experiment, base_dir: Path | None = None) -> list[tuple[str, str]]:
+    """The run's size limits and its `sweep:` grid, in one pass: the grid's size first (before any point is
+    built), then every swept value as its own point (the first bad value of each key), then the limits at
+    the single-key point with the most events (the grid's point estimate)."""
+    from sim.engine.limits import estimate_run, limit_problems
 
-
-def worst_sweep_point(exp: Experiment, base_dir: Path | None) -> Experiment | None:
-    """Of the single-key variants of a sweep, the one with the most events (the grid's point estimate)."""
-    from sim.engine.limits import estimate_run
-
+    problems = limit_problems(exp, base_dir)
+    if problems or not exp.sweep:
+        return problems
     worst, most = None, -1.0
     for key, values in exp.sweep.items():
         for v in values:
             try:
                 point = derive(exp, [(key, v)], base_dir)
-            except ConfigError:
-                continue  # reported by the sweep's own checks
+            except ConfigError as exc:
+                problems.extend((f"sweep.{key}", f"value {v!r}: {p.path}: {p.message}") for p in exc.problems)
+                break
             events = estimate_run(point, base_dir).total_events
             if events > most:
                 worst, most = point, events
-    return worst
+    return problems or limit_problems(exp, base_dir, worst)
 
 
 def run_problems(exp: Experiment, base_dir: Path | None = None) -> list[tuple[str, str]]:
     """Everything a run would refuse or trip over, as (dotted path, message); [] when it can run."""
-    from sim.engine.limits import limit_problems
-
     problems = cross_section_problems(exp)
     if problems:
         return problems
@@ -202,8 +193,4 @@ def run_problems(exp: Experiment, base_dir: Path | None = None) -> list[tuple[st
     problems = kv_problems(exp, base_dir)
     if problems:
         return problems
-    problems = limit_problems(exp, base_dir)  # the grid's size first, before any point is derived
-    if problems or not exp.sweep:
-        return problems
-    problems = sweep_problems(exp, base_dir)
-    return problems or limit_problems(exp, base_dir, worst_sweep_point(exp, base_dir))
+    return sweep_and_limit_problems(exp, base_dir)
