@@ -42,6 +42,26 @@ def gpu_experiment(
     return Experiment.model_validate(data)
 
 
+def chat_yaml(name: str, seed: int, replications: int, horizon_h: float, servers: int) -> str:
+    """A small chat experiment as YAML text (constant 5 req/s, one lognormal/geometric class, H100 pool)."""
+    return f"""\
+name: {name}
+seed: {seed}
+replications: {replications}
+horizon_h: {horizon_h}
+workload:
+  arrivals: {{kind: constant, mean_rps: 5}}
+  classes:
+    - name: chat
+      share: 1.0
+      input_tokens: {{dist: lognormal, median: 500, sigma: 0.8}}
+      output_tokens: {{dist: geometric, mean: 150}}
+backends:
+  gpu_pool: {{servers: {servers}, gpu: h100, model: llama-3-8b, max_batch: 64}}
+output: {{report: false}}
+"""
+
+
 def make_block(arrivals: np.ndarray, inputs: np.ndarray, outputs: np.ndarray, classes: np.ndarray | None = None):
     n = len(arrivals)
     return RequestBlock(

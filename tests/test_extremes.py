@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
-from gpu_support import unbounded
+from gpu_support import chat_yaml, unbounded
 
 from sim.config import Experiment
 from sim.core.request_block import PENDING
@@ -22,22 +22,7 @@ from sim.engine.loading import load_config_text
 from sim.engine.replication import Replication, ReplicationResult, simulate
 from sim.engine.results import ResultsFolder
 
-BASE = """\
-name: extreme
-seed: 11
-replications: 1
-horizon_h: 0.1
-workload:
-  arrivals: {kind: constant, mean_rps: 5}
-  classes:
-    - name: chat
-      share: 1.0
-      input_tokens: {dist: lognormal, median: 500, sigma: 0.8}
-      output_tokens: {dist: geometric, mean: 150}
-backends:
-  gpu_pool: {servers: 1, gpu: h100, model: llama-3-8b, max_batch: 64}
-output: {report: false}
-"""
+BASE = chat_yaml("extreme", seed=11, replications=1, horizon_h=0.1, servers=1)
 UNDEFINED_WITHOUT_REQUESTS = ("ttft_p95_s", "e2e_mean_s", "tpot_mean_s", "availability", "slo_attainment")
 
 

@@ -15,28 +15,14 @@ from typing import BinaryIO
 
 import pandas as pd
 import pytest
+from gpu_support import chat_yaml
 
 from sim.core.atomic import write_atomic
 from sim.engine.checkpoints import CheckpointStore, checkpoint_key
 
 ROOT = Path(__file__).resolve().parents[1]
 PAUSED_CLI = str(Path(__file__).resolve().parent / "pause_after_checkpoint.py")
-CONFIG = """\
-name: interrupt
-seed: 3
-replications: 12
-horizon_h: 0.06
-workload:
-  arrivals: {kind: constant, mean_rps: 5}
-  classes:
-    - name: chat
-      share: 1.0
-      input_tokens: {dist: lognormal, median: 500, sigma: 0.8}
-      output_tokens: {dist: geometric, mean: 150}
-backends:
-  gpu_pool: {servers: 2, gpu: h100, model: llama-3-8b, max_batch: 64}
-output: {report: false}
-"""
+CONFIG = chat_yaml("interrupt", seed=3, replications=12, horizon_h=0.06, servers=2)
 FINAL = ("summary.json", "replications.parquet", "replications.csv", "timeseries.parquet", "hourly.parquet")
 
 

@@ -108,21 +108,30 @@ def test_kv_capacity_per_dtype_and_quantization():
     assert derived_kv_tokens(spec.model_copy(update={"quantization": "bf16"})) == 0  # 141 GB does not fit 140
 
 
-GPU_RUN = """
-name: t
-seed: 3
+def _one_class_run(name: str, seed: int, gpu_pool: str) -> str:
+    """A 3-minute gpu_only run at 1 req/s of 100-token prompts and 20-token answers on the given pool."""
+    return f"""
+name: {name}
+seed: {seed}
 horizon_h: 0.05
 workload:
-  arrivals: {kind: constant, mean_rps: 1}
+  arrivals: {{kind: constant, mean_rps: 1}}
   classes:
-    - {name: a, share: 1.0, input_tokens: {dist: constant, value: 100}, output_tokens: {dist: constant, value: 20},
-       slo_ttft_s: 5}
-routing: {policy: gpu_only}
+    - {{name: a, share: 1.0, input_tokens: {{dist: constant, value: 100}}, output_tokens: {{dist: constant, value: 20}},
+       slo_ttft_s: 5}}
+routing: {{policy: gpu_only}}
 backends:
-  gpu_pool: {servers: 1, cold_start_s: {dist: constant, value: 0}, gpu: h100, model: llama-3.1-70b,
-             tensor_parallel: 2, quantization: fp8}
-output: {requests: false, timeseries: false, report: false}
+  gpu_pool:{gpu_pool}
+output: {{requests: false, timeseries: false, report: false}}
 """
+
+
+GPU_RUN = _one_class_run(
+    "t",
+    3,
+    """ {servers: 1, cold_start_s: {dist: constant, value: 0}, gpu: h100, model: llama-3.1-70b,
+             tensor_parallel: 2, quantization: fp8}""",
+)
 
 
 def test_70b_in_fp8_fits_on_two_h100s_and_runs_while_bf16_is_refused():
@@ -175,27 +184,18 @@ def test_a_moe_model_at_low_load_decodes_markedly_faster_than_a_dense_model_of_i
     assert high_moe / high_dense > low_moe / low_dense
 
 
-USER = """
-name: user-gpu-model
-seed: 4
-horizon_h: 0.05
-workload:
-  arrivals: {kind: constant, mean_rps: 1}
-  classes:
-    - {name: a, share: 1.0, input_tokens: {dist: constant, value: 100}, output_tokens: {dist: constant, value: 20},
-       slo_ttft_s: 5}
-routing: {policy: gpu_only}
-backends:
-  gpu_pool:
+USER = _one_class_run(
+    "user-gpu-model",
+    4,
+    """
     servers: 2
     cold_start_s: {dist: constant, value: 0}
     gpu: {name: my-accel, memory_gb: 96, hbm_tb_s: 4.0, bf16_tflops: 800, fp8_tflops: 1600, interconnect_gb_s: 400,
           price_per_gpu_hour_usd: 3.0, family: my-asic}
     model: {hf_config: CONFIG}
     quantization: int4
-    kv_cache_dtype: fp8
-output: {requests: false, timeseries: false, report: false}
-"""
+    kv_cache_dtype: fp8""",
+)
 
 
 def test_a_user_gpu_and_a_user_model_run_end_to_end(tmp_path):
