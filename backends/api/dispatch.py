@@ -38,7 +38,6 @@ from sim.core.request_block import (
     PATH_API,
     PATH_DEGRADED,
     PATH_GPU,
-    SERVED,
     RequestBlock,
 )
 
@@ -186,8 +185,4 @@ class ApiDispatcher:
         return (block.flags[idx] & FLAG_STALE) != 0
 
     def _degraded(self, block: RequestBlock, idx: np.ndarray, t: np.ndarray) -> None:
-        block.path[idx] = PATH_DEGRADED
-        block.start_at[idx] = t
-        block.first_token_at[idx] = t + self.hit_latency_s
-        block.done_at[idx] = t + self.hit_latency_s
-        block.finish_many(idx, SERVED)
+        block.answered(idx, PATH_DEGRADED, t, t + self.hit_latency_s, t + self.hit_latency_s)

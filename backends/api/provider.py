@@ -21,7 +21,7 @@ import numpy as np
 from backends.api.rate_limit import TokenBuckets, make_buckets
 from sim.config.backends import ApiSpec
 from sim.core.calendar import HOUR_S
-from sim.core.request_block import FLAG_PREFIX, PATH_API, PATH_API_BATCH, SERVED, RequestBlock
+from sim.core.request_block import FLAG_PREFIX, PATH_API, PATH_API_BATCH, RequestBlock
 from workloads.distributions import make_distribution
 
 
@@ -83,17 +83,13 @@ class ApiBackend:
         else:
             first = start + ttft
             last = first + (out - 1) / self.spec.output_tokens_per_s
-        block.start_at[idx] = start
-        block.first_token_at[idx] = first
-        block.done_at[idx] = last
         cached = billed_cached(block, idx, self.cached_fraction)
         parts = cost_parts(self.spec, block.input_tokens[idx], cached, out, batch)
         block.cost_usd[idx] = parts[0] + parts[1] + parts[2]
         prefix = (block.flags[idx] & FLAG_PREFIX) != 0
         block.cached_tokens[idx] = np.where(prefix, block.cached_tokens[idx], np.rint(cached).astype(np.int64))
-        block.path[idx] = PATH_API_BATCH if batch else PATH_API
         block.provider[idx] = self.index
-        block.finish_many(idx, SERVED)
+        block.answered(idx, PATH_API_BATCH if batch else PATH_API, start, first, last)
 
     def answer_one(self, block: RequestBlock, i: int, start: float, ttft: float, delay: float, batch: bool) -> None:
         """One accepted call (the scalar twin of `answer`, for calls resolved one at a time)."""
@@ -105,9 +101,6 @@ class ApiBackend:
         else:
             first = start + ttft
             last = first + (out - 1) / s.output_tokens_per_s
-        block.start_at[i] = start
-        block.first_token_at[i] = first
-        block.done_at[i] = last
         prefix = int(block.flags[i]) & FLAG_PREFIX
         cached = float(block.cached_tokens[i]) if prefix else inp * self.cached_fraction
         factor = (s.batch_discount if batch else 1.0) / 1e6
@@ -118,10 +111,8 @@ class ApiBackend:
         )
         if not prefix:
             block.cached_tokens[i] = round(cached)
-        block.path[i] = PATH_API_BATCH if batch else PATH_API
         block.provider[i] = self.index
-        block.status[i] = SERVED
-        block.pending -= 1
+        block.answered(i, PATH_API_BATCH if batch else PATH_API, start, first, last)
 
     def draw_block(self, n: int) -> tuple[np.ndarray, np.ndarray]:
         """Per-request latency draws for a whole block (drawn for every request, used or not, so a

@@ -191,12 +191,9 @@ class BatchEngine:
             prefill_s = s.prefill_s = self.per_prefill * prefill
             first = now + prefill_s + iteration_s
         for job in admitted:
-            if not job.started:
-                job.started = True
-                job.block.start_at[job.i] = now
-            if job.need_first and not chunked:
-                job.need_first = False
-                job.block.first_token_at[job.i] = first
+            job.admitted(now)
+            if not chunked:
+                job.first_token(first)
         while heap and heap[0][2].seq != heap[0][1]:
             heapq.heappop(heap)
         m = heap[0][0] - i0 if heap else 1 << 60
@@ -259,9 +256,7 @@ class BatchEngine:
             job.kv_base = job.inp_eff - it
             s.add_grow(job)
             heapq.heappush(s.heap, (it + job.rem_out - 1, job.seq, job))
-            if job.need_first:
-                job.need_first = False
-                job.block.first_token_at[job.i] = now
+            job.first_token(now)
 
     def preempt_to_fit(self, s: Server, it: int) -> None:
         """Preempt the newest requests until the next iteration's KV fits (recompute later)."""
@@ -336,18 +331,11 @@ class BatchEngine:
         for job in reversed(jobs):
             job.seq = -1
             job.prefill_iter = -1
-            b, i = job.block, job.i
-            if not requeue:
-                self.finish(b, i, FAILED, now)
-                continue
-            # the client retries: the answer starts over; a first token already streamed stays seen
-            job.generated = 0
-            job.inp_eff = job.input
-            job.rem_out = job.output
-            if b.first_token_at[i] > now:
-                b.first_token_at[i] = math.nan
-                job.need_first = True
-            self.queue.push(job, front=True)
+            if requeue:
+                job.restarted(now)
+                self.queue.push(job, front=True)
+            else:
+                self.finish(job.block, job.i, FAILED, now)
 
     def finish(self, block: RequestBlock, i: int, status: int, at: float) -> None:
         if status == FAILED and self.on_failed is not None and self.on_failed(block, i, at):

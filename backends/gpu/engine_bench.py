@@ -17,6 +17,7 @@ import simpy
 
 from backends.gpu.pool import GpuPool
 from sim.config.backends import GpuPoolSpec
+from sim.core.latency import latencies
 from sim.core.request_block import SERVED, RequestBlock
 
 
@@ -72,18 +73,15 @@ def serve_benchmark(
     fire(simpy.Timeout(env, 0))
     env.run()
     served = block.status == SERVED
-    ttft = block.first_token_at[served] - block.arrival_at[served]
-    e2e = block.done_at[served] - block.arrival_at[served]
-    out = block.output_tokens[served]
-    multi = out >= 2
+    lat = latencies(block, served)  # every answer is a GPU stream: TPOT over those with two tokens or more
     duration = float(block.done_at[served].max() - arrivals[0])
     return BenchResult(
         rate=rate,
         requests=int(served.sum()),
         duration_s=duration,
         throughput_rps=float(served.sum()) / duration,
-        ttft_mean_s=float(ttft.mean()),
-        tpot_mean_s=float(np.mean((e2e[multi] - ttft[multi]) / (out[multi] - 1))),
+        ttft_mean_s=float(lat.ttft_s.mean()),
+        tpot_mean_s=float(np.mean(lat.tpot_s)),
         preemptions=pool.ledger.preemptions,
         events_per_request=pool.ledger.num_events / n,
     )

@@ -85,6 +85,29 @@ class Job:
         self.cached = cached  # prompt tokens a prefix-cache hit spares the prefill (their KV is still held)
         self.work_ns = -1  # the pool's overload bound: least iteration time admitting it costs (-1: not yet)
 
+    # -- the request's timestamps on the GPU (done_at: backends.gpu.batching's finish) -----------------
+    def admitted(self, at: float) -> None:
+        """Admitted into a batch: `start_at` is the first admission (a preempted or requeued run keeps it)."""
+        if not self.started:
+            self.started = True
+            self.block.start_at[self.i] = at
+
+    def first_token(self, at: float) -> None:
+        """Its prefill ends with the iteration ending `at` (which may lie ahead): the first token, once."""
+        if self.need_first:
+            self.need_first = False
+            self.block.first_token_at[self.i] = at
+
+    def restarted(self, now: float) -> None:
+        """Its server failed and the client retries from scratch: a first token not yet streamed (written
+        ahead of `now`) is taken back; one already streamed stays seen."""
+        self.generated = 0
+        self.inp_eff = self.input
+        self.rem_out = self.output
+        if self.block.first_token_at[self.i] > now:
+            self.block.first_token_at[self.i] = math.nan
+            self.need_first = True
+
 
 class Server:
     __slots__ = (

@@ -27,7 +27,7 @@ from backends.routing.policy import Spiller
 from backends.routing.registry import policy_of
 from sim.config import Experiment
 from sim.config.routing import parse_route
-from sim.core.request_block import FLAG_SEMANTIC_FALSE, FLAG_STALE, PATH_CACHE, PATH_SEMANTIC, SERVED, RequestBlock
+from sim.core.request_block import FLAG_SEMANTIC_FALSE, FLAG_STALE, PATH_CACHE, PATH_SEMANTIC, RequestBlock
 from sim.core.rng import name_key, stream
 from sim.core.ticks import Tick, call_later
 
@@ -110,11 +110,7 @@ class Router:
         if hits is not None and hits.any():
             idx = np.flatnonzero(hits)
             t = block.arrival_at[idx]
-            block.path[idx] = PATH_CACHE
-            block.start_at[idx] = t
-            block.first_token_at[idx] = t + self.hit_latency_s
-            block.done_at[idx] = t + self.hit_latency_s
-            block.finish_many(idx, SERVED)
+            block.answered(idx, PATH_CACHE, t, t + self.hit_latency_s, t + self.hit_latency_s)
             todo &= ~hits
         rc = self.response_cache
         if rc is not None and hits is not None and len(rc.stale) == n:
@@ -125,12 +121,8 @@ class Router:
             lat = self.semantic.latency_s
             idx = np.flatnonzero(todo & sem_hit)
             t = block.arrival_at[idx] + lat
-            block.path[idx] = PATH_SEMANTIC
-            block.start_at[idx] = t
-            block.first_token_at[idx] = t
-            block.done_at[idx] = t
+            block.answered(idx, PATH_SEMANTIC, t, t, t)
             block.flags[idx[sem_false[idx]]] |= FLAG_SEMANTIC_FALSE
-            block.finish_many(idx, SERVED)
             todo &= ~sem_hit
             ready = block.arrival_at + lat  # a miss paid for the lookup too
         if self.prefix is not None:

@@ -3,6 +3,11 @@
 Requests are generated in blocks of simulated time. A block stays alive while any of its requests is
 waiting or running; once none is, the metrics recorder folds it into histograms and counters and drops it,
 so memory is bounded by what is in flight, not by the horizon.
+
+A request's timestamps (`start_at`, `first_token_at`, `done_at`) are written in one place per backend: an
+answer that comes whole (either cache, a degraded answer, an API call) through `answered`; a request on
+the GPU pool through its `Job` as it runs (backends.gpu.server: admitted, first token, restarted) and the
+batching engine's `finish`. sim.core.latency turns them into TTFT, TPOT and e2e.
 """
 
 from __future__ import annotations
@@ -79,6 +84,22 @@ class RequestBlock:
 
     def __len__(self) -> int:
         return len(self.arrival_at)
+
+    def answered(
+        self,
+        idx: np.ndarray | int,
+        path: int,
+        start_at: np.ndarray | float,
+        first_token_at: np.ndarray | float,
+        done_at: np.ndarray | float,
+    ) -> None:
+        """Requests `idx` (an index array, or one index) answered by `path`: their three timestamps, SERVED."""
+        self.path[idx] = path
+        self.start_at[idx] = start_at
+        self.first_token_at[idx] = first_token_at
+        self.done_at[idx] = done_at
+        self.status[idx] = SERVED
+        self.pending -= len(idx) if isinstance(idx, np.ndarray) else 1
 
     def finish_many(self, idx: np.ndarray, status: int) -> None:
         """Mark requests terminal in bulk (vectorised paths: cache hits, API calls)."""

@@ -17,6 +17,7 @@ import numpy as np
 from backends.api.provider import billed_cached, cost_parts
 from sim.config import Experiment
 from sim.core.histogram import LogHistogram
+from sim.core.latency import Latencies
 from sim.core.request_block import (
     FLAG_EXHAUSTED,
     FLAG_FALLBACK,
@@ -69,8 +70,9 @@ class HybridTally:
         self.slo_met_by_class = np.zeros(k)
         self.requests_by_class = np.zeros(k)
 
-    def add(self, b: RequestBlock, st: np.ndarray) -> None:
-        """Fold a block; `st` is its status column with answers still streaming at the horizon as pending."""
+    def add(self, b: RequestBlock, st: np.ndarray, lat: Latencies) -> None:
+        """Fold a block; `st` is its status column with answers still streaming at the horizon as pending,
+        `lat` the latencies of its served requests (the recorder's)."""
         c = self.counts
         served = st == SERVED
         flags = b.flags
@@ -90,7 +92,7 @@ class HybridTally:
         self.tokens_by_class += np.bincount(b.class_idx[served], weights=tok[served], minlength=k)
         gpu = served & (b.path == PATH_GPU)
         self.gpu_tokens_by_class += np.bincount(b.class_idx[gpu], weights=tok[gpu], minlength=k)
-        self._latency(b, served)
+        self._latency(b, lat)
         billed = (b.cost_usd > 0) & ((b.path == PATH_API) | (b.path == PATH_API_BATCH))
         if not billed.any():
             return
@@ -108,14 +110,12 @@ class HybridTally:
             self.cost_by_path["api_batch"] += float(cost[batch].sum())
             self.cost_by_path["api"] += float(cost[~batch].sum())
 
-    def _latency(self, b: RequestBlock, served: np.ndarray) -> None:
+    def _latency(self, b: RequestBlock, lat: Latencies) -> None:
         k = len(self.class_names)
         self.requests_by_class += np.bincount(b.class_idx, minlength=k)
-        cls = b.class_idx[served]
-        arr = b.arrival_at[served]
-        ttft = b.first_token_at[served] - arr
+        cls, ttft = lat.class_idx, lat.ttft_s
         self.slo_met_by_class += np.bincount(cls[ttft <= self.slo[cls]], minlength=k)
-        peak = (np.floor(arr / 3600.0).astype(np.int64) % 24) == self.peak_hour
+        peak = lat.hour == self.peak_hour
         for j in np.unique(cls).tolist():
             sel = cls == j
             self.ttft_by_class[j].add(ttft[sel])

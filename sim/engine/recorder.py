@@ -16,6 +16,7 @@ import numpy as np
 
 from sim.config import Experiment
 from sim.core.histogram import LogHistogram
+from sim.core.latency import latencies
 from sim.core.request_block import (
     DROPPED,
     FAILED,
@@ -208,18 +209,15 @@ class Recorder:
         c["served_by_api"] += int((served & ((b.path == PATH_API) | (b.path == PATH_API_BATCH))).sum())
         c["tokens_in"] += int(b.input_tokens[served].sum())
         c["tokens_out"] += int(b.output_tokens[served].sum())
-        self.hybrid.add(b, st)
+        lat = latencies(b, served)
+        self.hybrid.add(b, st, lat)
         self._unserved(b, st)
         self.requests_by_class += np.bincount(b.class_idx, minlength=len(self.class_names))
-        self.served_by_class += np.bincount(b.class_idx[served], minlength=len(self.class_names))
-        arr = b.arrival_at[served]
-        ttft = b.first_token_at[served] - arr
-        e2e = b.done_at[served] - arr
-        cls = b.class_idx[served]
-        c["slo_met"] += int((ttft <= self.slo[cls]).sum())
+        self.served_by_class += np.bincount(lat.class_idx, minlength=len(self.class_names))
+        ttft, e2e, hour = lat.ttft_s, lat.e2e_s, lat.hour
+        c["slo_met"] += int((ttft <= self.slo[lat.class_idx]).sum())
         self.ttft.add(ttft)
         self.e2e.add(e2e)
-        hour = (np.floor(arr / 3600.0).astype(np.int64)) % 24
         peak = hour == self.peak_hour
         if peak.any():
             self.peak_ttft.add(ttft[peak])
@@ -227,14 +225,10 @@ class Recorder:
             sel = hour == h
             self.ttft_by_hour[h].add(ttft[sel])
             self.e2e_by_hour[h].add(e2e[sel])
-        out = b.output_tokens[served]
-        # TPOT describes generated streams: answers from a cache or a batch API arrive whole (no token stream)
-        path = b.path[served]
-        multi = (out >= 2) & ((path == PATH_GPU) | (path == PATH_API))
-        if multi.any():
-            tpot = (e2e[multi] - ttft[multi]) / (out[multi] - 1)
+        tpot = lat.tpot_s  # generated streams only: answers from a cache or a batch API arrive whole
+        if len(tpot):
             self.sums["tpot"] += float(tpot.sum())
-            c["tpot_n"] += int(multi.sum())
+            c["tpot_n"] += len(tpot)
         started = ~np.isnan(b.start_at)
         if started.any():
             # the event clock reaches an arrival as now + (t - now), which can round a hair below t: clamp at 0
