@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 
 from backends.gpu.server import Server
+from sim.core.calendar import MINUTE_S
 from sim.core.timeseries import IntervalTally, minutes_in
 
 
@@ -37,7 +38,7 @@ class PoolLedger:
         if now >= self.warmup_s:
             self.work_s += work_s
             minutes = self.work_by_minute
-            minutes[min(int(now / 60.0), len(minutes) - 1)] += work_s
+            minutes[min(int(now / MINUTE_S), len(minutes) - 1)] += work_s
 
     def count_preemption(self, now: float) -> None:
         if now >= self.warmup_s:

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable
 import numpy as np
 
 from sim.config import Experiment
+from sim.core.calendar import DAY_S, HOUR_S
 from sim.core.histogram import LogHistogram
 from sim.core.latency import latencies
 from sim.core.request_block import (
@@ -120,7 +121,7 @@ class Recorder:
     def __init__(self, exp: Experiment, horizon_s: float):
         self.exp = exp
         self.horizon_s = horizon_s
-        self.warmup_s = exp.warmup_h * 3600.0
+        self.warmup_s = exp.warmup_h * HOUR_S
         self.num_minutes = minutes_in(horizon_s)
         classes = exp.workload.classes
         self.class_names = [c.name for c in classes]
@@ -253,7 +254,7 @@ class Recorder:
         wait = np.where(dropped[sel], b.done_at[sel], self.horizon_s) - arr
         cls = b.class_idx[sel]
         self.unserved.add(wait)
-        hour = (np.floor(arr / 3600.0).astype(np.int64)) % 24
+        hour = (np.floor(arr / HOUR_S).astype(np.int64)) % 24
         self.peak_unserved.add(wait[hour == self.peak_hour])
         for h in np.unique(hour).tolist():
             self.unserved_by_hour[h].add(wait[hour == h])
@@ -262,10 +263,10 @@ class Recorder:
 
 def peak_hour_covered(peak_hour: int, from_s: float, horizon_s: float) -> bool:
     """True if the measured window [from_s, horizon_s] holds a whole hour that starts at peak_hour."""
-    first = peak_hour * 3600.0
+    first = peak_hour * HOUR_S
     if from_s > first:
-        first += math.ceil((from_s - first) / 86400.0) * 86400.0
-    return first + 3600.0 <= horizon_s
+        first += math.ceil((from_s - first) / DAY_S) * DAY_S
+    return first + HOUR_S <= horizon_s
 
 
 def _subset(b: RequestBlock, m: np.ndarray) -> RequestBlock:
