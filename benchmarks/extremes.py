@@ -99,6 +99,7 @@ CASES: dict[str, tuple[str, list[str], int, bool, bool]] = {
 def run_case(name: str, out: Path) -> None:
     """In this process: the whole `capsim run` path for one case."""
     from sim.app.run_command import run_experiment
+    from sim.engine.executor import Executor
     from sim.engine.loading import load_config_text
 
     text, sets, workers, unbounded, _ = CASES[name]
@@ -108,7 +109,7 @@ def run_case(name: str, out: Path) -> None:
         OverloadBound.refuses = lambda self, priority, now: False  # type: ignore[method-assign]
     exp = load_config_text(text, sets, base_dir=ROOT / "experiments")
     t0 = time.perf_counter()
-    code = run_experiment(exp, out=out, workers=workers, quiet=True, as_json=True)
+    code = run_experiment(exp, out=out, executor=Executor(workers=workers), quiet=True, as_json=True)
     wall = time.perf_counter() - t0
     parent_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     sys.stderr.write(f"CASE {name} code={code} run_s={wall:.1f} parent_peak_mb={parent_mb:.0f}\n")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sim.engine.executor import run_replications
+from sim.engine.executor import Executor
 from sim.engine.loading import load_config
 
 CONFIG = Path(__file__).resolve().parent.parent / "experiments" / "self_hosted_overflow.yaml"
@@ -59,7 +59,7 @@ def main() -> None:
     for label, overrides in VARIANTS:
         exp = load_config(CONFIG, [*overrides, "output.timeseries=false"])
         rows = []
-        for res in run_replications(exp, range(args.reps), workers=args.workers):
+        for res in Executor(workers=args.workers).run(exp, range(args.reps)):
             row = {**res.metrics, **res.breakdown}
             row["api_share"] = 100.0 * row["served_by_api"] / row["requests"]
             rows.append(row)

@@ -173,12 +173,10 @@ def claim_h100_month() -> list[Row]:
 
 def _breakeven(exp: Experiment, volumes: list[float]) -> dict[str, Any]:
     from sim.studies.breakeven import Breakeven
-    from sim.studies.plan import resolve_targets
+    from sim.studies.plan import resolve_options
 
-    targets, p = resolve_targets(exp, None, None)
     n0 = exp.replications
-    be = Breakeven(exp, volumes, targets, p, n0, 4 * n0, 16, None, "local", None, None, lambda msg: None)
-    return be.run()
+    return Breakeven(exp, volumes, resolve_options(exp, None, None, n0, 4 * n0), 16).run()
 
 
 def claim_breakeven() -> list[Row]:

@@ -12,7 +12,7 @@ from sim.app.cli import app
 from sim.config.suggest import suggest
 from sim.core.units import fmt_count, fmt_share, fmt_usd_short
 from sim.engine import live
-from sim.engine.executor import run_replications
+from sim.engine.executor import Executor
 from sim.engine.replication import simulate
 from tests.planning_configs import load, mgc_config, write
 
@@ -92,7 +92,7 @@ def test_a_replication_reports_its_progress_and_results_do_not_change() -> None:
 def test_parallel_runs_report_partial_progress() -> None:
     exp = load(mgc_config(horizon_h=2.0, rps=2.0))
     partials: list[float] = []
-    got = sorted(r.replication for r in run_replications(exp, range(4), workers=2, on_partial=partials.append))
+    got = sorted(r.replication for r in Executor(workers=2).run(exp, range(4), on_partial=partials.append))
     assert got == [0, 1, 2, 3]
     assert partials and all(0.0 <= p <= 4.0 for p in partials)
 

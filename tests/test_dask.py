@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from sim.engine.dask_cluster import make_bundles
-from sim.engine.executor import run_replications
+from sim.engine.executor import Executor
 from tests.planning_configs import load, mgc_config, write
 
 
@@ -41,12 +41,12 @@ def test_dask_matches_local_pool_and_streams(cluster: str) -> None:
 
     exp = load(mgc_config(servers=5, horizon_h=0.1))
     reps = list(range(8))
-    local = {r.replication: r.metrics for r in run_replications(exp, reps, workers=2)}
+    local = {r.replication: r.metrics for r in Executor(workers=2).run(exp, reps)}
     stream = run_on_dask(exp, reps, 2, cluster)
     first = next(stream)  # results stream: the first arrives before the rest are asked for
     rest = list(stream)
     # through the runner, as `capsim run --executor dask --address ADDR` does
-    again = {r.replication: r.metrics for r in run_replications(exp, [5, 1], executor="dask", address=cluster)}
+    again = {r.replication: r.metrics for r in Executor("dask", address=cluster).run(exp, [5, 1])}
     dask = {r.replication: r.metrics for r in [first, *rest]}
     assert sorted(dask) == reps
     assert dask == local  # bit-identical metrics, whatever worker ran which bundle

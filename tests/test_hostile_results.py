@@ -27,6 +27,7 @@ from sim.app.cli import app
 from sim.app.run_command import run_experiment
 from sim.config.errors import ConfigError
 from sim.engine.checkpoints import CheckpointRefused, CheckpointStore, decode, encode
+from sim.engine.executor import Executor
 from sim.engine.loading import load_config_text
 from sim.engine.results import run_identity
 from tests.test_config_errors import ROOT, assert_user_error, capsim
@@ -62,14 +63,14 @@ class MarkerOnUnpickle:
 
 
 def _run(out: Path, resume: bool = False, capsys: pytest.CaptureFixture[str] | None = None) -> tuple[int, str]:
-    code = run_experiment(EXP, out=out, workers=1, quiet=True, resume=resume)
+    code = run_experiment(EXP, out=out, executor=Executor(workers=1), quiet=True, resume=resume)
     return code, capsys.readouterr().err if capsys is not None else ""
 
 
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("finished") / "out"
-    assert run_experiment(EXP, out=out, workers=1, quiet=True) == 0
+    assert run_experiment(EXP, out=out, executor=Executor(workers=1), quiet=True) == 0
     return out
 
 

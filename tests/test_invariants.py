@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from sim.config import Experiment
 from sim.core.metrics import METRICS
 from sim.core.request_block import DROPPED, FAILED, PATH_API_BATCH, PATH_CACHE, PATH_GPU, PENDING, SERVED
-from sim.engine.executor import run_replications
+from sim.engine.executor import Executor
 from sim.engine.replication import ReplicationResult, simulate
 from tests.strategies import MAX_EXPECTED_REQUESTS, POLICIES_ALL, experiment_dicts, experiments, to_experiment
 from workloads.token_counts import make_token_distribution
@@ -143,8 +143,8 @@ def test_same_seed_same_metrics(exp: Experiment, rep: int) -> None:
 @given(exp=experiments(policies=POLICIES_ALL))
 def test_worker_count_does_not_change_results(exp: Experiment) -> None:
     reps = range(4)
-    one = _rows(run_replications(exp, reps, workers=1))
-    two = _rows(run_replications(exp, reps, workers=2))
+    one = _rows(Executor(workers=1).run(exp, reps))
+    two = _rows(Executor(workers=2).run(exp, reps))
     assert one == two
 
 

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from sim.app.cli import app
 from sim.engine.targets import Target
-from sim.studies.plan import Planner, VaryRange
+from sim.studies.plan import Planner, PlanOptions, VaryRange
 from tests.planning_configs import load, mgc_config, write
 
 KEY = "backends.gpu_pool.servers"
@@ -45,7 +45,9 @@ def test_plan_reduces_to_erlang_c() -> None:
     expected = min(c for c, w in waits.items() if w <= target)
     assert expected == 5 and waits[4] > 2 * target and waits[5] < target / 1.5  # a clear-cut case
     exp = load(mgc_config(rps=lam, horizon_h=0.25))
-    planner = Planner(exp, VaryRange.parse(f"{KEY}=1..40"), [Target.parse("queue_wait_mean_s<=0.25")], 0.8, 5, 20)
+    planner = Planner(
+        exp, VaryRange.parse(f"{KEY}=1..40"), PlanOptions((Target.parse("queue_wait_mean_s<=0.25"),), 0.8, 5, 20)
+    )
     result = planner.search()
     assert result.value == expected
     # galloping 1, 2, 4, 8 then bisection 6, 5
@@ -63,7 +65,9 @@ def test_plan_reduces_to_erlang_c() -> None:
 def test_candidates_share_replications() -> None:
     """Common random numbers across candidates: replication r of every candidate sees the same requests."""
     exp = load(mgc_config(rps=4.0, horizon_h=0.2))
-    planner = Planner(exp, VaryRange.parse(f"{KEY}=3..8"), [Target.parse("queue_wait_mean_s<=0.25")], 0.9, 3, 6)
+    planner = Planner(
+        exp, VaryRange.parse(f"{KEY}=3..8"), PlanOptions((Target.parse("queue_wait_mean_s<=0.25"),), 0.9, 3, 6)
+    )
     planner.search()
     reqs = {v: [c.metrics[r]["requests"] for r in range(3)] for v, c in planner.candidates.items()}
     assert len(reqs) >= 2 and len({tuple(x) for x in reqs.values()}) == 1
@@ -78,7 +82,9 @@ def test_sequential_adds_replications_where_close() -> None:
     """At a load where some replications meet and some do not, the candidate gets more than n0."""
     exp = load(mgc_config(rps=4.0, horizon_h=0.1))
     # queue wait with 5 servers scatters around ~0.12 s over 6-minute runs
-    planner = Planner(exp, VaryRange.parse(f"{KEY}=5..5"), [Target.parse("queue_wait_mean_s<=0.12")], 0.5, 4, 32)
+    planner = Planner(
+        exp, VaryRange.parse(f"{KEY}=5..5"), PlanOptions((Target.parse("queue_wait_mean_s<=0.12"),), 0.5, 4, 32)
+    )
     planner.search()
     c = planner.candidates[5]
     k = sum(1 for m in c.metrics.values() if m["queue_wait_mean_s"] <= 0.12)
@@ -93,7 +99,7 @@ def test_real_key_bisection_matches_formula() -> None:
     cfg["workload"]["classes"][0]["output_tokens"] = {"dist": "constant", "value": 101}
     exp = load(cfg)
     vary = VaryRange.parse("backends.api.output_tokens_per_s=10..410")
-    planner = Planner(exp, vary, [Target.parse("e2e_p95_s<=1.5")], 0.5, 2, 2, tol=2.0)
+    planner = Planner(exp, vary, PlanOptions((Target.parse("e2e_p95_s<=1.5"),), 0.5, 2, 2, tol=2.0))
     result = planner.search()
     assert result.value is not None and 99.0 <= result.value <= 102.5
 

@@ -122,9 +122,10 @@ def test_verdicts() -> None:
 
 def test_run_writes_targets_and_bootstrap(tmp_path) -> None:  # type: ignore[no-untyped-def]
     from sim.app.run_command import run_experiment
+    from sim.engine.executor import Executor
 
     exp = load(mgc_config(servers=5, replications=3, horizon_h=0.2))
-    assert run_experiment(exp, out=tmp_path / "r", workers=1, quiet=True) == 0
+    assert run_experiment(exp, out=tmp_path / "r", executor=Executor(workers=1), quiet=True) == 0
     s = json.loads((tmp_path / "r" / "summary.json").read_text())
     assert s["targets"]["all"]["n"] == 3
     assert "boot95_low" in s["metrics"]["ttft_p95_s"]

@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-import sim.app.sweep_command as sweep_mod
 from sim.app.cli import app
 from sim.app.run_command import run_experiment
 from sim.app.sweep_command import run_sweep
+from sim.engine.executor import Executor
 from sim.engine.replication import simulate
 from sim.engine.results import ResultsFolder, run_identity
 from sim.engine.variants import derive
@@ -20,6 +20,8 @@ from sim.studies.sweep import expand, grid, point_dirname
 from tests.planning_configs import load, mgc_config, write
 
 KEY = "backends.gpu_pool.servers"
+
+ONE = Executor(workers=1)
 
 
 def _small(**kw):  # type: ignore[no-untyped-def]
@@ -36,7 +38,7 @@ def test_grid_order_and_names() -> None:
 
 def test_sweep_folder_table_and_crn(tmp_path: Path) -> None:
     exp = load(_small()).model_copy(update={"sweep": {KEY: [4, 5, 6]}})
-    assert run_sweep(exp, out=tmp_path, workers=1, quiet=True) == 0
+    assert run_sweep(exp, out=tmp_path, executor=ONE, quiet=True) == 0
     table = pd.read_parquet(tmp_path / "sweep.parquet")
     assert list(table[KEY]) == [4, 5, 6]
     assert pd.read_csv(tmp_path / "sweep.csv").shape == table.shape
@@ -52,7 +54,7 @@ def test_sweep_folder_table_and_crn(tmp_path: Path) -> None:
         folder = tmp_path / p["folder"]
         assert (folder / "summary.json").exists() and (folder / "replications.parquet").exists()
     alone = derive(load(_small()), [(KEY, 5)])
-    assert run_experiment(alone, out=tmp_path / "alone", workers=1, quiet=True) == 0
+    assert run_experiment(alone, out=tmp_path / "alone", executor=ONE, quiet=True) == 0
     a = pd.read_parquet(tmp_path / "alone" / "replications.parquet").drop(columns="wall_s")
     b = pd.read_parquet(tmp_path / doc["points"][1]["folder"] / "replications.parquet").drop(columns="wall_s")
     assert (b[KEY] == 5).all()  # a point's rows carry its swept values
@@ -67,7 +69,7 @@ def test_sweep_folder_table_and_crn(tmp_path: Path) -> None:
 
 def test_sweep_resume_skips_finished_points_and_reuses_checkpoints(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     exp = load(_small()).model_copy(update={"sweep": {KEY: [4, 5]}})
-    assert run_sweep(exp, out=tmp_path, workers=1, quiet=True) == 0
+    assert run_sweep(exp, out=tmp_path, executor=ONE, quiet=True) == 0
     before = json.loads((tmp_path / "sweep.json").read_text())
     points = expand(exp, tmp_path)
     # point 1 was interrupted after replication 0: only its checkpoint remains
@@ -78,21 +80,21 @@ def test_sweep_resume_skips_finished_points_and_reuses_checkpoints(tmp_path: Pat
     folder.store.identity = run_identity(points[1].exp)  # a checkpoint of that point's own run
     folder.checkpoint(simulate(points[1].exp, 0))
     calls: list[tuple[int, list[int]]] = []
-    real = sweep_mod.run_replications
+    real = Executor.run
 
-    def spy(e, reps, **kw):  # type: ignore[no-untyped-def]
+    def spy(self, e, reps, **kw):  # type: ignore[no-untyped-def]
         calls.append((e.backends.gpu_pool.servers, list(reps)))
-        return real(e, reps, **kw)
+        return real(self, e, reps, **kw)
 
-    monkeypatch.setattr(sweep_mod, "run_replications", spy)
-    assert run_sweep(exp, out=tmp_path, workers=1, quiet=True, resume=True) == 0
+    monkeypatch.setattr(Executor, "run", spy)
+    assert run_sweep(exp, out=tmp_path, executor=ONE, quiet=True, resume=True) == 0
     assert calls == [(5, [1, 2])]  # point 0 skipped, point 1 resumed from its checkpoint
     after = json.loads((tmp_path / "sweep.json").read_text())
     strip = lambda d: [p["metrics"] for p in d["points"]]  # noqa: E731
     assert strip(after) == strip(before)
     # a different grid in the same folder is refused
     other = exp.model_copy(update={"sweep": {KEY: [4, 6]}})
-    assert run_sweep(other, out=tmp_path, workers=1, quiet=True, resume=True) == 2
+    assert run_sweep(other, out=tmp_path, executor=ONE, quiet=True, resume=True) == 2
 
 
 def test_cli_sweep_option_grid_and_section(tmp_path: Path) -> None:

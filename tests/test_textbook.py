@@ -29,7 +29,7 @@ import pytest
 from scipy import stats as sps
 
 from sim.core.request_block import PENDING
-from sim.engine.executor import run_replications
+from sim.engine.executor import Executor
 from sim.engine.loading import load_config
 from sim.engine.replication import ReplicationResult
 from tests.queueing_formulas import erlang_c, mmc_wait, pk_wait
@@ -44,7 +44,7 @@ T999 = 0.999  # confidence of the t-interval checks
 @functools.cache
 def _run(config: str, overrides: tuple[str, ...] = ()) -> tuple[ReplicationResult, ...]:
     exp = load_config(VALIDATION / config, list(overrides))
-    results = run_replications(exp, range(exp.replications), workers=WORKERS)
+    results = Executor(workers=WORKERS).run(exp, range(exp.replications))
     return tuple(sorted(results, key=lambda r: r.replication))
 
 

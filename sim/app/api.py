@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from sim.config import Experiment
 from sim.config.errors import ConfigError
+from sim.engine.executor import Executor
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -162,8 +163,7 @@ def simulate(
     results folder is written there (report included, as the config's `output.report` says); otherwise into a
     temporary folder that lives as long as the result (`.save(dir)` keeps it)."""
     exp = load_config(config, overrides, replications=replications, seed=seed, **kwargs)
-    if executor not in ("local", "dask"):
-        raise ValueError(f"executor: must be local or dask, got {executor!r}")
+    runner = Executor(executor, workers, address)
     if exp.sweep:
         raise ValueError("this config has a `sweep:` grid: run it with `capsim run` (sim.simulate runs one point)")
     from sim.app.run_command import execute
@@ -182,9 +182,7 @@ def simulate(
     report = out is not None and exp.output.report
     check_out_dir(folder)
     with lock_folder(folder):
-        summary = execute(
-            exp, rf, workers=workers, executor=executor, address=address, progress=progress, report=report
-        )
+        summary = execute(exp, rf, executor=runner, progress=progress, report=report)
     return SimulationResult(exp, summary, folder, tmp)
 
 
@@ -206,33 +204,17 @@ def plan(
 ) -> dict[str, Any]:
     """`capsim plan`: the smallest value of the key in `vary` ("KEY=LO..HI") meeting every target with
     probability >= confidence; returns the document `capsim plan --json` prints (`value` None: none in range)."""
-    from sim.engine.dask_cluster import executor_address
     from sim.engine.variants import derive
-    from sim.studies.plan import Planner, VaryRange, resolve_targets
+    from sim.studies.plan import Planner, VaryRange, resolve_options
 
     exp = load_config(config, overrides, seed=seed, **kwargs)
+    runner = Executor(executor, workers, address)
     parsed = VaryRange.parse(vary)
-    target_list, p = resolve_targets(exp, list(targets) if targets else None, confidence)
-    if max_replications < replications:
-        raise ValueError(f"max_replications ({max_replications}) must be >= replications ({replications})")
+    options = resolve_options(exp, list(targets) if targets else None, confidence, replications, max_replications, tol)
     for v in {parsed.lo, parsed.hi}:
         derive(exp, [(parsed.key, parsed.value(v))], Path.cwd())
-    with executor_address(executor, address, workers) as addr:
-        planner = Planner(
-            exp,
-            parsed,
-            target_list,
-            p,
-            replications,
-            max_replications,
-            tol,
-            workers,
-            executor,
-            addr,
-            Path.cwd(),
-            lambda msg: None,
-        )
-        doc: dict[str, Any] = planner.search().to_json()
+    with runner.session() as session:
+        doc: dict[str, Any] = Planner(exp, parsed, options, session, Path.cwd()).search().to_json()
     return doc
 
 
@@ -252,35 +234,19 @@ def breakeven(
 ) -> dict[str, Any]:
     """`capsim breakeven`: API-only against self-hosted against hybrid monthly cost across monthly token
     volumes ("100M,1B" or numbers); returns the document `capsim breakeven --json` prints."""
-    from sim.engine.dask_cluster import executor_address
     from sim.engine.variants import derive
     from sim.studies.breakeven import Breakeven, parse_volumes
-    from sim.studies.plan import resolve_targets
+    from sim.studies.plan import resolve_options
 
     exp = load_config(config, overrides, seed=seed, **kwargs)
+    runner = Executor(executor, workers, address)
     vols = parse_volumes(volumes) if isinstance(volumes, str) else [float(v) for v in volumes]
-    target_list, p = resolve_targets(exp, None, None)
+    options = resolve_options(exp, None, None, replications, max_replications)
     if exp.workload.arrivals.kind == "trace":
         raise ValueError("breakeven scales workload.arrivals.mean_rps; trace arrivals cannot be scaled")
-    if max_replications < replications:
-        raise ValueError(f"max_replications ({max_replications}) must be >= replications ({replications})")
     derive(exp, [("routing.policy", "gpu_only")], Path.cwd())
-    with executor_address(executor, address, workers) as addr:
-        be = Breakeven(
-            exp,
-            vols,
-            target_list,
-            p,
-            replications,
-            max_replications,
-            max_servers,
-            workers,
-            executor,
-            addr,
-            Path.cwd(),
-            lambda msg: None,
-        )
-        doc: dict[str, Any] = be.run()
+    with runner.session() as session:
+        doc: dict[str, Any] = Breakeven(exp, vols, options, max_servers, session, Path.cwd()).run()
     return doc
 
 

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import json
-import sys
 from pathlib import Path
 from typing import Any
 
+from sim.app.study_output import StudyOutput, checked
 from sim.config import Experiment
-from sim.config.errors import ConfigError
-from sim.engine.dask_cluster import executor_address
 from sim.engine.variants import derive
 from sim.studies.breakeven import SERVERS_KEY, Breakeven, _fmt, _human, _tco_bars, parse_volumes, rate_for_volume
-from sim.studies.plan import resolve_targets
+from sim.studies.plan import PlanOptions, resolve_options
 
 
 def print_breakeven(doc: dict[str, Any], stream: Any = None) -> None:
@@ -95,58 +92,30 @@ def write_chart(doc: dict[str, Any], path: Path) -> None:
 
 
 def run_breakeven_command(
-    exp: Experiment,
-    volumes_text: str,
-    reps: int,
-    max_reps: int,
-    max_servers: int,
-    workers: int | None,
-    executor: str,
-    address: str | None,
-    as_json: bool,
-    quiet: bool,
-    out: Path | None,
-    base_dir: Path | None,
+    exp: Experiment, volumes_text: str, reps: int, max_reps: int, max_servers: int, io: StudyOutput
 ) -> int:
-    from sim.core.atomic import write_text_atomic
-
-    def err(msg: str) -> None:
-        sys.stderr.write(msg.rstrip("\n") + "\n")
-
-    try:
+    def check() -> tuple[list[float], PlanOptions]:
         volumes = parse_volumes(volumes_text)
-        targets, p = resolve_targets(exp, None, None)
+        options = resolve_options(exp, None, None, reps, max_reps)
         if exp.workload.arrivals.kind == "trace":
             raise ValueError("breakeven scales workload.arrivals.mean_rps; trace arrivals cannot be scaled")
-        if max_reps < reps:
-            raise ValueError(f"--max-reps ({max_reps}) must be >= --reps ({reps})")
-        derive(exp, [("routing.policy", "gpu_only")], base_dir)
+        derive(exp, [("routing.policy", "gpu_only")], io.base_dir)
         for v in volumes:  # every variant the search may run, at its largest, checked before any replication
             largest = [("workload.arrivals.mean_rps", rate_for_volume(exp, v)), ("replications", max_reps)]
-            derive(exp, [*largest, ("routing.policy", "gpu_only"), (SERVERS_KEY, max_servers)], base_dir)
-            derive(exp, [*largest, ("routing.policy", "api_only"), ("costs.fixed_monthly_usd", 0.0)], base_dir)
-    except ValueError as exc:
-        err(str(exc))
-        return 2
-    except ConfigError as exc:
-        for prob in exc.problems:
-            err(f"{prob.path}: {prob.message}")
-        return 2
-    log = (lambda msg: None) if (quiet or as_json) else err
-    with executor_address(executor, address, workers) as addr:
-        be = Breakeven(exp, volumes, targets, p, reps, max_reps, max_servers, workers, executor, addr, base_dir, log)
-        doc = be.run()
-    if out is not None:
-        out = Path(out)
-        from sim.engine.loading import resolved_yaml
+            derive(exp, [*largest, ("routing.policy", "gpu_only"), (SERVERS_KEY, max_servers)], io.base_dir)
+            derive(exp, [*largest, ("routing.policy", "api_only"), ("costs.fixed_monthly_usd", 0.0)], io.base_dir)
+        return volumes, options
 
-        write_text_atomic(out / "breakeven.json", json.dumps(doc, indent=2, allow_nan=False) + "\n")
-        write_text_atomic(out / "config.yaml", resolved_yaml(exp))  # the report's Experiment section
-        write_chart(doc, out / "breakeven.png")
-    if as_json:
-        sys.stdout.write(json.dumps(doc, allow_nan=False) + "\n")
-    else:
-        print_breakeven(doc)
-        if out is not None:
-            print(f"written: {out / 'breakeven.json'}, {out / 'breakeven.png'}")
+    parsed = checked(check)
+    if parsed is None:
+        return 2
+    volumes, options = parsed
+    with io.executor.session() as executor:
+        doc = Breakeven(exp, volumes, options, max_servers, executor, io.base_dir, io.log).run()
+    io.write(exp, "breakeven.json", doc)
+    if io.out is not None:
+        write_chart(doc, Path(io.out) / "breakeven.png")
+    io.show(doc, print_breakeven)
+    if io.out is not None and not io.as_json:
+        print(f"written: {Path(io.out) / 'breakeven.json'}, {Path(io.out) / 'breakeven.png'}")
     return 0

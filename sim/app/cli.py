@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from typer.core import TyperCommand, TyperGroup
@@ -15,9 +15,9 @@ from sim.app.options import (
     EXIT_OK,
     EXIT_USAGE,
     base_dir_of,
-    check_executor,
     click_exception_types,
     err,
+    executor_from,
     out_guard,
     overrides_from,
     with_sweep,
@@ -25,6 +25,10 @@ from sim.app.options import (
 from sim.config import Experiment
 from sim.config.errors import ConfigError
 from sim.engine.loading import load_config
+
+if TYPE_CHECKING:
+    from sim.app.study_output import StudyOutput
+    from sim.engine.executor import Executor
 
 
 class _FlagsAsFlags:
@@ -112,7 +116,7 @@ def run(
 ) -> None:
     """Run the Monte Carlo experiment and write the results folder."""
     overrides = overrides_from(set_, seed, reps)
-    check_executor(executor, address)
+    runner = executor_from(executor, workers, address)
     if resume and out is None:
         err("--resume needs --out (the folder of the run to resume)")
         raise typer.Exit(EXIT_USAGE)
@@ -124,9 +128,7 @@ def run(
         code = run_sweep(
             exp,
             out=out,
-            workers=workers,
-            executor=executor,
-            address=address,
+            executor=runner,
             as_json=as_json,
             quiet=quiet,
             resume=resume,
@@ -135,9 +137,7 @@ def run(
         raise typer.Exit(code)
     from sim.app.run_command import run_experiment
 
-    code = run_experiment(
-        exp, out=out, workers=workers, executor=executor, address=address, as_json=as_json, quiet=quiet, resume=resume
-    )
+    code = run_experiment(exp, out=out, executor=runner, as_json=as_json, quiet=quiet, resume=resume)
     raise typer.Exit(code)
 
 
@@ -207,26 +207,10 @@ def plan(
     """Smallest value of KEY whose replications meet every target with probability >= P (exit 3: none)."""
     from sim.app.plan_command import run_plan_command
 
-    overrides = overrides_from(set_, seed)
-    check_executor(executor, address)
-    exp = _load(config, overrides)
+    io = _study_output(config, executor_from(executor, workers, address), as_json, quiet, out)
+    exp = _load(config, overrides_from(set_, seed))
     with out_guard(out):
-        code = run_plan_command(
-            exp,
-            vary,
-            target or None,
-            confidence,
-            reps,
-            max_reps,
-            tol,
-            workers,
-            executor,
-            address,
-            as_json,
-            quiet,
-            out,
-            base_dir_of(config),
-        )
+        code = run_plan_command(exp, vary, target or None, confidence, reps, max_reps, tol, io)
     raise typer.Exit(code)
 
 
@@ -253,25 +237,17 @@ def breakeven(
     """API-only vs self-hosted (servers sized by the plan search) vs hybrid, monthly cost across volumes."""
     from sim.app.breakeven_command import run_breakeven_command
 
-    overrides = overrides_from(set_, seed)
-    check_executor(executor, address)
-    exp = _load(config, overrides)
+    io = _study_output(config, executor_from(executor, workers, address), as_json, quiet, out)
+    exp = _load(config, overrides_from(set_, seed))
     with out_guard(out):
-        code = run_breakeven_command(
-            exp,
-            volumes,
-            reps,
-            max_reps,
-            max_servers,
-            workers,
-            executor,
-            address,
-            as_json,
-            quiet,
-            out,
-            base_dir_of(config),
-        )
+        code = run_breakeven_command(exp, volumes, reps, max_reps, max_servers, io)
     raise typer.Exit(code)
+
+
+def _study_output(config: str, executor: Executor, as_json: bool, quiet: bool, out: Path | None) -> StudyOutput:
+    from sim.app.study_output import StudyOutput
+
+    return StudyOutput(executor, as_json=as_json, quiet=quiet, out=out, base_dir=base_dir_of(config))
 
 
 @app.command(cls=Command)
@@ -327,12 +303,9 @@ def paired(
     """Paired difference B - A of two variants on common random numbers, with 95% intervals (as in compare)."""
     from sim.app.paired_command import run_compare_command
 
-    overrides = overrides_from(set_, seed)
-    check_executor(executor, address)
-    exp = _load(config, overrides)
-    code = run_compare_command(
-        exp, vary, reps, metric or None, independent, workers, executor, address, as_json, base_dir_of(config)
-    )
+    runner = executor_from(executor, workers, address)
+    exp = _load(config, overrides_from(set_, seed))
+    code = run_compare_command(exp, vary, reps, metric or None, independent, runner, as_json, base_dir_of(config))
     raise typer.Exit(code)
 
 

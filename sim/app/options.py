@@ -1,4 +1,4 @@
-"""Options the commands share: --set/--seed/--reps as overrides, the executor check, the --out guard, the sweep
+"""Options the commands share: --set/--seed/--reps as overrides, the executor (checked), the --out guard, the sweep
 grid, and the exit codes."""
 
 from __future__ import annotations
@@ -7,10 +7,14 @@ import contextlib
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from sim.config import Experiment
+
+if TYPE_CHECKING:
+    from sim.engine.executor import Executor
 
 EXIT_OK, EXIT_INTERNAL, EXIT_USAGE, EXIT_INFEASIBLE = 0, 1, 2, 3
 
@@ -29,11 +33,14 @@ def overrides_from(set_: list[str] | None, seed: int | None, reps: int | None = 
     return overrides
 
 
-def check_executor(executor: str, address: str | None = None) -> None:
-    if executor not in ("local", "dask"):
-        err(f"--executor: must be local or dask, got {executor!r}")
+def executor_from(kind: str, workers: int | None, address: str | None) -> Executor:
+    """The `--executor`, `--workers` and `--address` options as one Executor (exit 2 when bad or unreachable)."""
+    from sim.engine.executor import KINDS, Executor
+
+    if kind not in KINDS:
+        err(f"--executor: must be local or dask, got {kind!r}")
         raise typer.Exit(EXIT_USAGE)
-    if executor == "dask" and address:
+    if kind == "dask" and address:
         from sim.engine.dask_cluster import check_address
 
         try:
@@ -41,6 +48,7 @@ def check_executor(executor: str, address: str | None = None) -> None:
         except ValueError as exc:
             err(f"--address {address}: {exc}")
             raise typer.Exit(EXIT_USAGE) from None
+    return Executor(kind, workers, address)
 
 
 @contextlib.contextmanager

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from sim.config import Experiment
+from sim.engine.executor import Executor
 from sim.engine.variants import derive
 from sim.studies.paired import DEFAULT_METRICS, compare
 
@@ -50,9 +51,7 @@ def run_compare_command(
     reps: int,
     metrics: Sequence[str] | None,
     independent: bool,
-    workers: int | None,
-    executor: str,
-    address: str | None,
+    executor: Executor,
     as_json: bool,
     base_dir: Any,
 ) -> int:
@@ -81,10 +80,8 @@ def run_compare_command(
         for p in exc.problems:
             sys.stderr.write(f"--vary {vary_text}: {p.path}: {p.message}\n")
         return 2
-    from sim.engine.dask_cluster import executor_address
-
-    with executor_address(executor, address, workers) as addr:
-        doc = compare(exp, key, values[0], values[1], reps, names, independent, workers, executor, addr)
+    with executor.session() as session:
+        doc = compare(exp, key, values[0], values[1], reps, names, independent, session)
     if as_json:
         sys.stdout.write(json.dumps(doc, allow_nan=False) + "\n")
     else:

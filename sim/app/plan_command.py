@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
+from sim.app.study_output import StudyOutput, checked, err
 from sim.config import Experiment
-from sim.engine.dask_cluster import executor_address
 from sim.engine.variants import derive
-from sim.studies.plan import Planner, VaryRange, resolve_targets
+from sim.studies.plan import Planner, PlanOptions, VaryRange, resolve_options
 
 
 def print_plan(doc: dict[str, Any], stream: Any = None) -> None:
@@ -48,56 +46,29 @@ def run_plan_command(
     reps: int,
     max_reps: int,
     tol: float | None,
-    workers: int | None,
-    executor: str,
-    address: str | None,
-    as_json: bool,
-    quiet: bool,
-    out: Path | None,
-    base_dir: Path | None,
+    io: StudyOutput,
 ) -> int:
     """`capsim plan`: 0 found, 2 bad arguments, 3 no value in range meets the targets."""
-    import json
-    import sys
 
-    from sim.config.errors import ConfigError
-    from sim.core.atomic import write_text_atomic
-
-    def err(msg: str) -> None:
-        sys.stderr.write(msg.rstrip("\n") + "\n")
-
-    try:
+    def check() -> tuple[VaryRange, PlanOptions]:
         vary = VaryRange.parse(vary_text)
-        targets, p = resolve_targets(exp, target_texts, confidence)
-        if max_reps < reps:
-            raise ValueError(f"--max-reps ({max_reps}) must be >= --reps ({reps})")
-        if tol is not None and not (math.isfinite(tol) and tol > 0):
-            raise ValueError(f"--tol: must be > 0, got {tol}")
+        options = resolve_options(exp, target_texts, confidence, reps, max_reps, tol)
         for v in {vary.lo, vary.hi}:  # the range's ends at the most replications the search may run
-            derive(exp, [(vary.key, vary.value(v)), ("replications", max_reps)], base_dir)
-    except ValueError as exc:
-        err(str(exc))
+            derive(exp, [(vary.key, vary.value(v)), ("replications", max_reps)], io.base_dir)
+        return vary, options
+
+    parsed = checked(check, prefix=f"--vary {vary_text}: ")
+    if parsed is None:
         return 2
-    except ConfigError as exc:
-        for prob in exc.problems:
-            err(f"--vary {vary_text}: {prob.path}: {prob.message}")
-        return 2
-    progress = (lambda msg: None) if (quiet or as_json) else (lambda msg: err(f"  {msg}"))
-    with executor_address(executor, address, workers) as addr:
-        planner = Planner(exp, vary, targets, p, reps, max_reps, tol, workers, executor, addr, base_dir, progress)
+    vary, options = parsed
+    with io.executor.session() as executor:
+        planner = Planner(exp, vary, options, executor, io.base_dir, lambda msg: io.log(f"  {msg}"))
         result = planner.search()
     doc = result.to_json()
-    text = json.dumps(doc, allow_nan=False)
-    if out is not None:
-        from sim.engine.loading import resolved_yaml
-
-        write_text_atomic(Path(out) / "plan.json", json.dumps(doc, indent=2, allow_nan=False) + "\n")
-        write_text_atomic(Path(out) / "config.yaml", resolved_yaml(exp))  # the report's Experiment section
-    if as_json:
-        sys.stdout.write(text + "\n")
-    else:
-        print_plan(doc)
+    io.write(exp, "plan.json", doc)
+    io.show(doc, print_plan)
     if result.value is None:
-        err(f"no value of {vary.key} in {vary.lo:g}..{vary.hi:g} meets {', '.join(map(str, targets))}")
+        targets = ", ".join(map(str, options.targets))
+        err(f"no value of {vary.key} in {vary.lo:g}..{vary.hi:g} meets {targets}")
         return 3
     return 0

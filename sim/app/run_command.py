@@ -21,7 +21,7 @@ from sim.config import Experiment
 from sim.core.atomic import UnsafePath
 from sim.core.calendar import HOUR_S
 from sim.engine.checkpoints import CheckpointRefused
-from sim.engine.executor import run_replications
+from sim.engine.executor import Executor
 from sim.engine.folder_lock import FolderLocked, lock_folder
 from sim.engine.results import AlreadyComplete, ResultsFolder, ResumeMismatch, check_out_dir, default_out_dir
 
@@ -79,9 +79,7 @@ def execute(
     folder: ResultsFolder,
     done: Mapping[int, object] | None = None,
     resume: bool = False,
-    workers: int | None = None,
-    executor: str = "local",
-    address: str | None = None,
+    executor: Executor | None = None,
     progress: bool = False,
     report: bool = True,
 ) -> dict[str, Any]:
@@ -95,9 +93,7 @@ def execute(
     todo = [r for r in range(exp.replications) if r not in done]
     bar = Progress(total=exp.replications, done=len(done), enabled=progress, label=exp.name)
     with bar:
-        for res in run_replications(
-            exp, todo, workers=workers, executor=executor, address=address, on_partial=bar.partial
-        ):
+        for res in (executor or Executor()).run(exp, todo, on_partial=bar.partial):
             folder.checkpoint(res)
             bar.advance()
     summary = folder.finalize(exp)
@@ -112,9 +108,7 @@ def execute(
 def run_experiment(
     exp: Experiment,
     out: Path | None = None,
-    workers: int | None = None,
-    executor: str = "local",
-    address: str | None = None,
+    executor: Executor | None = None,
     as_json: bool = False,
     quiet: bool = False,
     resume: bool = False,
@@ -123,7 +117,7 @@ def run_experiment(
     try:
         check_out_dir(folder.path)
         with lock_folder(folder.path):
-            return _run_locked(exp, folder, workers, executor, address, as_json, quiet, resume)
+            return _run_locked(exp, folder, executor or Executor(), as_json, quiet, resume)
     except (ResumeMismatch, FolderLocked) as exc:
         sys.stderr.write(f"--out: {exc}\n")
         return 2
@@ -132,9 +126,7 @@ def run_experiment(
 def _run_locked(
     exp: Experiment,
     folder: ResultsFolder,
-    workers: int | None,
-    executor: str,
-    address: str | None,
+    executor: Executor,
     as_json: bool,
     quiet: bool,
     resume: bool,
@@ -163,9 +155,7 @@ def _run_locked(
                 exp,
                 folder,
                 done=done,
-                workers=workers,
                 executor=executor,
-                address=address,
                 progress=not quiet and not as_json,
                 report=exp.output.report,
             )

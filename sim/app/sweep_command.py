@@ -11,8 +11,7 @@ from typing import Any
 from sim.config import Experiment
 from sim.core.atomic import UnsafePath, ensure_subdirs, write_atomic, write_text_atomic
 from sim.engine.checkpoints import CheckpointRefused
-from sim.engine.dask_cluster import executor_address
-from sim.engine.executor import run_replications
+from sim.engine.executor import Executor
 from sim.engine.folder_lock import FolderLocked, lock_folder
 from sim.engine.loading import resolved_yaml
 from sim.engine.results import ResultsFolder, ResumeMismatch, check_out_dir, default_out_dir
@@ -23,9 +22,7 @@ from sim.studies.sweep import POINTS_DIR, SweepPoint, _load_finished, expand, sw
 def run_sweep(
     exp: Experiment,
     out: Path | None = None,
-    workers: int | None = None,
-    executor: str = "local",
-    address: str | None = None,
+    executor: Executor | None = None,
     as_json: bool = False,
     quiet: bool = False,
     resume: bool = False,
@@ -35,7 +32,7 @@ def run_sweep(
     try:
         check_out_dir(root)
         with lock_folder(root):
-            return _run_sweep_locked(exp, root, workers, executor, address, as_json, quiet, resume, base_dir)
+            return _run_sweep_locked(exp, root, executor or Executor(), as_json, quiet, resume, base_dir)
     except (ResumeMismatch, FolderLocked) as exc:
         sys.stderr.write(f"--out: {exc}\n")
         return 2
@@ -44,9 +41,7 @@ def run_sweep(
 def _run_sweep_locked(
     exp: Experiment,
     root: Path,
-    workers: int | None,
-    executor: str,
-    address: str | None,
+    executor: Executor,
     as_json: bool,
     quiet: bool,
     resume: bool,
@@ -73,10 +68,10 @@ def _run_sweep_locked(
         label=f"{exp.name} sweep",
     )
     try:
-        with progress, executor_address(executor, address, workers) as addr:
+        with progress, executor.session() as session:
             for p in points:
                 if p.index not in finished:
-                    _run_point(p, resume, workers, executor, addr, progress.advance, progress.partial)
+                    _run_point(p, resume, session, progress.advance, progress.partial)
     except KeyboardInterrupt:
         sys.stderr.write(
             f"interrupted: finished points and replications are saved in {root}; "
@@ -104,9 +99,7 @@ def _run_sweep_locked(
 def _run_point(
     p: SweepPoint,
     resume: bool,
-    workers: int | None,
-    executor: str,
-    address: str | None,
+    executor: Executor,
     tick: Callable[[], None],
     partial: Callable[[float], None] | None = None,
 ) -> None:
@@ -117,7 +110,7 @@ def _run_point(
     for _ in results:
         tick()
     todo = [r for r in range(p.exp.replications) if r not in results]
-    for res in run_replications(p.exp, todo, workers=workers, executor=executor, address=address, on_partial=partial):
+    for res in executor.run(p.exp, todo, on_partial=partial):
         folder.checkpoint(res)
         results[res.replication] = res
         tick()

@@ -94,19 +94,6 @@ def local_cluster(workers: int) -> Iterator[str]:
 
 
 @contextmanager
-def executor_address(executor: str, address: str | None, workers: int | None) -> Iterator[str | None]:
-    """For `--executor dask` without an address, one local cluster for a whole multi-run command (sweep,
-    plan, breakeven, compare) instead of one per run; otherwise the address as given."""
-    if executor == "dask" and not address:
-        from sim.engine.bundle import default_workers
-
-        with local_cluster(workers or default_workers()) as addr:
-            yield addr
-    else:
-        yield address
-
-
-@contextmanager
 def _client(address: str | None, workers: int) -> Iterator[Any]:
     distributed = _import_distributed()
     if address:

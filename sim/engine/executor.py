@@ -1,7 +1,9 @@
 """The Monte Carlo runner: replications fanned out to a local process pool (or Dask), streamed back.
 
-A task is (config, replication index) and returns plain data, so results do not depend on which worker ran
-which replication, nor on how many workers there were.
+`Executor` says where replications run (`kind`: local or dask, `workers`, a Dask `address`); every command,
+study and the Python API take one instead of the three loose values. A task is (config, replication index)
+and returns plain data, so results do not depend on which worker ran which replication, nor on how many
+workers there were, nor on the executor.
 """
 
 from __future__ import annotations
@@ -11,48 +13,100 @@ import signal
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sim.config import Experiment
 from sim.engine.bundle import default_workers
 from sim.engine.replication import ReplicationResult, simulate
 
+KINDS = ("local", "dask")
 
-def run_replications(
+
+@dataclass(frozen=True)
+class Executor:
+    """Where replications run: `local` (a process pool of `workers`, default: the cores) or `dask` (the
+    cluster at `address`, or a local cluster of `workers` processes started for the run)."""
+
+    kind: str = "local"
+    workers: int | None = None
+    address: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"executor: must be local or dask, got {self.kind!r}")
+        if self.workers is not None and self.workers < 1:
+            raise ValueError(f"workers: must be >= 1, got {self.workers}")
+
+    @contextmanager
+    def session(self) -> Iterator[Executor]:
+        """For a command that runs many experiments (sweep, plan, breakeven, paired): with `dask` and no
+        address, one local cluster for the whole command instead of one per run; otherwise this executor."""
+        if self.kind == "dask" and not self.address:
+            from sim.engine.dask_cluster import local_cluster
+
+            with local_cluster(self.workers or default_workers()) as addr:
+                yield replace(self, address=addr)
+        else:
+            yield self
+
+    def metrics(self, exp: Experiment, replications: Iterable[int]) -> dict[int, dict[str, Any]]:
+        """Per-replication metrics of the given replication indices, keyed by index."""
+        return {r.replication: dict(r.metrics) for r in self.run(exp, replications)}
+
+    def run(
+        self,
+        exp: Experiment,
+        replications: Iterable[int],
+        fn: Callable[[Experiment, int], ReplicationResult] = simulate,
+        on_partial: Callable[[float], None] | None = None,
+    ) -> Iterator[ReplicationResult]:
+        """Yield results as replications finish (in completion order; callers sort by index).
+
+        `on_partial`, when given, is called now and then with the replications' worth of work done in the
+        replications still running (e.g. 1.5: three half-done replications), for a progress bar that moves
+        within a replication (sim.engine.live). Dask runs report finished replications only.
+        """
+        reps = list(replications)
+        if not reps:
+            return
+        workers = self.workers or default_workers()
+        if self.kind == "dask":
+            from sim.engine.dask_cluster import run_on_dask
+
+            yield from run_on_dask(exp, reps, workers, self.address)
+            return
+        if workers <= 1 or len(reps) == 1:
+            yield from _run_inline(exp, reps, fn, on_partial)
+            return
+        yield from _run_pool(exp, reps, workers, fn, on_partial)
+
+
+def _run_inline(
     exp: Experiment,
-    replications: Iterable[int],
-    workers: int | None = None,
-    executor: str = "local",
-    address: str | None = None,
-    fn: Callable[[Experiment, int], ReplicationResult] = simulate,
-    on_partial: Callable[[float], None] | None = None,
+    reps: list[int],
+    fn: Callable[[Experiment, int], ReplicationResult],
+    on_partial: Callable[[float], None] | None,
 ) -> Iterator[ReplicationResult]:
-    """Yield results as replications finish (in completion order; callers sort by index).
+    from sim.engine import live
 
-    `on_partial`, when given, is called now and then with the replications' worth of work done in the
-    replications still running (e.g. 1.5: three half-done replications), for a progress bar that moves
-    within a replication (sim.engine.live). Dask runs report finished replications only.
-    """
-    reps = list(replications)
-    if not reps:
-        return
-    workers = workers or default_workers()
-    if executor == "dask":
-        from sim.engine.dask_cluster import run_on_dask
+    for r in reps:
+        tell = (lambda _r, f: on_partial(f)) if on_partial is not None else None
+        with live.reporting_to(tell):
+            result = fn(exp, r)
+        if on_partial is not None:
+            on_partial(0.0)
+        yield result
 
-        yield from run_on_dask(exp, reps, workers, address)
-        return
-    if workers <= 1 or len(reps) == 1:
-        from sim.engine import live
 
-        for r in reps:
-            tell = (lambda _r, f: on_partial(f)) if on_partial is not None else None
-            with live.reporting_to(tell):
-                result = fn(exp, r)
-            if on_partial is not None:
-                on_partial(0.0)
-            yield result
-        return
+def _run_pool(
+    exp: Experiment,
+    reps: list[int],
+    workers: int,
+    fn: Callable[[Experiment, int], ReplicationResult],
+    on_partial: Callable[[float], None] | None,
+) -> Iterator[ReplicationResult]:
     import multiprocessing
 
     # one slot per replication in flight (indexed by replication modulo its size), written by the workers

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,10 +41,10 @@ from backends.routing.registry import policy_of
 from sim.config import Experiment
 from sim.core.stats import t_interval
 from sim.engine.bill import MONTH_PARTS, month_requests, rate_for_month_requests
-from sim.engine.executor import run_replications
-from sim.engine.targets import Target, meets_all
+from sim.engine.executor import Executor
+from sim.engine.targets import meets_all
 from sim.engine.variants import derive
-from sim.studies.plan import Planner, VaryRange
+from sim.studies.plan import Planner, PlanOptions, VaryRange
 
 SERVERS_KEY = "backends.gpu_pool.servers"
 _SUFFIX = {"": 1.0, "K": 1e3, "M": 1e6, "B": 1e9, "G": 1e9, "T": 1e12}
@@ -154,29 +155,23 @@ class Breakeven:
         self,
         exp: Experiment,
         volumes: list[float],
-        targets: list[Target],
-        confidence: float,
-        n0: int,
-        max_reps: int,
+        options: PlanOptions,
         max_servers: int,
-        workers: int | None,
-        executor: str,
-        address: str | None,
-        base_dir: Path | None,
-        log: Any,
+        executor: Executor | None = None,
+        base_dir: Path | None = None,
+        log: Callable[[str], None] | None = None,
     ):
-        self.exp, self.volumes, self.targets, self.confidence = exp, volumes, targets, confidence
-        self.n0, self.max_reps, self.max_servers = n0, max_reps, max_servers
-        self.workers, self.executor, self.address, self.base_dir = workers, executor, address, base_dir
-        self.log = log
+        self.exp, self.volumes, self.options, self.max_servers = exp, volumes, options, max_servers
+        self.targets, self.confidence = list(options.targets), options.confidence
+        self.n0 = options.reps
+        self.executor, self.base_dir = executor or Executor(), base_dir
+        self.log = log or (lambda _msg: None)
         self.hybrid_own = policy_of(exp.routing.policy).mixes
         self.hybrid_policy = exp.routing.policy if self.hybrid_own else "overflow"
 
     def _run(self, exp: Experiment, n: int) -> list[dict[str, Any]]:
-        res = {
-            r.replication: r.metrics for r in run_replications(exp, range(n), self.workers, self.executor, self.address)
-        }
-        return [dict(res[r]) for r in range(n)]
+        res = self.executor.metrics(exp, range(n))
+        return [res[r] for r in range(n)]
 
     def run(self) -> dict[str, Any]:
         exp = self.exp
@@ -231,19 +226,7 @@ class Breakeven:
         return self._doc(rows)
 
     def _planner(self, exp: Experiment, vary: VaryRange) -> Planner:
-        return Planner(
-            exp,
-            vary,
-            self.targets,
-            self.confidence,
-            self.n0,
-            self.max_reps,
-            None,
-            self.workers,
-            self.executor,
-            self.address,
-            self.base_dir,
-        )
+        return Planner(exp, vary, self.options, self.executor, self.base_dir)
 
     def _self_band(self, planner: Planner, n: int, cost: CostPoint) -> CostPoint:
         """Widen the answer's cost interval by the sizing uncertainty: one server less when the evidence

@@ -18,7 +18,7 @@ import numpy as np
 
 from sim.config import Experiment
 from sim.core.stats import bootstrap_interval, paired_difference
-from sim.engine.executor import run_replications
+from sim.engine.executor import Executor
 from sim.engine.variants import derive
 
 DEFAULT_METRICS = (
@@ -30,20 +30,6 @@ DEFAULT_METRICS = (
     "gpu_utilization",
     "monthly_cost_usd",
 )
-
-
-def run_metrics(
-    exp: Experiment,
-    reps: Sequence[int],
-    workers: int | None = None,
-    executor: str = "local",
-    address: str | None = None,
-) -> dict[int, dict[str, Any]]:
-    """Per-replication metrics of the given replication indices."""
-    return {
-        r.replication: dict(r.metrics)
-        for r in run_replications(exp, list(reps), workers=workers, executor=executor, address=address)
-    }
 
 
 def _column(metrics: dict[int, dict[str, Any]], reps: Sequence[int], name: str) -> np.ndarray:
@@ -90,19 +76,18 @@ def compare(
     replications: int,
     metrics: Sequence[str] = DEFAULT_METRICS,
     independent: bool = False,
-    workers: int | None = None,
-    executor: str = "local",
-    address: str | None = None,
+    executor: Executor | None = None,
 ) -> dict[str, Any]:
     """B - A for each metric, paired over common random numbers; with `independent`, the variance reduction."""
     ea, eb = derive(exp, [(key, a)]), derive(exp, [(key, b)])
     reps = list(range(replications))
-    ma = run_metrics(ea, reps, workers, executor, address)
-    mb = run_metrics(eb, reps, workers, executor, address)
+    executor = executor or Executor()
+    ma = executor.metrics(ea, reps)
+    mb = executor.metrics(eb, reps)
     mi: dict[int, dict[str, Any]] = {}
     indep_reps = list(range(replications, 2 * replications))
     if independent:
-        mi = run_metrics(eb, indep_reps, workers, executor, address)
+        mi = executor.metrics(eb, indep_reps)
     out: dict[str, Any] = {
         "key": key,
         "a": a,

@@ -26,7 +26,7 @@ from typing import Any
 
 from sim.config import Experiment
 from sim.core.stats import t_interval
-from sim.engine.executor import run_replications
+from sim.engine.executor import Executor
 from sim.engine.targets import DECISION_LEVEL, Target, meets_all, proportion
 from sim.engine.variants import derive
 
@@ -123,6 +123,25 @@ class PlanResult:
         }
 
 
+@dataclass(frozen=True)
+class PlanOptions:
+    """What a search decides by: the targets, the required P(meet), and its replication budget per candidate
+    (`reps` to start with, doubled while undecided up to `max_reps`); `tol`: real keys stop bisecting at
+    this width (default: a hundredth of the range)."""
+
+    targets: tuple[Target, ...]
+    confidence: float
+    reps: int = 10
+    max_reps: int = 80
+    tol: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.reps < 1 or self.max_reps < self.reps:
+            raise ValueError(f"need 1 <= reps <= max-reps, got {self.reps} and {self.max_reps}")
+        if self.tol is not None and not (math.isfinite(self.tol) and self.tol > 0):
+            raise ValueError(f"--tol: must be > 0, got {self.tol}")
+
+
 class Planner:
     """Evaluates candidates with common random numbers and sequential replications; caches every result."""
 
@@ -130,23 +149,17 @@ class Planner:
         self,
         exp: Experiment,
         vary: VaryRange,
-        targets: Sequence[Target],
-        confidence: float,
-        n0: int = 10,
-        max_reps: int = 80,
-        tol: float | None = None,
-        workers: int | None = None,
-        executor: str = "local",
-        address: str | None = None,
+        options: PlanOptions,
+        executor: Executor | None = None,
         base_dir: Path | None = None,
         on_progress: Callable[[str], None] | None = None,
     ):
-        if n0 < 1 or max_reps < n0:
-            raise ValueError(f"need 1 <= reps <= max-reps, got {n0} and {max_reps}")
-        self.exp, self.vary, self.targets, self.confidence = exp, vary, list(targets), confidence
-        self.n0, self.max_reps = n0, max_reps
+        self.exp, self.vary, self.options = exp, vary, options
+        self.targets, self.confidence = list(options.targets), options.confidence
+        self.n0, self.max_reps = options.reps, options.max_reps
+        tol = options.tol
         self.tol = tol if tol is not None else (vary.hi - vary.lo) / 100.0 if not vary.integer else 1
-        self.workers, self.executor, self.address, self.base_dir = workers, executor, address, base_dir
+        self.executor, self.base_dir = executor or Executor(), base_dir
         self.candidates: dict[int | float, Candidate] = {}
         self.order: list[int | float] = []
         self.on_progress = on_progress or (lambda _msg: None)
@@ -159,8 +172,7 @@ class Planner:
 
     def ensure(self, c: Candidate, n: int) -> None:
         todo = [r for r in range(n) if r not in c.metrics]
-        for res in run_replications(c.exp, todo, self.workers, self.executor, self.address):
-            c.metrics[res.replication] = dict(res.metrics)
+        c.metrics.update(self.executor.metrics(c.exp, todo))
 
     def decide(self, x: float) -> bool:
         c = self.candidate(x)
@@ -217,10 +229,15 @@ class Planner:
         )
 
 
-def resolve_targets(
-    exp: Experiment, texts: Sequence[str] | None, confidence: float | None
-) -> tuple[list[Target], float]:
-    """Targets and P from the options, defaulting to the config's `plan` section (ValueError when bad)."""
+def resolve_options(
+    exp: Experiment,
+    texts: Sequence[str] | None,
+    confidence: float | None,
+    reps: int = 10,
+    max_reps: int = 80,
+    tol: float | None = None,
+) -> PlanOptions:
+    """The search's options, targets and P defaulting to the config's `plan` section (ValueError when bad)."""
     from sim.engine.targets import parse_targets
 
     targets = parse_targets(texts if texts else exp.plan.targets)
@@ -229,4 +246,6 @@ def resolve_targets(
     p = exp.plan.confidence if confidence is None else float(confidence)
     if not 0.0 < p < 1.0:
         raise ValueError(f"--confidence: must be in (0, 1), got {confidence!r}")
-    return targets, p
+    if max_reps < reps:
+        raise ValueError(f"--max-reps ({max_reps}) must be >= --reps ({reps})")
+    return PlanOptions(tuple(targets), p, reps, max_reps, tol)
