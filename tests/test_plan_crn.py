@@ -10,6 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from sim.app.cli import app
+from sim.engine.executor import Executor
 from sim.studies.paired import compare, variance_ratio
 from tests.planning_configs import load, mgc_config, write
 
@@ -31,7 +32,8 @@ def test_variance_ratio_on_synthetic_pairs() -> None:
 
 def test_common_random_numbers_reduce_variance_of_difference() -> None:
     exp = load(mgc_config(rps=4.0, horizon_h=0.2))
-    doc = compare(exp, KEY, 5, 6, 24, ["requests", "queue_wait_mean_s", "ttft_mean_s"], independent=True, workers=2)
+    metrics = ["requests", "queue_wait_mean_s", "ttft_mean_s"]
+    doc = compare(exp, KEY, 5, 6, 24, metrics, independent=True, executor=Executor(workers=2))
     req = doc["metrics"]["requests"]
     # the same requests on both sides: the paired difference of request counts is exactly zero
     assert req["paired"]["mean"] == 0 and req["paired"]["ci_low"] == 0 and req["paired"]["ci_high"] == 0
