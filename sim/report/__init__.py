@@ -35,7 +35,9 @@ def build_charts(data: ReportData) -> list[Chart]:
             "day",
             "The simulated day",
             day_chart,
-            "Arrivals per minute and requests in flight against serving capacity (healthy servers x max_batch). "
+            "Arrivals per minute and requests in flight against serving capacity: healthy servers x max_batch, "
+            "and healthy servers x the latency-bound batch, the largest batch whose iteration time keeps the "
+            "TPOT and e2e targets (docs/metrics.md, latency-bound capacity). "
             "Lines: median over replications; shaded: p5-p95 band; yellow: the peak hour.",
         ),
         (

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -10,8 +11,23 @@ from matplotlib.axes import Axes
 from matplotlib.ticker import FixedLocator, FuncFormatter, MultipleLocator, NullLocator
 
 from sim.core.calendar import WEEKDAYS
+from sim.report.capacity import latency_bound
 from sim.report.data import ReportData
-from sim.report.style import BLUE, GREEN, GREY, INK, ORANGE, PEAK, RED, band, fmt_seconds, new_figure, rc, to_png
+from sim.report.style import (
+    BLUE,
+    GREEN,
+    GREY,
+    INK,
+    ORANGE,
+    PEAK,
+    PURPLE,
+    RED,
+    band,
+    fmt_seconds,
+    new_figure,
+    rc,
+    to_png,
+)
 
 MAX_POINTS = 480  # per-minute series are averaged into bins so a chart draws at most this many points
 
@@ -66,6 +82,35 @@ def peak_spans(data: ReportData, horizon_h: float, arrivals_by_hour: np.ndarray 
 def _shade_peaks(ax: Axes, starts: list[float], label: str | None, width: float = 1.0) -> None:
     for i, s in enumerate(starts):
         ax.axvspan(s, s + width, color=PEAK, alpha=0.45, lw=0, zorder=0, label=label if i == 0 and label else None)
+
+
+@dataclass(frozen=True)
+class CapacityLine:
+    label: str
+    per_minute: np.ndarray  # (replications x minutes) requests the pool can hold
+    color: str
+    style: str
+
+
+def capacity_lines(data: ReportData) -> list[CapacityLine]:
+    """What the pool can hold each minute: healthy servers x max_batch, and healthy servers x the latency-bound
+    batch (sim/report/capacity.py) when a TPOT or e2e target keeps it below max_batch."""
+    ts = data.timeseries
+    max_batch = data.get("backends.gpu_pool.max_batch")
+    if ts is None or "healthy_servers" not in ts.columns or not max_batch:
+        return []
+    healthy = _matrix(ts, "healthy_servers")
+    bound = latency_bound(data.config, data.folder)
+    full = f"capacity = healthy servers x {max_batch}"
+    if bound is not None and bound.limit_s is None:
+        full += " (no TPOT/e2e target)"
+    elif bound is not None and not bound.binds:
+        full += f" (meets {bound.target})"
+    lines = [CapacityLine(full, healthy * float(max_batch), GREEN, "--")]
+    if bound is not None and bound.binds and bound.limit_s is not None:
+        label = f"latency-bound = healthy servers x {bound.batch} ({bound.limit_s * 1e3:.3g} ms/token, {bound.target})"
+        lines.append(CapacityLine(label, healthy * float(bound.batch), PURPLE, "-."))
+    return lines
 
 
 def day_chart(data: ReportData) -> bytes | None:
@@ -127,14 +172,12 @@ def day_chart(data: ReportData) -> bytes | None:
             inflight_peak = float(np.nanmax(hi)) if np.isfinite(hi).any() else 0.0
         else:
             inflight_peak = 0.0
-        max_batch = data.get("backends.gpu_pool.max_batch")
-        if "healthy_servers" in has and max_batch:
-            cap = _binned(_matrix(ts, "healthy_servers"), size) * float(max_batch)
-            lo, med, hi = band(cap)
+        for line in capacity_lines(data):
+            lo, med, hi = band(_binned(line.per_minute, size))
             if np.isfinite(med).any() and np.nanmax(med) > 0:
-                ax2.fill_between(x, lo, hi, color=GREEN, alpha=0.15, lw=0)
-                ax2.plot(x, med, color=GREEN, lw=1.6, ls="--", label=f"capacity = healthy servers x {max_batch}")
-                cap_peak = float(np.nanmax(hi))
+                ax2.fill_between(x, lo, hi, color=line.color, alpha=0.15, lw=0)
+                ax2.plot(x, med, color=line.color, lw=1.6, ls=line.style, label=line.label)
+                cap_peak = max(cap_peak, float(np.nanmax(hi)))
         if "queue_len" in has:
             q = band(_binned(_matrix(ts, "queue_len"), size))[1]
             if np.isfinite(q).any() and np.nanmax(q) > 0.5:
@@ -160,7 +203,10 @@ def day_chart(data: ReportData) -> bytes | None:
             if not ax.lines:
                 ax.remove()
                 continue
-            ax.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), ncol=3, borderaxespad=0.2)
+            if ax is ax2:  # long capacity labels: one per row, inside the panel where the lines leave room
+                ax.legend(loc="best", ncol=1, framealpha=0.85)
+            else:
+                ax.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), ncol=3, borderaxespad=0.2)
         last = ax2 if ax2.lines else ax1
         last.tick_params(labelbottom=True)
         _hour_axis(last, horizon_h, data.get("start_weekday"))
