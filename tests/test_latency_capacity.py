@@ -1,5 +1,5 @@
 """The report's latency-bound capacity: the largest batch whose iteration time keeps the per-token latency
-targets, from the pool's iteration model (sim/report/capacity.py, docs/metrics.md)."""
+targets, from the pool's iteration model (backends/models/latency_capacity.py, docs/metrics.md)."""
 
 from __future__ import annotations
 
@@ -14,11 +14,14 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from backends.gpu.catalog import derived_iteration, derived_moe
+from backends.models.latency_capacity import LatencyBound, TokenMix, latency_bound_batch, per_token_limit, token_mix
+from backends.models.latency_capacity import latency_bound as latency_bound_of
 from sim.app.cli import app
 from sim.config.backends import GpuPoolSpec
-from sim.report.capacity import TokenMix, latency_bound, latency_bound_batch, per_token_limit, token_mix
+from sim.config.workload import RequestClass
 from sim.report.charts_day import capacity_lines
 from sim.report.data import load
+from tests.planning_configs import load as load_config
 from tests.planning_configs import mgc_config, write
 
 CONST_CLASS = {
@@ -40,39 +43,47 @@ def _config(target: str, max_batch: int = 64, classes: list[dict[str, Any]] | No
     return cfg
 
 
+def latency_bound(cfg: dict[str, Any]) -> LatencyBound:
+    return latency_bound_of(load_config(cfg))
+
+
+def _classes(*dicts: dict[str, Any]) -> list[RequestClass]:
+    return [RequestClass.model_validate(d) for d in dicts]
+
+
 def test_hand_computation_linear_model() -> None:
     """Constant 100-token prompts, 50-token answers: per decode iteration a sequence prefills 100/50 = 2 prompt
     tokens and holds on average 100 + (50 - 1)/2 = 124.5 KV tokens, so t(n) = 0.01 + n x 0.0013245."""
-    mix = token_mix([CONST_CLASS])
+    mix = token_mix(_classes(CONST_CLASS))
     assert (mix.prefill_per_iteration, mix.kv_per_seq) == (2.0, 124.5)
     per_seq = 0.001 + 1e-4 * 2 + 1e-6 * 124.5
     expected = math.floor((0.03 - 0.01) / per_seq)  # 15
     assert expected == 15
     b = latency_bound(_config("tpot_mean_s<=0.03"))
-    assert b is not None and b.binds and b.batch == expected and b.limit_s == 0.03
+    assert b.binds and b.batch == expected and b.limit_s == 0.03
     assert b.iteration_at_batch_s <= 0.03 < 0.01 + (expected + 1) * per_seq
     # an e2e target spreads over the mean answer: 1.5 s / 50 tokens = the same 0.03 s per token
     e = latency_bound(_config("e2e_mean_s<=1.5"))
-    assert e is not None and e.batch == expected and math.isclose(e.limit_s or 0.0, 0.03)
+    assert e.batch == expected and math.isclose(e.limit_s or 0.0, 0.03)
 
 
 def test_loose_slo_gives_max_batch_and_tight_one_zero() -> None:
     loose = latency_bound(_config("tpot_mean_s<=1.0", max_batch=64))
-    assert loose is not None and loose.batch == 64 and not loose.binds
+    assert loose.batch == 64 and not loose.binds
     none = latency_bound(_config("peak_ttft_p95_s<=2.0"))  # no per-token target: nothing bounds the batch
-    assert none is not None and none.batch == 64 and none.limit_s is None
+    assert none.batch == 64 and none.limit_s is None
     tight = latency_bound(_config("tpot_mean_s<=0.005"))  # below base: not even one sequence
-    assert tight is not None and tight.batch == 0
+    assert tight.batch == 0
 
 
 def test_geometric_answers_hold_mean_minus_one_extra_kv() -> None:
     """Geometric K with mean m: E[K^2]/E[K] = 2m - 1, so kv = E[I] + m - 1."""
     cls = {**CONST_CLASS, "output_tokens": {"dist": "geometric", "mean": 40}}
-    mix = token_mix([cls])
+    mix = token_mix(_classes(cls))
     assert math.isclose(mix.kv_per_seq, 100 + 40 - 1, rel_tol=1e-9)
     # a two-class mix weighs by share
     other = {**CONST_CLASS, "name": "d", "share": 0.25, "input_tokens": {"dist": "constant", "value": 300}}
-    mixed = token_mix([{**CONST_CLASS, "share": 0.75}, other])
+    mixed = token_mix(_classes({**CONST_CLASS, "share": 0.75}, other))
     assert math.isclose(mixed.input_mean, 150.0) and mixed.output_mean == 50.0
 
 

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import yaml
 
+from backends.models.latency_capacity import latency_capacity_summary
 from sim.config import Experiment
 from sim.core.atomic import UnsafePath, dir_fd, open_dir, unlink_own, write_atomic, write_text_atomic
 from sim.core.metrics import METRICS, metric_bounds
@@ -382,6 +383,7 @@ def summary_from_rows(
         "metrics": metrics,
         "breakdown": breakdown,
         "month_composition": month_composition(exp),
+        "latency_capacity": latency_capacity_summary(exp),
     }
     if exp.plan.targets:
         from sim.engine.targets import parse_targets, targets_summary

@@ -11,7 +11,6 @@ from matplotlib.axes import Axes
 from matplotlib.ticker import FixedLocator, FuncFormatter, MultipleLocator, NullLocator
 
 from sim.core.calendar import WEEKDAYS
-from sim.report.capacity import latency_bound
 from sim.report.data import ReportData
 from sim.report.style import (
     BLUE,
@@ -94,22 +93,25 @@ class CapacityLine:
 
 def capacity_lines(data: ReportData) -> list[CapacityLine]:
     """What the pool can hold each minute: healthy servers x max_batch, and healthy servers x the latency-bound
-    batch (sim/report/capacity.py) when a TPOT or e2e target keeps it below max_batch."""
+    batch (summary.json `latency_capacity`, backends/models/latency_capacity.py) when a TPOT or e2e target keeps
+    it below max_batch."""
     ts = data.timeseries
     max_batch = data.get("backends.gpu_pool.max_batch")
     if ts is None or "healthy_servers" not in ts.columns or not max_batch:
         return []
     healthy = _matrix(ts, "healthy_servers")
-    bound = latency_bound(data.config, data.folder)
+    bound = (data.summary or {}).get("latency_capacity")
+    bound = bound if isinstance(bound, dict) else {}
+    batch, limit, target = bound.get("batch_per_server"), bound.get("per_token_limit_s"), bound.get("target")
     full = f"capacity = healthy servers x {max_batch}"
-    if bound is not None and bound.limit_s is None:
+    if bound and limit is None:
         full += " (no TPOT/e2e target)"
-    elif bound is not None and not bound.binds:
-        full += f" (meets {bound.target})"
+    elif bound and isinstance(batch, int) and batch >= int(max_batch):
+        full += f" (meets {target})"
     lines = [CapacityLine(full, healthy * float(max_batch), GREEN, "--")]
-    if bound is not None and bound.binds and bound.limit_s is not None:
-        label = f"latency-bound = healthy servers x {bound.batch} ({bound.limit_s * 1e3:.3g} ms/token, {bound.target})"
-        lines.append(CapacityLine(label, healthy * float(bound.batch), PURPLE, "-."))
+    if isinstance(batch, int) and batch < int(max_batch) and isinstance(limit, int | float):
+        label = f"latency-bound = healthy servers x {batch} ({limit * 1e3:.3g} ms/token, {target})"
+        lines.append(CapacityLine(label, healthy * float(batch), PURPLE, "-."))
     return lines
 
 

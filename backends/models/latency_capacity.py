@@ -15,17 +15,22 @@ E[I] + (E[K^2]/E[K] - 1)/2), and moe(n) the routed experts the batch touches (Mo
 n, so the latency-bound batch is the largest n <= max_batch with t(n) <= L, where L is the tightest
 per-token budget the plan targets give: `tpot_mean_s<=X` gives X, an `e2e_*<=X` target gives X / E[K]
 (the request of mean length spreading its budget over its tokens; optimistic for the long answers a
-percentile target is about). docs/metrics.md ("Latency-bound capacity") states the same.
+percentile target is about). docs/metrics.md ("Latency-bound capacity") states the same. A run writes
+the result into summary.json (`latency_capacity`); the report's in-flight chart draws it.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sim.config.experiment import parse_target
+from backends.gpu.catalog import derived_moe, iteration_model
+from sim.config.backends import GpuPoolSpec
+from sim.config.experiment import Experiment, parse_target
+from sim.config.workload import RequestClass
 
 PER_TOKEN_TARGET = re.compile(r"^(tpot|e2e)_(mean|p\d+)_s$")
 
@@ -44,17 +49,15 @@ class TokenMix:
         return self.input_mean / self.output_mean
 
 
-def token_mix(classes: list[dict[str, Any]], base_dir: Path | None = None) -> TokenMix:
-    """TokenMix of a config's `workload.classes` (validated here; raises ValueError/ValidationError)."""
-    from sim.config.workload import RequestClass
+def token_mix(classes: Sequence[RequestClass], base_dir: Path | None = None) -> TokenMix:
+    """TokenMix of a workload's request classes (shares need not sum to 1 here: they are normalised)."""
     from workloads.token_counts import make_token_distribution
 
-    specs = [RequestClass.model_validate(c) for c in classes]
-    total = sum(c.share for c in specs)
-    if not specs or total <= 0:
+    total = sum(c.share for c in classes)
+    if not classes or total <= 0:
         raise ValueError("no request class with a positive share")
     ei = ek = ek2 = 0.0
-    for c in specs:
+    for c in classes:
         w = c.share / total
         i = make_token_distribution(c.input_tokens, base_dir)
         k = make_token_distribution(c.output_tokens, base_dir)
@@ -81,17 +84,15 @@ def per_token_limit(targets: list[str], mix: TokenMix) -> tuple[float, str] | No
     return best
 
 
-def iteration_time_s(spec: Any, n: int, mix: TokenMix) -> float:
+def iteration_time_s(spec: GpuPoolSpec, n: int, mix: TokenMix) -> float:
     """t(n): one decode iteration of n sequences of the mix, from the pool's iteration model."""
-    from backends.gpu.catalog import derived_moe, iteration_model
-
     it = iteration_model(spec)
     moe = derived_moe(spec)
     per_seq = it.per_seq + it.per_prefill_token * mix.prefill_per_iteration + it.per_kv_token * mix.kv_per_seq
     return it.base + n * per_seq + (moe.seconds(n) if moe is not None else 0.0)
 
 
-def latency_bound_batch(spec: Any, limit_s: float, mix: TokenMix) -> int:
+def latency_bound_batch(spec: GpuPoolSpec, limit_s: float, mix: TokenMix) -> int:
     """Largest n in 0..max_batch with t(n) <= limit_s (0: not even one sequence meets it). t is non-decreasing
     in n (every coefficient >= 0, experts touched grow with n), so a bisection finds it."""
     if iteration_time_s(spec, spec.max_batch, mix) <= limit_s:
@@ -121,24 +122,25 @@ class LatencyBound:
         return self.batch < self.max_batch
 
 
-def latency_bound(config: dict[str, Any], base_dir: Path | None = None) -> LatencyBound | None:
-    """The latency-bound batch of a resolved config's `backends.gpu_pool` (None when it cannot be derived:
-    no pool, an unreadable model)."""
-    from sim.config.backends import GpuPoolSpec
+def latency_bound(exp: Experiment) -> LatencyBound:
+    """The latency-bound batch of the experiment's `backends.gpu_pool` under its plan targets."""
+    spec = exp.backends.gpu_pool
+    mix = token_mix(exp.workload.classes)
+    limit = per_token_limit(list(exp.plan.targets), mix)
+    if limit is None:
+        n = int(spec.max_batch)
+        return LatencyBound(n, n, None, None, iteration_time_s(spec, n, mix))
+    n = latency_bound_batch(spec, limit[0], mix)
+    return LatencyBound(n, int(spec.max_batch), limit[0], limit[1], iteration_time_s(spec, n, mix))
 
-    pool = (config.get("backends") or {}).get("gpu_pool")
-    classes = (config.get("workload") or {}).get("classes")
-    if not isinstance(pool, dict) or not isinstance(classes, list):
-        return None
-    try:
-        ctx = {"base_dir": base_dir} if base_dir is not None else None
-        spec = GpuPoolSpec.model_validate(pool, context=ctx)
-        mix = token_mix(classes, base_dir)
-        limit = per_token_limit(list((config.get("plan") or {}).get("targets") or []), mix)
-        if limit is None:
-            n = int(spec.max_batch)
-            return LatencyBound(n, n, None, None, iteration_time_s(spec, n, mix))
-        n = latency_bound_batch(spec, limit[0], mix)
-        return LatencyBound(n, int(spec.max_batch), limit[0], limit[1], iteration_time_s(spec, n, mix))
-    except (ValueError, KeyError, OSError):  # pydantic's ValidationError is a ValueError
-        return None
+
+def latency_capacity_summary(exp: Experiment) -> dict[str, Any]:
+    """summary.json's `latency_capacity`: what the report's in-flight chart draws."""
+    b = latency_bound(exp)
+    return {
+        "batch_per_server": b.batch,
+        "max_batch": b.max_batch,
+        "per_token_limit_s": b.limit_s,
+        "target": b.target,
+        "iteration_s_at_batch": b.iteration_at_batch_s,
+    }
