@@ -19,10 +19,12 @@ Hopper's factors (their specifications still differ: bandwidth, FLOP/s, memory, 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from backends.models.library import SHIPPED, shipped_model
 from backends.models.moe import expected_experts
 from backends.models.precision import compute_rate, weight_bytes_per_param
+from backends.models.profile import ProfileError, read_profile
 from backends.models.spec import ModelConfigError, ModelSpec, load_hf_config
 from sim.config.backends import GpuPoolSpec, IterationSpec
 
@@ -187,6 +189,36 @@ COLD_START_ENGINE_S = 37.7
 COLD_START_S_PER_GB = 0.159
 
 
+def pool_efficiency(spec: GpuPoolSpec) -> Efficiency:
+    """The pool's efficiency factors: its `profile`'s (capsim calibrate) when it names one, else its GPU family's."""
+    if spec.profile is not None:
+        return Efficiency(**read_profile(spec.profile).efficiency.model_dump())
+    return efficiency(gpu_of(spec).family)
+
+
+def profile_problems(spec: GpuPoolSpec) -> list[tuple[str, str]]:
+    """What makes `backends.gpu_pool.profile` unusable with this pool."""
+    if spec.profile is None:
+        return []
+    if spec.iteration_s is not None:
+        return [("backends.gpu_pool.profile", "profile and iteration_s both set: give one (iteration_s is explicit)")]
+    try:
+        prof = read_profile(spec.profile)
+    except ProfileError as e:
+        hint = " (a relative path is read beside the config)" if not Path(spec.profile).is_file() else ""
+        return [("backends.gpu_pool.profile", f"{e}{hint}")]
+    family = gpu_of(spec).family
+    if prof.family != family:
+        return [
+            (
+                "backends.gpu_pool.profile",
+                f"profile {spec.profile} was fitted on {prof.gpu} ({prof.family} family); this pool's GPU is"
+                f" {gpu_of(spec).name} ({family}): efficiency factors are per GPU family",
+            )
+        ]
+    return []
+
+
 def gpu(name: str) -> Gpu:
     return GPUS[GPU_ALIASES.get(name, name)]
 
@@ -245,6 +277,9 @@ def catalog_problems(spec: GpuPoolSpec) -> list[tuple[str, str]]:
             problems.append(("backends.gpu_pool.model.hf_config", str(e)))
     if problems:
         return problems
+    problems.extend(profile_problems(spec))
+    if problems:
+        return problems
     if spec.iteration_s is not None and spec.iteration_s.base + spec.iteration_s.per_seq <= 0:
         problems.append(("backends.gpu_pool.iteration_s", "base + per_seq must be > 0 (iterations take time)"))
     if spec.kv_cache_tokens is None and derived_kv_tokens(spec) < 1:
@@ -287,7 +322,7 @@ def derived_iteration(spec: GpuPoolSpec, eff: Efficiency | None = None) -> Itera
     routed experts are left out of `base` (derived_moe adds the experts a batch touches)."""
     g, m, tp = gpu_of(spec), model_of(spec), spec.tensor_parallel
     if eff is None:
-        eff = efficiency(g.family)
+        eff = pool_efficiency(spec)
     bw = g.hbm_tb_s * 1e12 * eff.memory
     rate = compute_rate(spec.quantization, g.bf16_tflops, g.fp8_tflops)
     flops = rate.tflops * 1e12
@@ -328,7 +363,7 @@ def derived_moe(spec: GpuPoolSpec) -> MoeStreaming | None:
     if not m.is_moe:
         return None
     g = gpu_of(spec)
-    bw = g.hbm_tb_s * 1e12 * efficiency(g.family).memory
+    bw = g.hbm_tb_s * 1e12 * pool_efficiency(spec).memory
     expert_bytes = m.moe_layers * m.expert_params * weight_bytes_per_param(spec.quantization)
     return MoeStreaming(expert_bytes / (spec.tensor_parallel * bw), m.experts_per_token, m.num_experts)
 

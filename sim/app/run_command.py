@@ -68,7 +68,7 @@ def note_gpu_model(exp: Experiment) -> None:
     from backends.routing.router import Router
 
     spec = exp.backends.gpu_pool
-    if spec.iteration_s is None and Router.uses_gpu(exp):
+    if spec.iteration_s is None and spec.profile is None and Router.uses_gpu(exp):
         note = efficiency_note(gpu_of(spec).family)
         if note is not None:
             sys.stderr.write(f"note: {note}\n")

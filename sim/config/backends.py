@@ -91,6 +91,14 @@ class GpuPoolSpec(Frozen):
     max_prefill_tokens: Annotated[int, Field(ge=1, le=10_000_000)] | None = None  # null: no chunked prefill
     autoscaler: AutoscalerSpec = AutoscalerSpec()
     schedule: ServerSchedule | None = None  # servers provisioned in each hour of the day (00h..23h)
+    # a profile file written by `capsim calibrate` (path beside the config): its efficiency factors replace the
+    # GPU family's in the derived iteration model (backends/models/profile.py)
+    profile: Annotated[str, Field(min_length=1, max_length=4096)] | None = None
+
+    @field_validator("profile")
+    @classmethod
+    def _profile_beside_config(cls, v: str | None, info: ValidationInfo) -> str | None:
+        return absolute_if_beside_config(v, info)
 
     @field_validator("gpu", "model")
     @classmethod

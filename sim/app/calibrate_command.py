@@ -1,0 +1,172 @@
+"""`capsim calibrate FILES... --gpu G --model M [--tp N] --out PROFILE.yaml`: fit a deployment profile.
+
+Reads vLLM benchmark results (backends/models/bench_results.py), fits the named efficiency factors by
+replaying every run on one simulated server (backends/models/serving_fit.py), and writes the profile
+(backends/models/profile.py): all factors, the fitted ones, the residual table of every measured quantity
+(fitted and held out) and the inputs' provenance. Prints the residual table as Markdown.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from sim.app.options import EXIT_OK, EXIT_USAGE, err
+
+UNITS = {"mean_tpot_ms": "ms", "mean_ttft_ms": "ms", "throughput_rps": "req/s"}
+NAMES = {"mean_tpot_ms": "mean TPOT", "mean_ttft_ms": "mean TTFT", "throughput_rps": "request throughput"}
+
+
+def pool_spec(gpu: str, model: str, tp: int, max_batch: int, quantization: str) -> Any:
+    """The benchmarked deployment as a one-server pool with vLLM's defaults (paged KV, blocks of 16)."""
+    from sim.config.backends import GpuPoolSpec
+
+    model_value: Any = {"hf_config": str(Path(model).resolve())} if model.endswith(".json") else model
+    return GpuPoolSpec.model_validate(
+        {
+            "servers": 1,
+            "gpu": gpu,
+            "model": model_value,
+            "tensor_parallel": tp,
+            "max_batch": max_batch,
+            "quantization": quantization,
+            "kv_policy": "paged",
+            "kv_block_tokens": 16,
+        }
+    )
+
+
+def rate_label(rate: float) -> str:
+    return "inf" if math.isinf(rate) else f"{rate:g}"
+
+
+def markdown_table(rows: list[Any]) -> list[str]:
+    out = [
+        "| file | request rate (req/s) | quantity | measured | simulated | error | in fit |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        unit = UNITS[r.quantity]
+        out.append(
+            f"| {r.point.source} | {rate_label(r.point.request_rate)} | {NAMES[r.quantity]} | {r.measured:.4g} {unit} "
+            f"| {r.simulated:.4g} {unit} | {r.error:+.1%} | {'yes' if r.in_fit else 'no'} |"
+        )
+    return out
+
+
+def run_calibrate(
+    files: list[Path],
+    holdout: list[Path],
+    gpu: str,
+    model: str,
+    tp: int,
+    out: Path,
+    lengths: str,
+    fit: str,
+    samples: int,
+    seed: int,
+    max_batch: int,
+    quantization: str,
+) -> int:
+    import typer
+    from pydantic import ValidationError
+
+    from backends.gpu.catalog import catalog_problems, efficiency, gpu_of, model_of
+    from backends.models.bench_results import LENGTH_SHAPES, BenchFileError, read_bench_file
+    from backends.models.profile import DeploymentProfile
+    from backends.models.serving_fit import fit_efficiency, residuals
+    from sim.core.atomic import UnsafePath, write_text_atomic
+    from sim.core.version import __version__
+    from sim.engine import yaml12
+
+    if lengths not in LENGTH_SHAPES:
+        err(f"--lengths must be one of {', '.join(LENGTH_SHAPES)}, got {lengths!r}")
+        return EXIT_USAGE
+    try:
+        spec = pool_spec(gpu, model, tp, max_batch, quantization)
+    except ValidationError as exc:
+        for e in exc.errors():
+            err(f"--{'.'.join(str(x) for x in e['loc'][:1])}: {e['msg']}")
+        return EXIT_USAGE
+    problems = catalog_problems(spec)
+    if problems:
+        for path, msg in problems:
+            err(f"{path.replace('backends.gpu_pool.', '--')}: {msg}")
+        return EXIT_USAGE
+    if model_of(spec).is_moe:
+        err(f"--model: {model_of(spec).name} is a mixture-of-experts model; calibrate fits dense models only (yet)")
+        return EXIT_USAGE
+    try:
+        fit_files = [read_bench_file(f) for f in files]
+        held_files = [read_bench_file(f) for f in holdout]
+    except BenchFileError as exc:
+        err(str(exc))
+        return EXIT_USAGE
+    names = tuple(x.strip() for x in fit.split(",") if x.strip())
+    points = [p for f in fit_files for p in f.points]
+    held = [p for f in held_files for p in f.points]
+    start = efficiency(gpu_of(spec).family)
+    typer.echo(
+        f"fitting {', '.join(names)} to {len(points)} benchmark run(s) of {gpu_of(spec).name} x {tp} + "
+        f"{model_of(spec).name} ({samples} replay(s) each)...",
+        err=True,
+    )
+    try:
+        result = fit_efficiency(spec, start, points, names, lengths, samples, seed)
+    except ValueError as exc:
+        err(str(exc))
+        return EXIT_USAGE
+    rows = result.residuals + (residuals(spec, result.efficiency, held, lengths, samples, seed, False) if held else [])
+    g = gpu_of(spec)
+    profile = DeploymentProfile.model_validate(
+        {
+            "capsim_profile": 1,
+            "gpu": g.name,
+            "family": g.family,
+            "model": model_of(spec).name,
+            "tensor_parallel": tp,
+            "max_batch": max_batch,
+            "lengths": lengths,
+            "samples": samples,
+            "efficiency": asdict(result.efficiency),
+            "fitted": list(names),
+            "loss": result.loss,
+            "residuals": [
+                {
+                    "source": r.point.source,
+                    "request_rate": rate_label(r.point.request_rate),
+                    "quantity": r.quantity,
+                    "measured": r.measured,
+                    "simulated": r.simulated,
+                    "error": r.error,
+                    "in_fit": r.in_fit,
+                }
+                for r in rows
+            ],
+            "inputs": [
+                {"file": f.path.name, "sha256": f.sha256, "points": len(f.points), "role": role, "notes": f.notes}
+                for role, group in (("fit", fit_files), ("holdout", held_files))
+                for f in group
+            ],
+            "capsim_version": __version__,
+            "created_utc": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        }
+    )
+    header = f"# capsim deployment profile (capsim calibrate): use it with backends.gpu_pool.profile: {out.name}\n"
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(out, header + yaml12.dump(profile.model_dump(mode="json")))
+    except (OSError, UnsafePath) as exc:
+        err(f"--out {out}: cannot write ({exc})")
+        return EXIT_USAGE
+    eff = result.efficiency
+    typer.echo(
+        "fitted: " + ", ".join(f"{n}={getattr(eff, n):.4g}" for n in names) + f" (loss {result.loss:.3g}, "
+        f"{result.evaluations} evaluations)"
+    )
+    typer.echo("\n".join(markdown_table(rows)))
+    typer.echo(str(out))
+    return EXIT_OK
