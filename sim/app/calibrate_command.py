@@ -14,6 +14,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import typer
+
 from sim.app.options import EXIT_OK, EXIT_USAGE, err
 
 UNITS = {"mean_tpot_ms": "ms", "mean_ttft_ms": "ms", "throughput_rps": "req/s"}
@@ -71,7 +73,6 @@ def run_calibrate(
     max_batch: int,
     quantization: str,
 ) -> int:
-    import typer
     from pydantic import ValidationError
 
     from backends.gpu.catalog import catalog_problems, efficiency, gpu_of, model_of
@@ -170,3 +171,25 @@ def run_calibrate(
     typer.echo("\n".join(markdown_table(rows)))
     typer.echo(str(out))
     return EXIT_OK
+
+
+def calibrate(
+    files: list[Path] = typer.Argument(..., metavar="FILES", help="vLLM `bench serve --save-result` JSON or CSV"),
+    gpu: str = typer.Option(..., "--gpu", help="catalog GPU the benchmark ran on (h100, a100-80gb, ...)"),
+    model: str = typer.Option(..., "--model", help="catalog model name, or a Hugging Face config.json"),
+    tp: int = typer.Option(1, "--tp", min=1, max=64, help="tensor-parallel GPUs per server"),
+    out: Path = typer.Option(..., "--out", help="the profile YAML to write"),
+    holdout: list[Path] = typer.Option(None, "--holdout", help="result files to check the fit on, not fit to"),
+    lengths: str = typer.Option("constant", "--lengths", help="constant | sharegpt: lengths when a file has none"),
+    fit: str = typer.Option("overhead_s,per_seq_s", "--fit", help="comma-separated efficiency factors to fit"),
+    samples: int = typer.Option(2, "--samples", min=1, max=50, help="replays per benchmark run (averaged)"),
+    seed: int = typer.Option(0, "--seed", min=0, help="root seed of the replays"),
+    max_batch: int = typer.Option(256, "--max-batch", min=1, help="the engine's max_num_seqs (vLLM: 256)"),
+    quantization: str = typer.Option("bf16", "--quantization", help="bf16 | fp8 | int8 | int4 (weights)"),
+) -> None:
+    """Fit a deployment profile (efficiency factors) to serving-benchmark results; use it with
+    backends.gpu_pool.profile."""
+    code = run_calibrate(
+        files, holdout or [], gpu, model, tp, out, lengths, fit, samples, seed, max_batch, quantization
+    )
+    raise typer.Exit(code)
