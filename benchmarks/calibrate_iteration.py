@@ -38,7 +38,7 @@ def main() -> None:
         f"prefill_compute={eff1.prefill_compute:.4f} act_bytes_per_hidden={eff1.act_bytes_per_hidden:.2f}"
     )
     print("\n".join(stage1_table(d, res)))
-    spec = pool_spec("h100", "llama-3-8b", 1, 256, "bf16")
+    spec = pool_spec("h100", "llama-3-8b", 1, 256, "bf16")  # vLLM defaults: max_num_seqs 256, 8192 tokens a step
     fit = fit_efficiency(spec, eff1, read_bench_file(PUBLISHED).points, shape="sharegpt", samples=args.samples)
     eff2 = fit.efficiency
     print("\n## Stage 2: vLLM v0.6.0 on 1xH100, Llama-3-8B, ShareGPT")

@@ -57,6 +57,7 @@ class DeploymentProfile(Frozen):
     model: str
     tensor_parallel: Annotated[int, Field(ge=1, le=64)]
     max_batch: Annotated[int, Field(ge=1)]
+    max_prefill_tokens: Annotated[int, Field(ge=1)] | None = None  # the benchmarked engine's chunked-prefill budget
     lengths: Literal["constant", "sharegpt"]
     samples: Annotated[int, Field(ge=1)]
     efficiency: EfficiencyFactors

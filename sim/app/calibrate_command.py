@@ -22,8 +22,9 @@ UNITS = {"mean_tpot_ms": "ms", "mean_ttft_ms": "ms", "throughput_rps": "req/s"}
 NAMES = {"mean_tpot_ms": "mean TPOT", "mean_ttft_ms": "mean TTFT", "throughput_rps": "request throughput"}
 
 
-def pool_spec(gpu: str, model: str, tp: int, max_batch: int, quantization: str) -> Any:
-    """The benchmarked deployment as a one-server pool with vLLM's defaults (paged KV, blocks of 16)."""
+def pool_spec(gpu: str, model: str, tp: int, max_batch: int, quantization: str, max_prefill_tokens: int = 8192) -> Any:
+    """The benchmarked deployment as a one-server pool with vLLM's defaults (paged KV, blocks of 16; chunked
+    prefill of `max_prefill_tokens` per iteration, 0: none)."""
     from sim.config.backends import GpuPoolSpec
 
     model_value: Any = {"hf_config": str(Path(model).resolve())} if model.endswith(".json") else model
@@ -37,6 +38,7 @@ def pool_spec(gpu: str, model: str, tp: int, max_batch: int, quantization: str) 
             "quantization": quantization,
             "kv_policy": "paged",
             "kv_block_tokens": 16,
+            "max_prefill_tokens": max_prefill_tokens or None,
         }
     )
 
@@ -72,6 +74,7 @@ def run_calibrate(
     seed: int,
     max_batch: int,
     quantization: str,
+    max_prefill_tokens: int = 8192,
 ) -> int:
     from pydantic import ValidationError
 
@@ -87,7 +90,7 @@ def run_calibrate(
         err(f"--lengths must be one of {', '.join(LENGTH_SHAPES)}, got {lengths!r}")
         return EXIT_USAGE
     try:
-        spec = pool_spec(gpu, model, tp, max_batch, quantization)
+        spec = pool_spec(gpu, model, tp, max_batch, quantization, max_prefill_tokens)
     except ValidationError as exc:
         for e in exc.errors():
             err(f"--{'.'.join(str(x) for x in e['loc'][:1])}: {e['msg']}")
@@ -130,6 +133,7 @@ def run_calibrate(
             "model": model_of(spec).name,
             "tensor_parallel": tp,
             "max_batch": max_batch,
+            "max_prefill_tokens": max_prefill_tokens or None,
             "lengths": lengths,
             "samples": samples,
             "efficiency": asdict(result.efficiency),
@@ -186,6 +190,9 @@ def calibrate(
     seed: int = typer.Option(0, "--seed", min=0, help="root seed of the replays"),
     max_batch: int = typer.Option(256, "--max-batch", min=1, help="the engine's max_num_seqs (vLLM: 256)"),
     quantization: str = typer.Option("bf16", "--quantization", help="bf16 | fp8 | int8 | int4 (weights)"),
+    max_prefill_tokens: int = typer.Option(
+        8192, "--max-prefill-tokens", min=0, help="the engine's max_num_batched_tokens (0: no chunked prefill)"
+    ),
 ) -> None:
     """Fit a deployment profile (efficiency factors) to serving-benchmark results; use it with
     backends.gpu_pool.profile."""
