@@ -10,10 +10,11 @@ entry is never resolved before a call that starts earlier could still be added; 
 horizon stay in flight. No SimPy event is needed per call.
 
 A call that starts while its provider is down, that exhausts max_retries 429 answers, or that is larger
-than the provider's TPM bucket fails, and then goes to `routing.fallback` (one hop): `api` sends it to
-`routing.fallback_target` (unless that is the provider that just failed), `cache` answers it with a
-degraded response when one exists (a stale response-cache entry, or any answer when the semantic cache is
-on), `none` fails it.
+than the provider's TPM bucket fails, and then goes to `routing.fallback`: `api` sends it along the chain
+`routing.fallback_target` (one target or several, each tried at most once, in order, skipping the
+backend that just failed; a GPU pool in the chain is reached through the router's `to_pool`), `cache`
+answers it with a degraded response when one exists (a stale response-cache entry, or any answer when the
+semantic cache is on), `none` fails it.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import numpy as np
 
 from backends.api.provider import ApiBackend
 from backends.api.rate_limit import ACCEPTED, TOO_LARGE, backoff_s
-from sim.config.routing import RoutingSpec, parse_route
+from sim.config.routing import RoutingSpec
 from sim.core.request_block import (
     FAILED,
     FLAG_EXHAUSTED,
@@ -41,7 +42,11 @@ from sim.core.request_block import (
     RequestBlock,
 )
 
-SOURCE_GPU = -1
+SOURCE_GPU = -1  # a source below 0 is a GPU pool (-1 - its index); 0 and above are providers
+
+
+def _no_pool(block: RequestBlock, idx: np.ndarray, t: np.ndarray, code: int, hop: int) -> None:
+    raise AssertionError("a fallback chain names a GPU pool but no router took it")
 
 
 class ApiDispatcher:
@@ -52,12 +57,13 @@ class ApiDispatcher:
         hit_latency_s: float,
         degraded_always: bool,
         rngs_retry: list[np.random.Generator],
+        chain: list[int],
     ):
         self.apis = apis
         self.mode = routing.fallback
-        names = {a.name: a.index for a in apis}
-        fallback = parse_route(routing.fallback_target).provider
-        self.fallback_provider = 0 if fallback is None else names[fallback]
+        self.chain = chain  # routing.fallback_target as target codes (providers >= 0, GPU pools < 0)
+        # a chain's GPU pool: (block, requests, times, pool code, next hop), set by the router
+        self.to_pool: Callable[[RequestBlock, np.ndarray, np.ndarray, int, int], None] = _no_pool
         self.hit_latency_s = hit_latency_s
         self.degraded_always = degraded_always
         self.rngs_retry = rngs_retry
@@ -153,25 +159,36 @@ class ApiDispatcher:
         self.fail_one(block, i, t, p, hop)
 
     # -- failures and fallback -------------------------------------------------------------------
-    def _fallback_to(self, source: int, hop: int) -> int | None:
-        if hop == 0 and self.mode == "api" and source != self.fallback_provider:
-            return self.fallback_provider
+    def _fallback_to(self, source: int, hop: int) -> tuple[int, int] | None:
+        """(target code, next hop) for a request that failed at `source` after `hop` hops; None: no more."""
+        if self.mode != "api":
+            return None
+        chain = self.chain
+        while hop < len(chain):
+            code = chain[hop]
+            hop += 1
+            if code != source:
+                return code, hop
         return None
 
     def fail_many(self, block: RequestBlock, idx: np.ndarray, t: np.ndarray, source: int, hop: int) -> None:
-        """Requests `idx` whose call (from provider `source`, or SOURCE_GPU) failed at times `t`."""
-        target = self._fallback_to(source, hop)
-        if target is not None:
+        """Requests `idx` whose call (from provider `source`, or a GPU pool) failed at times `t`."""
+        nxt = self._fallback_to(source, hop)
+        if nxt is not None:
+            code, hop_next = nxt
             block.flags[idx] |= FLAG_FALLBACK
-            self.submit_many(block, idx, target, False, t, hop + 1)
+            if code < 0:
+                self.to_pool(block, idx, t, code, hop_next)
+            else:
+                self.submit_many(block, idx, code, False, t, hop_next)
             return
         if hop == 0 and self.mode == "cache":
             block.flags[idx] |= FLAG_FALLBACK
             ok = self._degradable(block, idx)
             self._degraded(block, idx[ok], t[ok])
             idx, t = idx[~ok], t[~ok]
-        block.path[idx] = PATH_GPU if source == SOURCE_GPU else PATH_API
-        if source != SOURCE_GPU:
+        block.path[idx] = PATH_GPU if source < 0 else PATH_API
+        if source >= 0:
             block.provider[idx] = source
         block.done_at[idx] = t
         block.finish_many(idx, FAILED)

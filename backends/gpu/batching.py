@@ -69,6 +69,8 @@ class BatchEngine:
         self.on_done = on_done
         # routing's fallback hook: called with (block, i, time) for a request that would fail; True = taken over
         self.on_failed: Callable[[RequestBlock, int, float], bool] | None = None
+        # routing's cascade hook: called with (block, i, time) for a request just served; True = taken over
+        self.on_served: Callable[[RequestBlock, int, float], bool] | None = None
         # a draining server whose batch has finished: the lifecycle deprovisions it
         self.on_drained: Callable[[Server], None] = lambda s: None
         self.idle: list[int] = []  # indices of idle READY servers (a heap; stale entries skipped)
@@ -358,6 +360,8 @@ class BatchEngine:
         block.status[i] = status
         block.path[i] = PATH_GPU
         block.done_at[i] = at
+        if status == SERVED and self.on_served is not None and self.on_served(block, i, at):
+            return
         block.pending -= 1
         if block.pending == 0:
             self.on_done(block)

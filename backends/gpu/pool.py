@@ -102,6 +102,15 @@ class GpuPool:
     def on_failed(self, fn: Callable[[RequestBlock, int, float], bool] | None) -> None:
         self.engine.on_failed = fn
 
+    @property
+    def on_served(self) -> Callable[[RequestBlock, int, float], bool] | None:
+        """Routing's cascade hook: called with (block, i, time) for a request just served; True = taken."""
+        return self.engine.on_served
+
+    @on_served.setter
+    def on_served(self, fn: Callable[[RequestBlock, int, float], bool] | None) -> None:
+        self.engine.on_served = fn
+
     def oldest_wait(self, now: float) -> float:
         return self.queue.oldest_wait(now)
 

@@ -23,16 +23,35 @@ from backends.cache.prefix import PrefixCache
 from backends.cache.response import ResponseCache
 from backends.cache.semantic import SemanticCache
 from backends.gpu.pool import GpuPool
+from backends.routing.escalation import Escalation
 from backends.routing.policy import Spiller
 from backends.routing.registry import policy_of
 from sim.config import Experiment
 from sim.config.routing import parse_route
-from sim.core.request_block import FLAG_SEMANTIC_FALSE, FLAG_STALE, PATH_CACHE, PATH_SEMANTIC, RequestBlock
+from sim.core.request_block import (
+    FLAG_SEMANTIC_FALSE,
+    FLAG_STALE,
+    PATH_CACHE,
+    PATH_NO_LLM,
+    PATH_SEMANTIC,
+    SERVED,
+    RequestBlock,
+)
 from sim.core.rng import name_key, stream
 from sim.core.ticks import Tick, call_later
 
-TARGET_GPU = -1
-TARGET_BATCH_OFFSET = 1000  # target code 1000 + k: provider k through its batch API
+# target codes: provider k (>= 0), provider k through its batch API (1000 + k), GPU pool j (-1 - j), no LLM
+TARGET_GPU = -1  # the first GPU pool
+TARGET_BATCH_OFFSET = 1000
+TARGET_NONE = -1_000_000
+
+
+def pool_code(j: int) -> int:
+    return -1 - j
+
+
+def is_pool(code: int) -> bool:
+    return TARGET_NONE < code < 0
 
 
 class Router:
@@ -40,14 +59,15 @@ class Router:
         self,
         exp: Experiment,
         env: simpy.Environment,
-        pool: GpuPool | None,
+        pools: list[GpuPool | None],
         apis: list[ApiBackend],
         replication: int = 0,
         response_cache: ResponseCache | None = None,
     ):
         self.exp = exp
         self.env = env
-        self.pool = pool
+        self.pools = pools  # by index in backends.pools() (None: a pool no route uses)
+        self.pool_index = {name: j for j, name in enumerate(exp.backends.pools())}
         self.apis = apis
         self.policy = policy_of(exp.routing.policy)
         self.hit_latency_s = exp.cache.response.hit_latency_s
@@ -58,6 +78,7 @@ class Router:
         self.class_target = np.array([self._code(t, names) for t in targets], dtype=np.int64)
         spill_target = self.policy.spill_target(exp.routing)
         self.spill_code = None if spill_target is None else self._code(spill_target, names)
+        self.none_latency_s = exp.routing.none_latency_s
         self.fallback = exp.routing.fallback
         self.num_events = 0
         self.response_cache = response_cache
@@ -71,27 +92,57 @@ class Router:
             self.hit_latency_s,
             degraded_always=sem.enabled,
             rngs_retry=[stream(seed, replication, "retries", 0 if a.index == 0 else name_key(a.name)) for a in apis],
+            chain=[self._code(t, names) for t in exp.routing.fallback_chain()],
+        )
+        self.dispatch.to_pool = self._fallback_to_pool
+        self.escalation = (
+            Escalation(exp, lambda t: self._code(t, names), self.second_call, seed, replication)
+            if exp.routing.escalate
+            else None
         )
         self._on_finished: Callable[[RequestBlock], None] = lambda _b: None
         self.dispatch.on_block_done = lambda b: self._on_finished(b)
-        self.spiller: Spiller | None = None
-        if pool is not None:
-            if self.spill_code is not None:
-                self.spiller = self.policy.spiller(exp, pool)
+        # per pool: its spill decision (none where the spill target is the pool itself)
+        self.spillers: list[Spiller | None] = [None] * len(pools)
+        for j, pool in enumerate(pools):
+            if pool is None:
+                continue
+            if self.spill_code is not None and self.spill_code != pool_code(j):
+                self.spillers[j] = self.policy.spiller(exp, pool)
             if self.fallback != "none":
-                pool.on_failed = self._gpu_failed
+                pool.on_failed = self._failed_hook(j)
+            if self.escalation is not None:
+                pool.on_served = self.escalation.on_served
+
+    @staticmethod
+    def pools_used(exp: Experiment) -> set[str]:
+        """The names of the GPU pools some route can send a request to (only these are provisioned)."""
+        policy = policy_of(exp.routing.policy)
+        targets = policy.class_targets(exp.routing, [c.name for c in exp.workload.classes])
+        spill = policy.spill_target(exp.routing)
+        if spill is not None:
+            targets.append(spill)
+        if exp.routing.fallback == "api":
+            targets.extend(exp.routing.fallback_chain())
+        targets.extend(e.to for e in exp.routing.escalate.values())
+        first = next(iter(exp.backends.pools()))
+        used = set()
+        for t in targets:
+            route = parse_route(t)
+            if route.kind == "gpu":
+                used.add(route.provider or first)
+        return used
 
     @staticmethod
     def uses_gpu(exp: Experiment) -> bool:
-        policy = policy_of(exp.routing.policy)
-        targets = policy.class_targets(exp.routing, [c.name for c in exp.workload.classes])
-        return any(parse_route(t).kind == "gpu" for t in targets)
+        return bool(Router.pools_used(exp))
 
-    @staticmethod
-    def _code(target: str, names: dict[str, int]) -> int:
+    def _code(self, target: str, names: dict[str, int]) -> int:
         route = parse_route(target)
         if route.kind == "gpu":
-            return TARGET_GPU
+            return TARGET_GPU if route.provider is None else pool_code(self.pool_index[route.provider])
+        if route.kind == "none":
+            return TARGET_NONE
         provider = 0 if route.provider is None else names[route.provider]
         return TARGET_BATCH_OFFSET + provider if route.batch else provider
 
@@ -129,15 +180,28 @@ class Router:
             self.prefix.apply(block, np.flatnonzero(todo))
         self.dispatch.draw(block)
         target = self.class_target[block.class_idx]
-        for code in np.unique(target[todo]).tolist():
-            if code == TARGET_GPU:
+        esc = self.escalation.draw(block, todo) if self.escalation is not None else None
+        codes = np.unique(target[todo]).tolist()
+        for code in codes:
+            if is_pool(code):
                 continue
             idx = np.flatnonzero(todo & (target == code))
+            if code == TARGET_NONE:
+                self._no_llm(block, idx, ready[idx])
+                continue
             p, batch = self._provider(code)
             self.dispatch.submit_many(block, idx, p, batch, ready[idx])
-        gpu_idx = np.flatnonzero(todo & (target == TARGET_GPU))
-        if len(gpu_idx):
-            self._pump(block, gpu_idx, ready[gpu_idx])
+        for code in reversed(codes):  # pools in their order: -1, -2, ...
+            if not is_pool(code):
+                continue
+            j = -1 - code
+            gpu_idx = np.flatnonzero(todo & (target == code))
+            if j:
+                block.pool[gpu_idx] = j
+            _Pump(self, j, block, gpu_idx, ready[gpu_idx], spill=True).start()
+        if esc is not None:
+            assert self.escalation is not None
+            self.escalation.after_routing(block, esc)
         if block.pending == 0:
             on_finished(block)
 
@@ -145,24 +209,75 @@ class Router:
         """At the horizon: settle every call that started before it (later ones stay in flight)."""
         self.dispatch.advance(horizon_s)
 
-    # -- events: one per GPU-bound arrival -----------------------------------------------------
-    def _pump(self, block: RequestBlock, gpu_idx: np.ndarray, ready: np.ndarray) -> None:
-        _Pump(self, block, gpu_idx, ready).start()
+    def _no_llm(self, block: RequestBlock, idx: np.ndarray, t: np.ndarray) -> None:
+        """Target `none`: a deterministic workflow, answered at a fixed latency, no tokens paid."""
+        lat = self.none_latency_s
+        block.path[idx] = PATH_NO_LLM
+        block.start_at[idx] = t
+        block.first_token_at[idx] = t + lat
+        block.done_at[idx] = t + lat
+        block.finish_many(idx, SERVED)
 
+    # -- events: one per GPU-bound arrival -----------------------------------------------------
     def _call_at(self, block: RequestBlock, i: int, code: int, now: float) -> None:
-        """An API call decided at event time (an overflow spill)."""
+        """A call decided at event time (an overflow spill): to an API, or into another GPU pool."""
+        if is_pool(code):
+            self._submit_one(-1 - code, block, i, now)
+            return
         self.dispatch.advance(now)
         p, batch = self._provider(code)
         self.dispatch.submit_one(block, i, p, batch, now)
         if block.pending == 0:
             self._on_finished(block)
 
-    def _gpu_failed(self, block: RequestBlock, i: int, at: float) -> bool:
-        """The GPU pool is down, or failed this request: hand it to routing.fallback."""
+    def _submit_one(self, j: int, block: RequestBlock, i: int, now: float) -> None:
+        pool = self.pools[j]
+        assert pool is not None  # a spill target's pool is provisioned (pools_used)
+        block.pool[i] = j
+        if self.fallback != "none" and len(pool.servers) > 0 and pool.num_ready == 0:
+            self._gpu_failed(block, i, now, pool_code(j))
+            return
+        c = int(block.class_idx[i])
+        tokens = (int(block.input_tokens[i]), int(block.output_tokens[i]), int(block.prefill_tokens[i]))
+        pool.submit(block, i, self.priorities[c], self.timeouts[c], tokens)
+
+    def _fallback_to_pool(self, block: RequestBlock, idx: np.ndarray, t: np.ndarray, code: int, hop: int) -> None:
+        """Requests that failed elsewhere enter GPU pool `code` at times `t` (a hop of the fallback chain)."""
+        j = -1 - code
+        order = np.argsort(t, kind="stable")
+        idx, t = idx[order], t[order]
+        block.pool[idx] = j
+        block.hop[idx] = hop
+        _Pump(self, j, block, idx, t, spill=False).start()
+
+    def second_call(self, block: RequestBlock, idx: np.ndarray, t: np.ndarray, code: int, at_event: bool) -> None:
+        """An escalation's second calls (backends/routing/escalation.py), starting at times t: into a GPU pool
+        (one event per distinct time, no spill) or to an API (the first call's cost kept, the second's added)."""
+        if is_pool(code):
+            j = -1 - code
+            order = np.argsort(t, kind="stable")
+            block.pool[idx] = j
+            _Pump(self, j, block, idx[order], t[order], spill=False).start()
+            return
+        if at_event:
+            self.dispatch.advance(float(t[0]))
+        p, batch = self._provider(code)
+        first_usd = block.cost_usd[idx].copy()
+        self.dispatch.submit_many(block, idx, p, batch, t)
+        block.cost_usd[idx] += first_usd
+        if at_event and block.pending == 0:
+            self._on_finished(block)
+
+    def _failed_hook(self, j: int) -> Callable[[RequestBlock, int, float], bool]:
+        code = pool_code(j)
+        return lambda block, i, at: self._gpu_failed(block, i, at, code)
+
+    def _gpu_failed(self, block: RequestBlock, i: int, at: float, source: int = SOURCE_GPU) -> bool:
+        """A GPU pool is down, or failed this request: hand it to routing.fallback."""
         if self.fallback == "none":
             return False
         self.dispatch.advance(at)
-        self.dispatch.fail_one(block, i, at, SOURCE_GPU, 0)
+        self.dispatch.fail_one(block, i, at, source, int(block.hop[i]))
         if block.pending == 0:
             self._on_finished(block)
         return True
@@ -170,15 +285,18 @@ class Router:
     def up_intervals(self, horizon_s: float) -> list[tuple[float, float]]:
         """Intervals during which at least one path that routing uses could serve."""
         out: list[tuple[float, float]] = []
-        if self.pool is not None:
-            out.extend(self.pool.ledger.healthy_intervals)
+        for pool in self.pools:
+            if pool is not None:
+                out.extend(pool.ledger.healthy_intervals)
         used = set(self.class_target.tolist())
         if self.spill_code is not None:
             used.add(self.spill_code)
         if self.fallback == "api":
-            used.add(self.dispatch.fallback_provider)
+            used.update(self.dispatch.chain)
+        if self.escalation is not None:
+            used.update(self.escalation.to_code)
         for code in used:
-            if code == TARGET_GPU:
+            if code < 0:
                 continue
             out.extend(self.apis[self._provider(code)[0]].up_intervals(horizon_s))
         return out
@@ -191,10 +309,28 @@ class _Pump:
     that keeps its whole block alive until the cyclic garbage collector runs (gigabytes under overload).
     """
 
-    __slots__ = ("router", "block", "idx", "times", "cls", "tokens", "j", "spiller", "spill_code", "check_down")
+    __slots__ = (
+        "router",
+        "pool",
+        "block",
+        "idx",
+        "times",
+        "cls",
+        "tokens",
+        "j",
+        "spiller",
+        "spill_code",
+        "check_down",
+        "source",
+    )
 
-    def __init__(self, router: Router, block: RequestBlock, gpu_idx: np.ndarray, ready: np.ndarray):
+    def __init__(
+        self, router: Router, pool_j: int, block: RequestBlock, gpu_idx: np.ndarray, ready: np.ndarray, spill: bool
+    ):
         self.router = router
+        pool = router.pools[pool_j]
+        assert pool is not None  # a class's target pool is provisioned (pools_used)
+        self.pool = pool
         self.block = block
         self.idx = gpu_idx.tolist()
         self.times = ready.tolist()
@@ -203,10 +339,10 @@ class _Pump:
         inp, out, pre = (block.input_tokens[gpu_idx], block.output_tokens[gpu_idx], block.prefill_tokens[gpu_idx])
         self.tokens = list(zip(inp.tolist(), out.tolist(), pre.tolist(), strict=True))
         self.j = 0
-        pool = router.pool
-        self.spiller = router.spiller
+        self.spiller = router.spillers[pool_j] if spill else None  # a fallback hop does not spill again
         self.spill_code = TARGET_GPU if router.spill_code is None else router.spill_code
-        self.check_down = router.fallback != "none" and pool is not None and len(pool.servers) > 0
+        self.check_down = router.fallback != "none" and len(pool.servers) > 0
+        self.source = pool_code(pool_j)
 
     def start(self) -> None:
         env = self.router.env
@@ -215,8 +351,7 @@ class _Pump:
 
     def fire(self, _tick: Tick) -> None:
         router = self.router
-        env, pool = router.env, router.pool
-        assert pool is not None  # a block's GPU-bound requests get a pump only when the pool exists
+        env, pool = router.env, self.pool
         prio, tmo = router.priorities, router.timeouts
         idx, times, cls, block, tokens = self.idx, self.times, self.cls, self.block, self.tokens
         spiller, check_down = self.spiller, self.check_down
@@ -228,7 +363,7 @@ class _Pump:
             if spiller is not None and spiller.spill(now, c):
                 router._call_at(block, i, self.spill_code, now)
             elif check_down and pool.num_ready == 0:
-                router._gpu_failed(block, i, now)
+                router._gpu_failed(block, i, now, self.source)
             else:
                 if spiller is not None:
                     spiller.admitted(c, now)

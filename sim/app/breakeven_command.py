@@ -99,6 +99,11 @@ def run_breakeven_command(
         options = resolve_options(exp, None, None, reps, max_reps)
         if exp.workload.arrivals.kind == "trace":
             raise ValueError("breakeven scales workload.arrivals.mean_rps; trace arrivals cannot be scaled")
+        if exp.backends.gpu_pools:
+            raise ValueError(
+                "breakeven sizes one GPU pool (backends.gpu_pool); for named pools (backends.gpu_pools) run "
+                "capsim plan --vary backends.gpu_pools.<name>.servers=LO..HI per pool"
+            )
         derive(exp, [("routing.policy", "gpu_only")], io.base_dir)
         for v in volumes:  # every variant the search may run, at its largest, checked before any replication
             largest = [("workload.arrivals.mean_rps", rate_for_volume(exp, v)), ("replications", max_reps)]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Discriminator, Field, Tag, ValidationInfo, field_validator
+from pydantic import Discriminator, Field, StringConstraints, Tag, ValidationInfo, field_validator, model_validator
 
 from sim.config.api import ApiSpec, NonNegPrice
 from sim.config.autoscaling import AutoscalerSpec, ServerSchedule
@@ -106,7 +106,29 @@ class GpuPoolSpec(Frozen):
         return v.strip().lower() if isinstance(v, str) else v
 
 
+# a pool's name: routed to as gpu:<name>, and a part of its metrics' names (gpu_utilization.pool.<name>)
+PoolName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$")]
+SHORTHAND_POOL = "gpu"  # the name of backends.gpu_pool's pool
+MAX_POOLS = 16
+
+
 class BackendsSpec(Frozen):
     api: ApiSpec = ApiSpec()
     apis: dict[str, ApiSpec] = Field(default_factory=dict)
-    gpu_pool: GpuPoolSpec = GpuPoolSpec()
+    gpu_pool: GpuPoolSpec = GpuPoolSpec()  # the one-pool shorthand: the pool named `gpu`
+    # several named pools (different GPU, model, price, scaling per pool); `gpu` alone targets the first
+    gpu_pools: Annotated[dict[PoolName, GpuPoolSpec], Field(max_length=MAX_POOLS)] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _one_way(self) -> BackendsSpec:
+        if self.gpu_pools and self.gpu_pool != GpuPoolSpec():
+            raise ValueError("give the GPU pools either as gpu_pool (one pool, named gpu) or as gpu_pools, not both")
+        return self
+
+    def pools(self) -> dict[str, GpuPoolSpec]:
+        """Every GPU pool by name, in the config's order (gpu_pool alone: one pool named `gpu`)."""
+        return dict(self.gpu_pools) if self.gpu_pools else {SHORTHAND_POOL: self.gpu_pool}
+
+    def pool_key(self, name: str) -> str:
+        """The dotted config path of a pool's section."""
+        return f"backends.gpu_pools.{name}" if self.gpu_pools else "backends.gpu_pool"

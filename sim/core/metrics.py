@@ -29,6 +29,7 @@ METRICS: dict[str, str] = {
     "gpu_utilization": "busy server-time / paid server-time (busy = running a batch)",
     "gpu_capacity_utilization": "server-time the GPU work would take in full batches (max_batch) / paid server-time",
     "preemptions": "GPU requests preempted for KV memory (paged policy) and recomputed later",
+    "escalated_requests": "requests answered a second time by a bigger model (routing.escalate), both calls paid",
     "availability": "served / requests that ended (in flight at the horizon left out unless overdue)",
     "uptime": "time-average fraction of the horizon with at least one healthy serving path",
     "slo_attainment": "fraction of requests served within their class's TTFT SLO",

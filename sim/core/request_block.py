@@ -21,6 +21,7 @@ PENDING, SERVED, FAILED, DROPPED = 0, 1, 2, 3
 # path codes: who answered (or was last tried)
 PATH_NONE, PATH_CACHE, PATH_GPU, PATH_API, PATH_API_BATCH, PATH_DEGRADED = 0, 1, 2, 3, 4, 5
 PATH_SEMANTIC = 6
+PATH_NO_LLM = 7  # routing target `none`: a deterministic workflow, no model called
 PATH_NAMES = {
     PATH_NONE: "none",
     PATH_CACHE: "cache",
@@ -29,7 +30,10 @@ PATH_NAMES = {
     PATH_API_BATCH: "api_batch",
     PATH_DEGRADED: "degraded",
     PATH_SEMANTIC: "semantic",
+    PATH_NO_LLM: "no_llm",
 }
+# the `stage` column (routing.escalate): drawn for escalation, first call under way; escalated (second call)
+STAGE_FIRST, STAGE_ESCALATED = 1, 2
 # bits of the `flags` column
 FLAG_FALLBACK = 1  # sent to routing.fallback after its backend was down or its retries ran out
 FLAG_SEMANTIC_FALSE = 2  # answered by the semantic cache with a wrong answer (a false hit)
@@ -57,6 +61,9 @@ class RequestBlock:
     status: np.ndarray = field(init=False)
     path: np.ndarray = field(init=False)
     provider: np.ndarray = field(init=False)  # int16 index of the API provider (0 = backends.api)
+    pool: np.ndarray = field(init=False)  # int8 index of the GPU pool in backends.pools() (path gpu)
+    hop: np.ndarray = field(init=False)  # int8: fallback hops taken (routing.fallback_target's chain)
+    stage: np.ndarray = field(init=False)  # int8: STAGE_* (routing.escalate)
     start_at: np.ndarray = field(init=False)  # admission into a batch / API call start
     first_token_at: np.ndarray = field(init=False)
     done_at: np.ndarray = field(init=False)  # last token, failure or drop time
@@ -72,6 +79,9 @@ class RequestBlock:
         self.status = np.zeros(n, dtype=np.int8)
         self.path = np.zeros(n, dtype=np.int8)
         self.provider = np.zeros(n, dtype=np.int16)
+        self.pool = np.zeros(n, dtype=np.int8)
+        self.hop = np.zeros(n, dtype=np.int8)
+        self.stage = np.zeros(n, dtype=np.int8)
         self.start_at = np.full(n, np.nan)
         self.first_token_at = np.full(n, np.nan)
         self.done_at = np.full(n, np.nan)

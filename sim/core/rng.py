@@ -31,6 +31,7 @@ COMPONENTS: dict[str, int] = {
     "noise": 15,
     "retries": 16,
     "autoscaler": 17,
+    "escalation": 18,
 }
 
 

@@ -28,6 +28,7 @@ from typing import Any
 
 from backends.gpu.catalog import model_of, server_price
 from sim.config import Experiment
+from sim.config.backends import GpuPoolSpec
 from sim.core.calendar import DAY_S, HOUR_S, WEEKDAYS
 from sim.core.timeseries import total_length
 
@@ -37,15 +38,26 @@ TCO_COMPONENTS = ("operations", "engineers", "monitoring", "storage", "egress", 
 MONTH_PARTS = ("api", "gpu", "fixed", *TCO_COMPONENTS)
 
 
-def gpu_provisioned(exp: Experiment) -> bool:
-    """Whether the run provisions a GPU pool: a GPU path in the routing and servers to put on it."""
+def used_pools(exp: Experiment) -> dict[str, GpuPoolSpec]:
+    """The GPU pools some route sends requests to, by name in the config's order (only these are paid)."""
     from backends.routing.router import Router
 
-    spec = exp.backends.gpu_pool
-    if not Router.uses_gpu(exp):
-        return False
-    has_schedule = spec.schedule is not None and max(spec.schedule) > 0
-    return spec.servers > 0 or has_schedule or spec.autoscaler.enabled
+    used = Router.pools_used(exp)
+    return {name: spec for name, spec in exp.backends.pools().items() if name in used}
+
+
+def gpu_provisioned(exp: Experiment) -> bool:
+    """Whether the run provisions a GPU pool: a GPU path in the routing and servers to put on it."""
+    for spec in used_pools(exp).values():
+        has_schedule = spec.schedule is not None and max(spec.schedule) > 0
+        if spec.servers > 0 or has_schedule or spec.autoscaler.enabled:
+            return True
+    return False
+
+
+def first_pool(exp: Experiment) -> GpuPoolSpec:
+    """The pool whose server price prices spare servers (N+1): the first used one, else the first."""
+    return next(iter(used_pools(exp).values()), next(iter(exp.backends.pools().values())))
 
 
 def in_scope(exp: Experiment, scope: str) -> bool:
@@ -134,7 +146,7 @@ def month_composition(exp: Experiment) -> dict[str, Any]:
         same = [WEEKDAYS[k] for k in range(7) if covered[k] > 0 and _kind(k) == _kind(d)]
         servers = "+".join(same) if same else "the whole span"
         stands[name] = f"not simulated: usage by its day factor, servers as on {servers}"
-    price = server_price(exp.backends.gpu_pool)
+    price = server_price(first_pool(exp))
     out: dict[str, Any] = {
         "hours_per_month": hpm,
         "weeks_per_month": hpm / HOURS_PER_WEEK,
@@ -146,6 +158,11 @@ def month_composition(exp: Experiment) -> dict[str, Any]:
         "price_per_server_hour_usd": price.usd_per_hour,
         "price_source": price.source,
     }
+    if exp.backends.gpu_pools:
+        out["pools"] = {
+            name: {"price_per_server_hour_usd": p.usd_per_hour, "price_source": p.source}
+            for name, p in ((name, server_price(spec)) for name, spec in used_pools(exp).items())
+        }
     if uses_calendar(exp):
         e_month, e_span = month_requests(exp), span_requests(exp)
         out.update(
@@ -211,6 +228,15 @@ def month_server_hours(exp: Experiment, intervals: list[tuple[float, float]], lo
 
 
 @dataclass(frozen=True)
+class PoolSpan:
+    """One GPU pool's provisioned intervals and its price per server-hour."""
+
+    name: str
+    usd_per_hour: float
+    provisioned: list[tuple[float, float]]
+
+
+@dataclass(frozen=True)
 class SpanUsage:
     """What one replication measured over [lo, hi)."""
 
@@ -219,15 +245,15 @@ class SpanUsage:
     requests: int
     api_usd: float
     tokens_out: int
-    provisioned: list[tuple[float, float]] | None  # GPU pool's provisioned intervals (None: no pool)
+    pools: tuple[PoolSpan, ...]  # the provisioned GPU pools (none: no pool)
 
 
 def storage_gb(exp: Experiment) -> float:
     st = exp.costs.tco.storage
     if st.gb is not None:
         return float(st.gb)
-    spec = exp.backends.gpu_pool
-    return model_of(spec).weight_bytes(spec.quantization) / 1e9
+    specs = list(used_pools(exp).values()) or [first_pool(exp)]  # one copy of each used pool's model
+    return math.fsum(model_of(spec).weight_bytes(spec.quantization) / 1e9 for spec in specs)
 
 
 def monthly_fixed_parts(exp: Experiment) -> dict[str, float]:
@@ -261,11 +287,15 @@ def compose(exp: Experiment, span: SpanUsage) -> dict[str, float]:
     """Horizon and monthly cost metrics of one replication."""
     hpm = exp.costs.hours_per_month
     measured_h = (span.hi_s - span.lo_s) / HOUR_S
-    price = server_price(exp.backends.gpu_pool).usd_per_hour
+    price = server_price(first_pool(exp)).usd_per_hour
     prorate = measured_h / hpm
     t = exp.costs.tco
-    # horizon
-    gpu_h = total_length(span.provisioned, span.lo_s, span.hi_s) / HOUR_S if span.provisioned is not None else 0.0
+    # horizon and month, per pool; the totals are their exact (correctly rounded) sums
+    pool_h = {p.name: total_length(p.provisioned, span.lo_s, span.hi_s) / HOUR_S * p.usd_per_hour for p in span.pools}
+    pool_month = {
+        p.name: month_server_hours(exp, p.provisioned, span.lo_s, span.hi_s) * p.usd_per_hour if p.provisioned else 0.0
+        for p in span.pools
+    }
     egress = (
         span.tokens_out * t.egress.bytes_per_token / 1e9 * t.egress.usd_per_gb if in_scope(exp, t.egress.scope) else 0.0
     )
@@ -273,17 +303,16 @@ def compose(exp: Experiment, span: SpanUsage) -> dict[str, float]:
     fixed_month = monthly_fixed_parts(exp)
     horizon = {
         "api": span.api_usd,
-        "gpu": gpu_h * price,
+        "gpu": math.fsum(pool_h.values()),
         "egress": egress,
         "redundancy": spare * measured_h,
         **{k: v * prorate for k, v in fixed_month.items()},
     }
     # month
     f = usage_factor(exp, span.requests, measured_h)
-    month_gpu = month_server_hours(exp, span.provisioned, span.lo_s, span.hi_s) * price if span.provisioned else 0.0
     month = {
         "api": span.api_usd * f,
-        "gpu": month_gpu,
+        "gpu": math.fsum(pool_month.values()),
         "egress": egress * f,
         "redundancy": spare * hpm,
         **fixed_month,
@@ -301,12 +330,16 @@ def compose(exp: Experiment, span: SpanUsage) -> dict[str, float]:
     }
     for k in MONTH_PARTS:
         out[f"cost_tco_{k}_monthly_usd"] = month[k]
+    if exp.backends.gpu_pools:
+        for name in pool_h:
+            out[f"cost_gpu_usd.pool.{name}"] = pool_h[name]
+            out[f"cost_gpu_monthly_usd.pool.{name}"] = pool_month[name]
     return out
 
 
 def per_minute_fixed_usd(exp: Experiment) -> float:
     """Time-priced spend per simulated minute outside the GPU pool (fixed and TCO amounts, spare servers)."""
     t = exp.costs.tco
-    price = server_price(exp.backends.gpu_pool).usd_per_hour
+    price = server_price(first_pool(exp)).usd_per_hour
     spare = t.redundancy.spare_servers * price if in_scope(exp, t.redundancy.scope) else 0.0
     return (math.fsum(monthly_fixed_parts(exp).values()) / exp.costs.hours_per_month + spare) / 60.0

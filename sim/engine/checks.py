@@ -160,22 +160,27 @@ def kv_problems(exp: Experiment, base_dir: Path | None) -> list[tuple[str, str]]
     fallback configured such requests go there instead (a deliberate "too large for the GPU" route): allowed."""
     from backends.gpu.catalog import kv_blocks, kv_capacity
 
-    pool, routing = exp.backends.gpu_pool, exp.routing
+    routing = exp.routing
     if routing.fallback != "none":
         return []
     targets = policy_of(routing.policy).class_targets(routing, [c.name for c in exp.workload.classes])
-    paged = pool.kv_policy == "paged"
-    # what one request may hold: whole blocks when paged (its last token may sit in a new block's first slot)
-    most = kv_blocks(pool) * pool.kv_block_tokens + 1 if paged else kv_capacity(pool)
+    pools = exp.backends.pools()
+    first = next(iter(pools))
     problems = []
     for i, c in enumerate(exp.workload.classes):
-        if parse_route(targets[i]).kind != "gpu":
+        route = parse_route(targets[i])
+        if route.kind != "gpu":
             continue
+        name = route.provider or first
+        pool = pools[name]
+        paged = pool.kv_policy == "paged"
+        # what one request may hold: whole blocks when paged (its last token may sit in a new block's first slot)
+        most = kv_blocks(pool) * pool.kv_block_tokens + 1 if paged else kv_capacity(pool)
         least = _least_tokens(c.input_tokens, base_dir) + _least_tokens(c.output_tokens, base_dir)
         if least > most:
             problems.append(
                 (
-                    "backends.gpu_pool.kv_cache_tokens",
+                    f"{exp.backends.pool_key(name)}.kv_cache_tokens",
                     f"the KV cache holds {most} token(s) per request, but the smallest request of class "
                     f"{c.name!r} (workload.classes.{i}) needs {least} (prompt + output): every such request "
                     "would fail; give more KV memory (or leave kv_cache_tokens unset to derive it)",
@@ -199,20 +204,105 @@ def cross_section_problems(exp: Experiment) -> list[tuple[str, str]]:
                     f"names unknown class {cls_name!r}; classes: " + ", ".join(sorted(names)),
                 )
             )
-        provider = parse_route(target).provider
-        if provider is not None and provider not in exp.backends.apis:
-            problems.append((f"routing.by_class.{cls_name}", f"names unknown API provider {provider!r}"))
+        problems.extend(target_problems(exp, f"routing.by_class.{cls_name}", target))
     problems.extend(policy_of(exp.routing.policy).problems(exp))
-    for key, target in (
-        ("overflow.target", exp.routing.overflow.target),
-        ("fallback_target", exp.routing.fallback_target),
-    ):
-        provider = parse_route(target).provider
-        if provider is not None and provider not in exp.backends.apis:
-            problems.append((f"routing.{key}", f"names unknown API provider {provider!r}"))
+    problems.extend(escalate_problems(exp))
+    problems.extend(target_problems(exp, "routing.overflow.target", exp.routing.overflow.target))
+    problems.extend(fallback_problems(exp))
+    if parse_route(exp.routing.overflow.target).kind == "none":
+        problems.append(("routing.overflow.target", "an overflow goes to a backend: a GPU pool or an API, not none"))
     problems.extend(arrival_problems(exp))
-    problems.extend(catalog_problems(exp.backends.gpu_pool))
+    for name, spec in exp.backends.pools().items():
+        key = exp.backends.pool_key(name)
+        problems.extend((key + path.removeprefix("backends.gpu_pool"), m) for path, m in catalog_problems(spec))
     return problems
+
+
+def escalate_problems(exp: Experiment) -> list[tuple[str, str]]:
+    """A cascade names a known class and a known model other than the class's own target; both its calls are
+    resolved when they start (a GPU pool, or an API without rate limits: backends/routing/escalation.py)."""
+    routing = exp.routing
+    classes = [c.name for c in exp.workload.classes]
+    if not routing.escalate or unknown_policy_message(routing.policy) is not None:
+        return []
+    problems: list[tuple[str, str]] = []
+    known = [c for c in routing.escalate if c in classes]
+    for name in routing.escalate:
+        if name not in classes:
+            problems.append(
+                (f"routing.escalate.{name}", f"names unknown class {name!r}; classes: {', '.join(classes)}")
+            )
+    if routing.policy == "by_class" and any(c not in routing.by_class for c in known):
+        return problems  # reported by the policy
+    targets = dict(zip(classes, policy_of(routing.policy).class_targets(routing, classes), strict=True))
+    first = next(iter(exp.backends.pools()))
+
+    def canonical(t: str) -> tuple[str, str | None, bool]:
+        r = parse_route(t)
+        return (r.kind, r.provider or (first if r.kind == "gpu" else None), r.batch)
+
+    def rate_limited(t: str) -> bool:
+        r = parse_route(t)
+        if r.kind != "api" or r.batch:
+            return False
+        api = exp.backends.api if r.provider is None else exp.backends.apis.get(r.provider)
+        return api is not None and (api.rate_limit.rpm is not None or api.rate_limit.tpm is not None)
+
+    for name in known:
+        key = f"routing.escalate.{name}"
+        to = routing.escalate[name].to
+        found = target_problems(exp, f"{key}.to", to)
+        problems.extend(found)
+        if found:
+            continue
+        own = targets[name]
+        if parse_route(own).kind == "none":
+            problems.append((key, f"class {name!r} is answered without a model (target none): nothing to escalate"))
+        elif canonical(to) == canonical(own):
+            problems.append((f"{key}.to", f"{to!r} is class {name!r}'s own target: an escalation goes elsewhere"))
+        for which, t in (("its own target", own), ("the escalation target", to)):
+            if rate_limited(t):
+                problems.append(
+                    (
+                        f"{key}.to" if t == to else key,
+                        f"{which} {t!r} has a rate limit: a cascade needs calls that "
+                        "are answered when they start (a GPU pool, or an API without rate_limit rpm/tpm)",
+                    )  # fmt: skip
+                )
+    return problems
+
+
+def fallback_problems(exp: Experiment) -> list[tuple[str, str]]:
+    """The fallback chain names known backends, each once (a chain that comes back to a target it has left
+    would be a loop; hops only move forward, so a chain of n targets ends after at most n hops)."""
+    routing = exp.routing
+    chain = routing.fallback_chain()
+    single = isinstance(routing.fallback_target, str)
+    first = next(iter(exp.backends.pools()))
+    problems: list[tuple[str, str]] = []
+    seen: dict[tuple[str, str | None, bool], int] = {}
+    for k, target in enumerate(chain):
+        key = "routing.fallback_target" if single else f"routing.fallback_target.{k}"
+        problems.extend(target_problems(exp, key, target))
+        route = parse_route(target)
+        canonical = (route.kind, route.provider or (first if route.kind == "gpu" else None), route.batch)
+        if canonical in seen:
+            problems.append((key, f"{target!r} is already hop {seen[canonical]} of the chain: a loop"))
+        seen.setdefault(canonical, k)
+    return problems
+
+
+def target_problems(exp: Experiment, key: str, target: str) -> list[tuple[str, str]]:
+    """A routing target that names a provider or a GPU pool the config does not have."""
+    route = parse_route(target)
+    if route.provider is None:
+        return []
+    if route.kind == "api" and route.provider not in exp.backends.apis:
+        return [(key, f"names unknown API provider {route.provider!r}")]
+    pools = exp.backends.pools()
+    if route.kind == "gpu" and route.provider not in pools:
+        return [(key, f"names unknown GPU pool {route.provider!r}; pools: {', '.join(pools)}")]
+    return []
 
 
 def arrival_problems(exp: Experiment) -> list[tuple[str, str]]:

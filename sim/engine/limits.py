@@ -136,7 +136,6 @@ def estimate_run(exp: Experiment, base_dir: Path | None = None, points: float = 
     horizon_s = exp.horizon_h * HOUR_S
     reps = float(exp.replications)
     arr = exp.workload.arrivals
-    pool = exp.backends.gpu_pool
     runs = reps * points  # replications over every sweep point
 
     if arr.kind == "trace":
@@ -163,26 +162,26 @@ def estimate_run(exp: Experiment, base_dir: Path | None = None, points: float = 
     block = max(min(BLOCK_REQUESTS, per_rep), peak_rate * min(MIN_BLOCK_S, horizon_s))
     est.memory_bytes.append((key, "one generation block of requests", block * BYTES_PER_REQUEST))
 
-    fails = pool.failures
-    if fails.mtbf_h is not None:
-        servers = max(
-            [pool.servers, pool.autoscaler.max_servers if pool.autoscaler.enabled else 0, *(pool.schedule or [])]
-        )
-        cycles = servers * horizon_s / ((fails.mtbf_h + fails.mttr_h) * HOUR_S)
-        key = (
-            "backends.gpu_pool.failures.mtbf_h" if fails.mtbf_h <= fails.mttr_h else "backends.gpu_pool.failures.mttr_h"
-        )
-        est.events.append((key, "server failure/repair cycles", runs * cycles * EVENTS_PER_FAILURE))
+    for name, pool in exp.backends.pools().items():
+        where = exp.backends.pool_key(name)
+        fails = pool.failures
+        if fails.mtbf_h is not None:
+            servers = max(
+                [pool.servers, pool.autoscaler.max_servers if pool.autoscaler.enabled else 0, *(pool.schedule or [])]
+            )
+            cycles = servers * horizon_s / ((fails.mtbf_h + fails.mttr_h) * HOUR_S)
+            key = f"{where}.failures.mtbf_h" if fails.mtbf_h <= fails.mttr_h else f"{where}.failures.mttr_h"
+            est.events.append((key, "server failure/repair cycles", runs * cycles * EVENTS_PER_FAILURE))
+        auto = pool.autoscaler
+        if auto.enabled:
+            evals = horizon_s / auto.evaluate_every_s
+            est.events.append((f"{where}.autoscaler.evaluate_every_s", "autoscaler evaluations", runs * evals))
     apis = [("backends.api", exp.backends.api), *((f"backends.apis.{k}", v) for k, v in exp.backends.apis.items())]
     for where, api in apis:
         if api.outages.mtbf_h is not None:
             cycles = horizon_s / ((api.outages.mtbf_h + api.outages.mttr_h) * HOUR_S)
             which = "mtbf_h" if api.outages.mtbf_h <= api.outages.mttr_h else "mttr_h"
             est.events.append((f"{where}.outages.{which}", "API outages", runs * cycles * EVENTS_PER_OUTAGE))
-    auto = pool.autoscaler
-    if auto.enabled:
-        evals = horizon_s / auto.evaluate_every_s
-        est.events.append(("backends.gpu_pool.autoscaler.evaluate_every_s", "autoscaler evaluations", runs * evals))
     est.events.append(("horizon_h", "timeseries minutes", runs * math.ceil(horizon_s / 60.0)))
     est.events.append(("replications", "replications", runs * EVENTS_PER_REPLICATION))
     if points > 1:

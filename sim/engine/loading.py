@@ -394,5 +394,7 @@ def load_config(path: str | Path, overrides: Iterable[str] = ()) -> Experiment:
 
 def resolved_yaml(exp: Experiment) -> str:
     """The fully resolved config (defaults filled in), as YAML that loads back to the same experiment."""
-    data = exp.model_dump(mode="json")
+    # with named pools the one-pool shorthand is left out (it stays at its defaults, and reads as a pool)
+    exclude = {"backends": {"gpu_pool"}} if exp.backends.gpu_pools else None
+    data = exp.model_dump(mode="json", exclude=exclude)
     return dump(data)

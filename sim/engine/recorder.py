@@ -28,11 +28,13 @@ from sim.core.request_block import (
     PATH_NAMES,
     PENDING,
     SERVED,
+    STAGE_ESCALATED,
     RequestBlock,
 )
 from sim.core.timeseries import LevelSeries, counts_per_minute, minutes_in
 from sim.engine.censored import Unserved
 from sim.engine.hybrid_tally import HybridTally
+from sim.engine.pool_tally import PoolTally
 
 COUNTERS = (
     "requests",
@@ -142,6 +144,7 @@ class Recorder:
         self.cost_by_class = np.zeros(len(classes))
         self.cost_by_path: dict[str, float] = {}
         self.served_by_class = np.zeros(len(classes), dtype=np.int64)
+        self.escalated_by_class = np.zeros(len(classes), dtype=np.int64)  # routing.escalate's second calls
         self.requests_by_class = np.zeros(len(classes), dtype=np.int64)
         self.arrivals = np.zeros(self.num_minutes)
         self.api_spend = np.zeros(self.num_minutes)
@@ -155,6 +158,8 @@ class Recorder:
         self.keep_requests = exp.output.requests
         self.hybrid = HybridTally(exp)
         self.hybrid.peak_covered = self.peak_covered
+        pools = list(exp.backends.pools())
+        self.pools = PoolTally(pools, horizon_s) if exp.backends.gpu_pools else None  # named pools only
 
     @property
     def request_rows(self) -> list[dict[str, np.ndarray]]:
@@ -189,7 +194,12 @@ class Recorder:
             b = _subset(b, m)
         self._tally(b)
         if self.keep_requests and len(b):
-            self._rows_by_block[b.index] = _request_columns(b, self.class_names)
+            rows = _request_columns(b, self.class_names)
+            if self.exp.backends.gpu_pools:
+                rows["pool"] = b.pool  # index in backends.gpu_pools (path gpu)
+            if self.exp.routing.escalate:
+                rows["stage"] = b.stage  # 2: escalated (routing.escalate)
+            self._rows_by_block[b.index] = rows
 
     def _tally(self, b: RequestBlock) -> None:
         c = self.counts
@@ -215,10 +225,15 @@ class Recorder:
         self._unserved(b, st)
         self.requests_by_class += np.bincount(b.class_idx, minlength=len(self.class_names))
         self.served_by_class += np.bincount(lat.class_idx, minlength=len(self.class_names))
+        escalated = b.stage == STAGE_ESCALATED
+        if escalated.any():
+            self.escalated_by_class += np.bincount(b.class_idx[escalated], minlength=len(self.class_names))
         ttft, e2e, hour = lat.ttft_s, lat.e2e_s, lat.hour
         c["slo_met"] += int((ttft <= self.slo[lat.class_idx]).sum())
         self.ttft.add(ttft)
         self.e2e.add(e2e)
+        if self.pools is not None:
+            self.pools.add(b, st, served, ttft, e2e)
         peak = hour == self.peak_hour
         if peak.any():
             self.peak_ttft.add(ttft[peak])
@@ -284,6 +299,9 @@ def _subset(b: RequestBlock, m: np.ndarray) -> RequestBlock:
         "status",
         "path",
         "provider",
+        "pool",
+        "hop",
+        "stage",
         "start_at",
         "first_token_at",
         "done_at",

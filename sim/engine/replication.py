@@ -21,13 +21,14 @@ from backends.gpu.catalog import server_price
 from backends.gpu.pool import GpuPool
 from backends.routing.router import Router
 from sim.config import Experiment
+from sim.config.backends import SHORTHAND_POOL, GpuPoolSpec
 from sim.core.calendar import HOUR_S
 from sim.core.heap import bound_heap_growth
 from sim.core.request_block import RequestBlock
 from sim.core.rng import name_key, stream
 from sim.core.timeseries import total_length, union_length
 from sim.engine import live
-from sim.engine.bill import SpanUsage, compose, per_minute_fixed_usd
+from sim.engine.bill import PoolSpan, SpanUsage, compose, per_minute_fixed_usd
 from sim.engine.censored import censored_quantile
 from sim.engine.recorder import Recorder
 from workloads.generator import RequestGenerator
@@ -73,22 +74,26 @@ class Replication:
                 )
             )
         classes = exp.workload.classes
-        self.pool = (
+        used = Router.pools_used(exp)
+        # a pool's streams are keyed by its name; the shorthand's pool (named gpu) keeps the unnamed ones
+        self.pools: list[GpuPool | None] = [
             GpuPool(
                 self.env,
-                exp.backends.gpu_pool,
+                spec,
                 [c.priority for c in classes],
                 [c.timeout_s for c in classes],
-                stream(seed, replication, "cold_start"),
+                stream(seed, replication, "cold_start", _pool_key(name)),
                 self.horizon_s,
                 self._block_finished,
-                rng_failures=stream(seed, replication, "failures"),
+                rng_failures=stream(seed, replication, "failures", _pool_key(name)),
                 warmup_s=exp.warmup_h * HOUR_S,
             )
-            if Router.uses_gpu(exp)
+            if name in used
             else None
-        )
-        self.router = Router(exp, self.env, self.pool, self.apis, replication=replication, response_cache=self.cache)
+            for name, spec in exp.backends.pools().items()
+        ]
+        self.pool = self.pools[0]
+        self.router = Router(exp, self.env, self.pools, self.apis, replication=replication, response_cache=self.cache)
         self.live: dict[int, RequestBlock] = {}
         self.recorder.live_blocks = self.live.values
         self.recorder.settled_before = self._settled_before
@@ -103,8 +108,9 @@ class Replication:
             self.env.run(until=self.horizon_s * k / steps)
             live.report(self.rep, k / steps)
         self.router.close(self.horizon_s)
-        if self.pool is not None:
-            self.pool.close(self.horizon_s)
+        for pool in self.pools:
+            if pool is not None:
+                pool.close(self.horizon_s)
         pending = [b for b in self.live.values() if b.pending > 0]
         self.recorder.flush(pending)
         result = self._result()
@@ -128,7 +134,10 @@ class Replication:
         """Every request end before this time is written into its block (a drop at a deadline and a lazily
         resolved API attempt may be written after their time; everything else is written at its time)."""
         t = min(self.env.now, self.router.dispatch.settled_before())
-        return min(t, self.pool.settled_before()) if self.pool is not None else t
+        for pool in self.pools:
+            if pool is not None:
+                t = min(t, pool.settled_before())
+        return t
 
     def _block_finished(self, block: RequestBlock) -> None:
         self.live.pop(block.index, None)
@@ -139,16 +148,16 @@ class Replication:
         exp, rec = self.exp, self.recorder
         c = rec.counts
         lo, hi = rec.warmup_s, self.horizon_s
-        pool = self.pool
-        price = server_price(exp.backends.gpu_pool).usd_per_hour
-        if pool is not None:
-            paid_s = total_length(pool.ledger.provisioned_intervals, lo, hi)
-            busy_s = pool.ledger.busy.total_length()
-            gpu_util: float | None = busy_s / paid_s if paid_s > 0 else None
-            gpu_cap_util: float | None = pool.ledger.work_s / paid_s if paid_s > 0 else None
-        else:
-            paid_s = busy_s = 0.0
-            gpu_util = gpu_cap_util = None
+        pools = [
+            (name, spec, pool)
+            for (name, spec), pool in zip(exp.backends.pools().items(), self.pools, strict=True)
+            if pool is not None
+        ]
+        paid_s = sum(total_length(pool.ledger.provisioned_intervals, lo, hi) for _, _, pool in pools)
+        busy_s = sum(pool.ledger.busy.total_length() for _, _, pool in pools)
+        work_s = sum(pool.ledger.work_s for _, _, pool in pools)
+        gpu_util: float | None = busy_s / paid_s if pools and paid_s > 0 else None
+        gpu_cap_util: float | None = work_s / paid_s if pools and paid_s > 0 else None
         bill = compose(
             exp,
             SpanUsage(
@@ -157,9 +166,13 @@ class Replication:
                 c["requests"],
                 rec.sums["cost_api"],
                 c["tokens_out"],
-                pool.ledger.provisioned_intervals if pool is not None else None,
+                tuple(
+                    PoolSpan(name, server_price(spec).usd_per_hour, pool.ledger.provisioned_intervals)
+                    for name, spec, pool in pools
+                ),
             ),
         )
+        pool_parts = {k: bill.pop(k) for k in [k for k in bill if ".pool." in k]}
         cost_total, cost_gpu, cost_fixed = bill["cost_total_usd"], bill["cost_gpu_usd"], bill["cost_fixed_usd"]
         tokens = c["tokens_in"] + c["tokens_out"]
         requests = c["requests"]
@@ -205,7 +218,8 @@ class Replication:
             "peak_concurrency": rec.concurrency.peak,
             "gpu_utilization": gpu_util,
             "gpu_capacity_utilization": gpu_cap_util,
-            "preemptions": pool.ledger.preemptions if pool is not None else 0,
+            "preemptions": sum(pool.ledger.preemptions for _, _, pool in pools),
+            "escalated_requests": int(rec.escalated_by_class.sum()),
             "availability": c["served"] / finished if finished else None,
             "uptime": uptime,
             "slo_attainment": c["slo_met"] / requests if requests else None,
@@ -225,26 +239,42 @@ class Replication:
         ):
             breakdown[f"requests.class.{name}"] = r
             breakdown[f"served.class.{name}"] = s
+        if exp.routing.escalate:
+            for name, e in zip(rec.class_names, rec.escalated_by_class.tolist(), strict=True):
+                breakdown[f"escalated_requests.class.{name}"] = e
         breakdown.update(rec.hybrid.breakdown(rec.cost_by_class, cost_gpu, cost_fixed + bill["cost_tco_usd"]))
+        if exp.backends.gpu_pools:
+            breakdown.update(pool_parts)
+            breakdown.update(_pool_metrics(rec, pools, lo, hi))
         n_min = rec.num_minutes
         busy = np.zeros(n_min)
         healthy = np.zeros(n_min)
         capacity_used = np.zeros(n_min)
         gpu_spend = np.zeros(n_min)
-        if pool is not None:
+        per_pool: dict[str, np.ndarray] = {}
+        for name, spec, pool in pools:
             from sim.core.timeseries import LevelSeries
 
             lh, lp = LevelSeries(n_min), LevelSeries(n_min)
-            ledger = pool.ledger
-            if ledger.healthy_intervals:
-                a = np.array(ledger.healthy_intervals)
+            if pool.ledger.healthy_intervals:
+                a = np.array(pool.ledger.healthy_intervals)
                 lh.add(a[:, 0], a[:, 1])
-            if ledger.provisioned_intervals:
-                a = np.array(ledger.provisioned_intervals)
+            if pool.ledger.provisioned_intervals:
+                a = np.array(pool.ledger.provisioned_intervals)
                 lp.add(a[:, 0], a[:, 1])
-            busy, healthy = ledger.busy.minute_means(n_min), lh.minute_means()
-            capacity_used = np.asarray(ledger.work_by_minute[:n_min], dtype=np.float64) / 60.0
-            gpu_spend = lp.minute_means() * price / 60.0
+            p_busy, p_healthy = pool.ledger.busy.minute_means(n_min), lh.minute_means()
+            p_spend = lp.minute_means() * server_price(spec).usd_per_hour / 60.0
+            busy, healthy = busy + p_busy, healthy + p_healthy
+            capacity_used = capacity_used + np.asarray(pool.ledger.work_by_minute[:n_min], dtype=np.float64) / 60.0
+            gpu_spend = gpu_spend + p_spend
+            if exp.backends.gpu_pools:
+                per_pool[f"busy_servers.pool.{name}"] = p_busy
+                per_pool[f"healthy_servers.pool.{name}"] = p_healthy
+                per_pool[f"provisioned_servers.pool.{name}"] = lp.minute_means()
+                per_pool[f"capacity_used_servers.pool.{name}"] = (
+                    np.asarray(pool.ledger.work_by_minute[:n_min], dtype=np.float64) / 60.0
+                )
+                per_pool[f"spend_usd.pool.{name}"] = p_spend
         timeseries = (
             {
                 "minute": np.arange(n_min, dtype=np.int64),
@@ -256,6 +286,7 @@ class Replication:
                 # servers' worth of work in full batches (gpu_capacity_utilization per minute; see docs/metrics.md)
                 "capacity_used_servers": capacity_used,
                 "spend_usd": rec.api_spend + gpu_spend + per_minute_fixed_usd(exp),
+                **per_pool,
             }
             if exp.output.timeseries
             else {}
@@ -279,8 +310,34 @@ class Replication:
             hourly=hourly,
             histograms={"ttft_s": rec.ttft.to_dict(), "e2e_s": rec.e2e.to_dict()},
             requests=requests_cols,
-            num_events=self.router.num_events + (pool.ledger.num_events if pool else 0),
+            num_events=self.router.num_events + sum(pool.ledger.num_events for _, _, pool in pools),
         )
+
+
+def _pool_metrics(
+    rec: Recorder, pools: list[tuple[str, GpuPoolSpec, GpuPool]], lo: float, hi: float
+) -> dict[str, float | None]:
+    """Each named pool's utilization, capacity utilization, uptime, preemptions and request metrics, as
+    `<metric>.pool.<name>` (the same definitions as the totals, over that pool alone)."""
+    out: dict[str, float | None] = {}
+    assert rec.pools is not None  # named pools have a tally
+    index = {name: j for j, name in enumerate(rec.pools.names)}
+    for name, _, pool in pools:
+        paid_s = total_length(pool.ledger.provisioned_intervals, lo, hi)
+        part: dict[str, float | None] = {
+            "gpu_utilization": pool.ledger.busy.total_length() / paid_s if paid_s > 0 else None,
+            "gpu_capacity_utilization": pool.ledger.work_s / paid_s if paid_s > 0 else None,
+            "uptime": union_length(pool.ledger.healthy_intervals, lo, hi) / (hi - lo),
+            "preemptions": pool.ledger.preemptions,
+            "server_hours": paid_s / HOUR_S,
+            **rec.pools.metrics(index[name]),
+        }
+        out.update({f"{k}.pool.{name}": v for k, v in part.items()})
+    return out
+
+
+def _pool_key(name: str) -> int:
+    return 0 if name == SHORTHAND_POOL else name_key(name)
 
 
 def simulate(exp: Experiment, replication: int) -> ReplicationResult:

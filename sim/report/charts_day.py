@@ -311,19 +311,24 @@ def latency_chart(data: ReportData) -> bytes | None:
 
 
 def _pools(ts: pd.DataFrame) -> list[str | None]:
-    named = sorted({c.split(".", 1)[1] for c in ts.columns if c.startswith("busy_servers.")})
+    named = sorted({c.split(".pool.", 1)[1] for c in ts.columns if c.startswith("busy_servers.pool.")})
     return list(named) if named else [None]
 
 
 def _col(base: str, pool: str | None) -> str:
-    return base if pool is None else f"{base}.{pool}"
+    """A per-pool column is `<base>.pool.<name>` (backends.gpu_pools), as the per-pool metrics are named."""
+    return base if pool is None else f"{base}.pool.{pool}"
 
 
 def utilization_chart(data: ReportData) -> bytes | None:
     """Per pool and hour of day: capacity used (the work done, in full batches, over paid server-time) as the
     headline, busy (running any batch) as a secondary line, and the paid share lost to cold starts and failures."""
     ts = data.timeseries
-    if ts is None or "busy_servers" not in ts.columns and not any(c.startswith("busy_servers.") for c in ts.columns):
+    if (
+        ts is None
+        or "busy_servers" not in ts.columns
+        and not any(c.startswith("busy_servers.pool.") for c in ts.columns)
+    ):
         return None
     measured = ts[ts["minute"] >= data.warmup_h * 60.0]
     if measured.empty:
@@ -387,12 +392,12 @@ def utilization_chart(data: ReportData) -> bytes | None:
             ax.yaxis.set_major_locator(MultipleLocator(25))
             ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.0f}%" if v <= 100 else ""))
             ax.set_ylabel("share of paid server-time")
-            metric_name = "gpu_capacity_utilization" if name == "gpu_pool" else f"gpu_capacity_utilization.{name}"
+            metric_name = "gpu_capacity_utilization" if name == "gpu_pool" else f"gpu_capacity_utilization.pool.{name}"
             used = data.metric_mean(metric_name)
             total_prov = float(np.nansum(prov))
             if used is None and "cap" in g.columns and total_prov > 0:
                 used = float(np.nansum(g["cap"].to_numpy())) / total_prov
-            busy_m = data.metric_mean("gpu_utilization" if name == "gpu_pool" else f"gpu_utilization.{name}")
+            busy_m = data.metric_mean("gpu_utilization" if name == "gpu_pool" else f"gpu_utilization.pool.{name}")
             if busy_m is None and total_prov > 0:
                 busy_m = float(np.nansum(g["busy"].to_numpy())) / total_prov
             head = [f"capacity used {used * 100:.0f}%" if used is not None else None]
