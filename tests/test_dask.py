@@ -90,3 +90,17 @@ def test_cli_executor_dask_writes_identical_results(tmp_path: Path, cluster: str
     c = pd.read_parquet(tmp_path / "sweep" / "points" / "000_backends.gpu_pool.servers=5" / "replications.parquet")
     assert (c["backends.gpu_pool.servers"] == 5).all()  # a sweep point's rows carry its values
     pd.testing.assert_frame_equal(c.drop(columns=["wall_s", "backends.gpu_pool.servers"]), a.iloc[:3])
+
+
+def test_multi_dimensional_plan_is_identical_on_dask(cluster: str) -> None:
+    """The search's decisions depend only on replications' metrics: the local pool and Dask give the same
+    document, point for point."""
+    from sim.studies.plan import resolve_options
+    from sim.studies.search import Search, Space
+
+    exp = load(mgc_config(rps=4.0, horizon_h=0.05))
+    space = Space.parse(["backends.gpu_pool.max_batch=1,2", "backends.gpu_pool.servers=1..5"])
+    options = resolve_options(exp, None, None, 3, 6)
+    local = Search(exp, space, options, Executor(workers=2)).run().to_json()
+    dask = Search(exp, space, options, Executor("dask", address=cluster)).run().to_json()
+    assert dask == local and local["best"] is not None

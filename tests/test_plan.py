@@ -45,13 +45,16 @@ def test_plan_reduces_to_erlang_c() -> None:
     expected = min(c for c, w in waits.items() if w <= target)
     assert expected == 5 and waits[4] > 2 * target and waits[5] < target / 1.5  # a clear-cut case
     exp = load(mgc_config(rps=lam, horizon_h=0.25))
-    planner = Planner(
-        exp, VaryRange.parse(f"{KEY}=1..40"), PlanOptions((Target.parse("queue_wait_mean_s<=0.25"),), 0.8, 5, 20)
-    )
+    targets = (Target.parse("queue_wait_mean_s<=0.25"),)
+    # without the screens: galloping 1, 2, 4, 8 then bisection 6, 5
+    planner = Planner(exp, VaryRange.parse(f"{KEY}=1..40"), PlanOptions(targets, 0.8, 5, 20, screens=False))
     result = planner.search()
     assert result.value == expected
-    # galloping 1, 2, 4, 8 then bisection 6, 5
     assert result.order == [1, 2, 4, 8, 6, 5]
+    # with them (the default), 1..3 servers are below the arrival rate (3.2 Erlangs): 4 fails, 5 meets
+    screened = Planner(exp, VaryRange.parse(f"{KEY}=1..40"), PlanOptions(targets, 0.8, 5, 20)).search()
+    assert screened.value == expected and screened.order == [4, 5] and sorted(screened.screened) == [1, 2, 3]
+    assert screened.candidates[5].metrics == result.candidates[5].metrics  # the same replications
     doc = result.to_json()
     tried = {e["value"]: e for e in doc["tried"]}
     # clear failures stop at the first replications; values that meet get more until the interval clears P

@@ -188,7 +188,7 @@ def simulate(
 
 def plan(
     config: ConfigLike,
-    vary: str,
+    vary: str | Sequence[str],
     targets: Sequence[str] | None = None,
     overrides: Mapping[str, Any] | None = None,
     *,
@@ -196,25 +196,28 @@ def plan(
     replications: int = 10,
     max_replications: int = 80,
     tol: float | None = None,
+    screens: bool = True,
     seed: int | None = None,
     workers: int | None = None,
     executor: str = "local",
     address: str | None = None,
     **kwargs: Any,
 ) -> dict[str, Any]:
-    """`capsim plan`: the smallest value of the key in `vary` ("KEY=LO..HI") meeting every target with
-    probability >= confidence; returns the document `capsim plan --json` prints (`value` None: none in range)."""
-    from sim.engine.variants import derive
-    from sim.studies.plan import Planner, VaryRange, resolve_options
+    """`capsim plan`: the cheapest point of the space in `vary` ("KEY=LO..HI" searched, "KEY=V1,V2" enumerated;
+    one string or several) meeting every target with probability >= confidence; returns the document
+    `capsim plan --json` prints (`best` None: no point meets)."""
+    from sim.app.plan_command import check_space
+    from sim.studies.plan import resolve_options
+    from sim.studies.search import Search, Space
 
     exp = load_config(config, overrides, seed=seed, **kwargs)
     runner = Executor(executor, workers, address)
-    parsed = VaryRange.parse(vary)
-    options = resolve_options(exp, list(targets) if targets else None, confidence, replications, max_replications, tol)
-    for v in {parsed.lo, parsed.hi}:
-        derive(exp, [(parsed.key, parsed.value(v))], Path.cwd())
+    space = Space.parse([vary] if isinstance(vary, str) else list(vary))
+    target_list = list(targets) if targets else None
+    options = resolve_options(exp, target_list, confidence, replications, max_replications, tol, screens)
+    check_space(exp, space, max_replications, screens, Path.cwd())
     with runner.session() as session:
-        doc: dict[str, Any] = Planner(exp, parsed, options, session, Path.cwd()).search().to_json()
+        doc: dict[str, Any] = Search(exp, space, options, session, Path.cwd()).run().to_json()
     return doc
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,8 @@ from sim.config import Experiment
 from sim.engine.variants import derive
 from sim.studies.breakeven import SERVERS_KEY, Breakeven, _fmt, _human, _tco_bars, parse_volumes, rate_for_volume
 from sim.studies.plan import PlanOptions, resolve_options
+from sim.studies.screens import memory_problem
+from sim.studies.search import Space
 
 
 def print_breakeven(doc: dict[str, Any], stream: Any = None) -> None:
@@ -92,10 +95,19 @@ def write_chart(doc: dict[str, Any], path: Path) -> None:
 
 
 def run_breakeven_command(
-    exp: Experiment, volumes_text: str, reps: int, max_reps: int, max_servers: int, io: StudyOutput
+    exp: Experiment,
+    volumes_text: str,
+    reps: int,
+    max_reps: int,
+    max_servers: int,
+    io: StudyOutput,
+    vary_texts: Sequence[str] = (),
 ) -> int:
-    def check() -> tuple[list[float], PlanOptions]:
+    def check() -> tuple[list[float], PlanOptions, Space | None]:
         volumes = parse_volumes(volumes_text)
+        space = Space.parse(vary_texts) if vary_texts else None
+        if space is not None and space.searched is not None:
+            raise ValueError("breakeven --vary: give KEY=V1,V2,...; the server count is searched by breakeven itself")
         options = resolve_options(exp, None, None, reps, max_reps)
         if exp.workload.arrivals.kind == "trace":
             raise ValueError("breakeven scales workload.arrivals.mean_rps; trace arrivals cannot be scaled")
@@ -109,14 +121,18 @@ def run_breakeven_command(
             largest = [("workload.arrivals.mean_rps", rate_for_volume(exp, v)), ("replications", max_reps)]
             derive(exp, [*largest, ("routing.policy", "gpu_only"), (SERVERS_KEY, max_servers)], io.base_dir)
             derive(exp, [*largest, ("routing.policy", "api_only"), ("costs.fixed_monthly_usd", 0.0)], io.base_dir)
-        return volumes, options
+            for col in space.columns() if space is not None else []:
+                point = [*largest, ("routing.policy", "gpu_only"), (SERVERS_KEY, max_servers), *col]
+                if memory_problem(derive(exp, point, io.base_dir, checks=False)) is None:
+                    derive(exp, point, io.base_dir)
+        return volumes, options, space
 
     parsed = checked(check)
     if parsed is None:
         return 2
-    volumes, options = parsed
+    volumes, options, space = parsed
     with io.executor.session() as executor:
-        doc = Breakeven(exp, volumes, options, max_servers, executor, io.base_dir, io.log).run()
+        doc = Breakeven(exp, volumes, options, max_servers, executor, io.base_dir, io.log, space).run()
     io.write(exp, "breakeven.json", doc)
     if io.out is not None:
         write_chart(doc, Path(io.out) / "breakeven.png")

@@ -184,8 +184,12 @@ def report(
 @app.command(cls=Command)
 def plan(
     config: str = typer.Argument(..., metavar="CONFIG", help="experiment YAML, or - for stdin"),
-    vary: str = typer.Option(
-        ..., "--vary", metavar="KEY=LO..HI", help="KEY=LO..HI, e.g. backends.gpu_pool.servers=1..32"
+    vary: list[str] = typer.Option(
+        ...,
+        "--vary",
+        metavar="KEY=LO..HI|KEY=V1,V2,...",
+        help="a dimension (repeatable): KEY=LO..HI searched (e.g. backends.gpu_pool.servers=1..32), "
+        "KEY=V1,V2,... enumerated (e.g. backends.gpu_pool.gpu=h100,h200)",
     ),
     target: list[str] = typer.Option(
         None, "--target", metavar="METRIC<=VALUE", help="METRIC<=VALUE or METRIC>=VALUE (default: plan.targets)"
@@ -203,15 +207,21 @@ def plan(
     address: str | None = typer.Option(None, "--address", metavar="ADDR", help="Dask scheduler address"),
     as_json: bool = typer.Option(False, "--json", help="print the plan JSON alone on stdout"),
     quiet: bool = typer.Option(False, "--quiet", help="no progress lines"),
-    out: Path | None = typer.Option(None, "--out", metavar="DIR", help="also write plan.json into this folder"),
+    out: Path | None = typer.Option(
+        None, "--out", metavar="DIR", help="also write plan.json (and frontier.png) into this folder"
+    ),
+    screens: bool = typer.Option(
+        True, "--screens/--no-screens", help="rule out hopeless points analytically before simulating"
+    ),
 ) -> None:
-    """Smallest value of KEY whose replications meet every target with probability >= P (exit 3: none)."""
+    """Cheapest point of the --vary space whose replications meet every target with probability >= P
+    (one KEY=LO..HI: its smallest value); exit 3: none."""
     from sim.app.plan_command import run_plan_command
 
     io = _study_output(config, executor_from(executor, workers, address), as_json, quiet, out)
     exp = _load(config, overrides_from(set_, seed))
     with out_guard(out):
-        code = run_plan_command(exp, vary, target or None, confidence, reps, max_reps, tol, io)
+        code = run_plan_command(exp, vary, target or None, confidence, reps, max_reps, tol, io, screens)
     raise typer.Exit(code)
 
 
@@ -234,6 +244,12 @@ def breakeven(
     out: Path | None = typer.Option(
         None, "--out", metavar="DIR", help="write breakeven.json and breakeven.png into this folder"
     ),
+    vary: list[str] = typer.Option(
+        None,
+        "--vary",
+        metavar="KEY=V1,V2,...",
+        help="self-host on the cheapest of these (repeatable), e.g. backends.gpu_pool.gpu=h100,h200",
+    ),
 ) -> None:
     """API-only vs self-hosted (servers sized by the plan search) vs hybrid, monthly cost across volumes."""
     from sim.app.breakeven_command import run_breakeven_command
@@ -241,7 +257,7 @@ def breakeven(
     io = _study_output(config, executor_from(executor, workers, address), as_json, quiet, out)
     exp = _load(config, overrides_from(set_, seed))
     with out_guard(out):
-        code = run_breakeven_command(exp, volumes, reps, max_reps, max_servers, io)
+        code = run_breakeven_command(exp, volumes, reps, max_reps, max_servers, io, vary or ())
     raise typer.Exit(code)
 
 

@@ -46,11 +46,15 @@ def _set_path(data: dict[str, Any], key: str, value: Any) -> None:
         node[parts[-1]] = value
 
 
-def derive(exp: Experiment, changes: Sequence[tuple[str, Any]], base_dir: Path | None = None) -> Experiment:
+def derive(
+    exp: Experiment, changes: Sequence[tuple[str, Any]], base_dir: Path | None = None, checks: bool = True
+) -> Experiment:
     """The experiment with each (dotted key, value) applied and everything revalidated.
 
     The `sweep` section is dropped from the variant (a variant is a single point). Raises ConfigError with
-    the dotted path of every problem.
+    the dotted path of every problem. With `checks=False`, only the models' own validation runs (not the
+    checks across sections, files and the catalog): for a planner's screens, which explain a point that
+    cannot be deployed better than its ConfigError would.
     """
     data = exp.model_dump(mode="json")
     data["sweep"] = {}
@@ -62,7 +66,7 @@ def derive(exp: Experiment, changes: Sequence[tuple[str, Any]], base_dir: Path |
     except ValidationError as err:
         problems = [Problem(".".join(map(str, e["loc"])), None, format_pydantic(dict(e))) for e in err.errors()]
         raise ConfigError(problems) from None
-    cross = run_problems(out, base_dir)
+    cross = run_problems(out, base_dir) if checks else []
     if cross:
         raise ConfigError([Problem(p, None, m) for p, m in cross])
     return out

@@ -16,7 +16,7 @@ from sim.report.data import NotAResultsFolder, ReportData, is_results_folder
 if TYPE_CHECKING:
     from sim.report.page import Chart
 
-CHART_SLUGS = frozenset({"day", "latency", "utilization", "bill", "spread", "cache", "plan", "breakeven"})
+CHART_SLUGS = frozenset({"day", "latency", "utilization", "bill", "spread", "cache", "plan", "frontier", "breakeven"})
 
 __all__ = ["NotAResultsFolder", "build_charts", "is_results_folder", "write_report"]
 
@@ -24,6 +24,7 @@ __all__ = ["NotAResultsFolder", "build_charts", "is_results_folder", "write_repo
 def build_charts(data: ReportData) -> list[Chart]:
     """Every chart the folder's data supports, in reading order (a chart with no data is left out)."""
     from sim.report.charts_day import day_chart, latency_chart, utilization_chart
+    from sim.report.charts_frontier import frontier_chart, is_multi
     from sim.report.charts_money import bill_chart, cache_chart, distributions_chart
     from sim.report.charts_plan import breakeven_chart, plan_chart
     from sim.report.page import Chart
@@ -74,7 +75,20 @@ def build_charts(data: ReportData) -> list[Chart]:
         png = fn(data)
         if png:
             charts.append(Chart(slug, title, caption, png))
-    if data.plan:
+    if data.plan and is_multi(data.plan):
+        png = frontier_chart(data.plan)
+        if png:
+            charts.append(
+                Chart(
+                    "frontier",
+                    "Frontier",
+                    "Monthly cost against p95 TTFT of every configuration simulated, coloured by GPU type "
+                    "(filled: meets the targets with the required confidence), with 95% intervals as bars; "
+                    "dashed: the Pareto frontier; star: the chosen configuration.",
+                    png,
+                )
+            )
+    elif data.plan:
         png = plan_chart(data.plan)
         if png:
             charts.append(

@@ -225,15 +225,37 @@ def month_text(mc: dict[str, Any]) -> str:
 def plan_tables(data: ReportData) -> str:
     parts = []
     if data.plan and isinstance(data.plan.get("tried"), list):
+        multi = any(isinstance(t, dict) and len(t.get("values") or {}) > 1 for t in data.plan["tried"])
+
+        def point(t: dict[str, Any]) -> str:
+            if not multi:
+                return _e(t.get("value"))
+            return _e(", ".join(f"{str(k).rsplit('.', 1)[-1]}={v}" for k, v in (t.get("values") or {}).items()))
+
         rows = "".join(
-            f"<tr><td>{_e(t.get('value'))}</td><td>{_e(t.get('p_meet'))}</td><td>{_e(t.get('replications'))}</td></tr>"
+            f"<tr><td>{point(t)}</td><td>{_e(t.get('p_meet'))}</td><td>{_e(t.get('replications'))}</td>"
+            f"<td>{_e(t.get('decision'))}</td><td>{_e(t.get('monthly_cost_usd'))}</td></tr>"
             for t in data.plan["tried"]
             if isinstance(t, dict)
         )
+        head = "point" if multi else _e(data.plan.get("key", "value"))
         parts.append(
-            f"<details><summary>Plan: every value tried</summary><table><tr><th>{_e(data.plan.get('key', 'value'))}"
-            f"</th><th>P(meet)</th><th>replications</th></tr>{rows}</table></details>"
+            f"<details><summary>Plan: every value tried</summary><table><tr><th>{head}"
+            f"</th><th>P(meet)</th><th>replications</th><th>decision</th><th>monthly cost</th></tr>{rows}</table>"
+            "</details>"
         )
+        best = data.plan.get("best_by_gpu")
+        if multi and isinstance(best, dict) and best:
+            rows = "".join(
+                f"<tr><td>{_e(g)}</td><td>{point(b)}</td><td>{_e(b.get('monthly_cost_usd'))}</td>"
+                f"<td>{_e(b.get('monthly_cost_ci95'))}</td><td>{_e(b.get('p_meet'))}</td></tr>"
+                for g, b in best.items()
+                if isinstance(b, dict)
+            )
+            parts.append(
+                "<h2>Best point per GPU type</h2><table><tr><th>GPU</th><th>point</th><th>monthly cost</th>"
+                f"<th>95% CI</th><th>P(meet)</th></tr>{rows}</table>"
+            )
     return "".join(parts)
 
 

@@ -24,7 +24,7 @@ At each volume, on the same replication indices (common random numbers; costs ar
 The break-even volume is where self-hosted becomes cheaper than API-only, linearly interpolated between
 the two volumes around the first sign change; its interval comes from the curves' uncertainty bands.
 Naive sizing, for comparison: the average GPU-bound request rate over the throughput of one server at a
-full batch (sim.breakeven.server_capacity_rps), rounded up: no peak, no queueing, no SLO.
+full batch (sim.studies.screens.server_capacity_rps), rounded up: no peak, no queueing, no SLO.
 """
 
 from __future__ import annotations
@@ -45,8 +45,9 @@ from sim.engine.executor import Executor
 from sim.engine.targets import meets_all
 from sim.engine.variants import derive
 from sim.studies.plan import Planner, PlanOptions, VaryRange
+from sim.studies.screens import SERVERS_KEY, class_token_means, memory_problem, server_capacity_rps
+from sim.studies.search import Space
 
-SERVERS_KEY = "backends.gpu_pool.servers"
 _SUFFIX = {"": 1.0, "K": 1e3, "M": 1e6, "B": 1e9, "G": 1e9, "T": 1e12}
 _VOLUME = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*([kKmMbBgGtT]?)\s*$")
 
@@ -69,17 +70,6 @@ def parse_volumes(text: str) -> list[float]:
     return sorted(set(out))
 
 
-def class_token_means(exp: Experiment) -> tuple[float, float]:
-    """(E[input tokens], E[output tokens]) per request over the class mix (exact means)."""
-    from workloads.token_counts import make_token_distribution
-
-    e_in = e_out = 0.0
-    for c in exp.workload.classes:
-        e_in += c.share * float(make_token_distribution(c.input_tokens).mean)
-        e_out += c.share * float(make_token_distribution(c.output_tokens).mean)
-    return e_in, e_out
-
-
 def monthly_tokens(exp: Experiment) -> float:
     """Expected tokens requested in a calendar month of the workload's own calendar (sim.bill)."""
     e_in, e_out = class_token_means(exp)
@@ -90,26 +80,6 @@ def rate_for_volume(exp: Experiment, volume: float) -> float:
     """The mean_rps whose calendar month (weekends and day factors included) requests `volume` tokens."""
     e_in, e_out = class_token_means(exp)
     return rate_for_month_requests(exp, volume / (e_in + e_out))
-
-
-def server_capacity_rps(exp: Experiment) -> float:
-    """Requests/s one server sustains at a full batch on average-sized requests (no queueing, no SLO)."""
-    from backends.gpu.catalog import derived_moe, iteration_model, kv_capacity
-
-    spec = exp.backends.gpu_pool
-    it = iteration_model(spec)
-    e_in, e_out = class_token_means(exp)
-    batch = max(1.0, min(float(spec.max_batch), kv_capacity(spec) / (e_in + e_out)))
-    t_iter = (
-        it.base
-        + it.per_seq * batch
-        + it.per_prefill_token * batch * e_in / e_out
-        + it.per_kv_token * batch * (e_in + e_out / 2.0)
-    )
-    moe = derived_moe(spec)
-    if moe is not None:
-        t_iter += moe.seconds(batch)
-    return batch / (e_out * t_iter)
 
 
 def naive_servers(exp: Experiment) -> int:
@@ -160,8 +130,10 @@ class Breakeven:
         executor: Executor | None = None,
         base_dir: Path | None = None,
         log: Callable[[str], None] | None = None,
+        space: Space | None = None,
     ):
         self.exp, self.volumes, self.options, self.max_servers = exp, volumes, options, max_servers
+        self.columns = [tuple(c) for c in space.columns()] if space is not None else [()]
         self.targets, self.confidence = list(options.targets), options.confidence
         self.n0 = options.reps
         self.executor, self.base_dir = executor or Executor(), base_dir
@@ -176,7 +148,8 @@ class Breakeven:
     def run(self) -> dict[str, Any]:
         exp = self.exp
         rows: list[dict[str, Any]] = []
-        prev_self, prev_hybrid = 1, 0
+        prev_self: dict[tuple[Any, ...], int] = {}  # per column: more volume never needs fewer servers
+        prev_hybrid: dict[tuple[Any, ...], int] = {}
         for v in self.volumes:
             rps = rate_for_volume(exp, v)
             ev = derive(exp, [("workload.arrivals.mean_rps", rps)], self.base_dir)
@@ -186,22 +159,43 @@ class Breakeven:
             api_m = self._run(api_exp, self.n0)
             api = _cost(api_m)
             api_p = sum(meets_all(self.targets, m) for m in api_m) / len(api_m)
-            # self-hosted
+            # self-hosted: the cheapest column (GPU type, TP, ...) at its smallest server count that meets
+            best_self: tuple[float, Any, Any, CostPoint, dict[str, float | None], Experiment] | None = None
             gpu_exp = derive(ev, [("routing.policy", "gpu_only")], self.base_dir)
-            planner = self._planner(gpu_exp, VaryRange(SERVERS_KEY, 1, self.max_servers, True))
-            plan = planner.search(lo=prev_self)
-            self_cost = CostPoint(None, None, None)
-            self_tco: dict[str, float | None] = dict.fromkeys(MONTH_PARTS)
-            if plan.value is not None:
-                prev_self = int(plan.value)
+            last_plan: dict[str, Any] | None = None  # what the search says when no column meets
+            for col in self._fitting(gpu_exp):
+                col_exp = derive(gpu_exp, list(col), self.base_dir)
+                planner = self._planner(col_exp, VaryRange(SERVERS_KEY, 1, self.max_servers, True))
+                plan = planner.search(lo=prev_self.get(col, 1))
+                last_plan = last_plan or plan.to_json()
+                if plan.value is None:
+                    continue
+                prev_self[col] = int(plan.value)
                 ans = plan.candidates[plan.value]
                 first = [ans.metrics[r] for r in range(self.n0)]
-                self_cost = self._self_band(planner, int(plan.value), _cost(first))
-                self_tco = _tco(first)
-            # hybrid
-            hyb_servers, hyb_cost, hyb_plan = self._hybrid(ev, prev_hybrid)
-            if hyb_servers is not None:
-                prev_hybrid = hyb_servers
+                cost = self._self_band(planner, int(plan.value), _cost(first))
+                if cost.mean is not None and (best_self is None or cost.mean < best_self[0]):
+                    best_self = (cost.mean, col, plan, cost, _tco(first), col_exp)
+            self_cost = CostPoint(None, None, None)
+            self_tco: dict[str, float | None] = dict.fromkeys(MONTH_PARTS)
+            self_value, self_plan_doc, self_choice, naive_exp = None, last_plan, None, gpu_exp
+            if best_self is not None:
+                _, col, plan, self_cost, self_tco, naive_exp = best_self
+                self_value, self_plan_doc, self_choice = plan.value, plan.to_json(), dict(col)
+            # hybrid: the cheapest column and server count of the hybrid routing
+            best_hyb: tuple[float, Any, int, CostPoint, dict[str, Any] | None] | None = None
+            for col in self._fitting(ev):
+                col_ev = derive(ev, list(col), self.base_dir) if col else ev
+                n, c, hplan = self._hybrid(col_ev, prev_hybrid.get(col, 0))
+                if n is None:
+                    continue
+                prev_hybrid[col] = n
+                if c.mean is not None and (best_hyb is None or c.mean < best_hyb[0]):
+                    best_hyb = (c.mean, col, n, c, hplan)
+            hyb_servers, hyb_cost, hyb_plan, hyb_choice = None, CostPoint(None, None, None), None, None
+            if best_hyb is not None:
+                _, col, hyb_servers, hyb_cost, hyb_plan = best_hyb
+                hyb_choice = dict(col)
             rows.append(
                 {
                     "volume": v,
@@ -211,19 +205,30 @@ class Breakeven:
                     "self_tco": self_tco,
                     "api_p_meet": api_p,
                     "self": self_cost,
-                    "self_servers": plan.value,
-                    "self_plan": plan.to_json(),
-                    "naive_servers": naive_servers(gpu_exp),
+                    "self_servers": self_value,
+                    "self_plan": self_plan_doc,
+                    "self_choice": self_choice,
+                    "naive_servers": naive_servers(naive_exp),
                     "hybrid": hyb_cost,
                     "hybrid_servers": hyb_servers,
                     "hybrid_plan": hyb_plan,
+                    "hybrid_choice": hyb_choice,
                 }
             )
             self.log(
-                f"  api ${_fmt(api.mean)}  self-hosted {plan.value} servers ${_fmt(self_cost.mean)}  "
-                f"hybrid {hyb_servers} servers ${_fmt(hyb_cost.mean)}"
+                f"  api ${_fmt(api.mean)}  self-hosted {self_value} servers{_choice(self_choice)} "
+                f"${_fmt(self_cost.mean)}  "
+                f"hybrid {hyb_servers} servers{_choice(hyb_choice)} ${_fmt(hyb_cost.mean)}"
             )
         return self._doc(rows)
+
+    def _fitting(self, exp: Experiment) -> list[tuple[Any, ...]]:
+        """The columns whose model fits its GPUs' memory (the memory screen; the rest cannot be deployed)."""
+        return [
+            c
+            for c in self.columns
+            if not c or memory_problem(derive(exp, list(c), self.base_dir, checks=False)) is None
+        ]
 
     def _planner(self, exp: Experiment, vary: VaryRange) -> Planner:
         return Planner(exp, vary, self.options, self.executor, self.base_dir)
@@ -324,7 +329,13 @@ class Breakeven:
             "seed": self.exp.seed,
             "self_hosted_plans": [r["self_plan"] for r in rows],
             "hybrid_plans": [r["hybrid_plan"] for r in rows],
+            "self_hosted_choice": [r["self_choice"] for r in rows],
+            "hybrid_choice": [r["hybrid_choice"] for r in rows],
         }
+
+
+def _choice(values: dict[str, Any] | None) -> str:
+    return "" if not values else " (" + ", ".join(f"{k.rsplit('.', 1)[-1]}={v}" for k, v in values.items()) + ")"
 
 
 def _fmt(v: float | None) -> str:

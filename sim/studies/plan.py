@@ -1,6 +1,10 @@
 """`capsim plan`: the smallest value of a key whose replications meet every target with probability >= P.
 
 Search (assumes that raising the value never makes the targets harder to meet):
+  0. screens (sim.studies.screens, unless PlanOptions.screens is off): for the server count, the values
+     below the fewest servers whose full-batch throughput reaches the busiest hour's arrival rate are ruled
+     out unsimulated, so the search starts at that count; a value whose model does not fit the GPUs' memory
+     fails unsimulated;
   1. galloping from LO: LO, LO+s, LO+3s, LO+7s, ... (steps doubling, clamped to HI) until a value meets;
      if HI fails, no value in range does (exit 3);
   2. bisection between the last value that failed and the first that met, down to one integer step
@@ -29,6 +33,7 @@ from sim.core.stats import t_interval
 from sim.engine.executor import Executor
 from sim.engine.targets import DECISION_LEVEL, Target, meets_all, proportion
 from sim.engine.variants import derive
+from sim.studies.screens import SERVERS_KEY, memory_problem, min_servers, server_capacity_rps
 
 _RANGE = re.compile(r"^\s*([A-Za-z0-9_.]+)\s*=\s*([-+0-9.eE]+)\s*\.\.\s*([-+0-9.eE]+)\s*$")
 
@@ -72,6 +77,8 @@ class Candidate:
     decision: str = ""  # meets | fails (| "... at cap" when the point estimate decided)
 
     def evidence(self, targets: Sequence[Target], confidence: float) -> dict[str, Any]:
+        """The decision's evidence: P(meet) with its Wilson interval, the monthly cost and every target's
+        metric with their t intervals over the replications run."""
         reps = sorted(self.metrics)
         k = sum(1 for r in reps if meets_all(targets, self.metrics[r]))
         prop = proportion(k, len(reps), confidence)
@@ -88,7 +95,19 @@ class Candidate:
             "p_meet_by_target": per_target,
             "monthly_cost_usd": cost[0] if cost else None,
             "monthly_cost_ci95": [cost[1], cost[2]] if cost else None,
+            "metrics": {name: self.mean(name) for name in objective_metrics(targets)},
         }
+
+    def mean(self, name: str) -> dict[str, Any]:
+        """A metric's mean over the replications run, with its t interval (None where undefined)."""
+        ci = t_interval([self.metrics[r].get(name) for r in sorted(self.metrics)])
+        return {"mean": ci[0], "ci95": [ci[1], ci[2]]} if ci else {"mean": None, "ci95": None}
+
+
+def objective_metrics(targets: Sequence[Target]) -> list[str]:
+    """What a frontier trades against cost: every target's metric, availability and p95 TTFT (the chart's axis)."""
+    names = [t.metric for t in targets]
+    return list(dict.fromkeys([*names, "availability", "ttft_p95_s"]))
 
 
 @dataclass
@@ -100,6 +119,7 @@ class PlanResult:
     candidates: dict[int | float, Candidate]
     order: list[int | float]
     seed: int
+    screened: dict[int | float, str] = field(default_factory=dict)
 
     @property
     def answer(self) -> Candidate | None:
@@ -120,6 +140,7 @@ class PlanResult:
             "search_order": list(self.order),
             "interval_level": DECISION_LEVEL,
             "monthly_cost_ci95": ans_ev["monthly_cost_ci95"] if ans_ev else None,
+            "screened": [{"value": v, "decision": "screened", "reason": r} for v, r in sorted(self.screened.items())],
         }
 
 
@@ -134,6 +155,7 @@ class PlanOptions:
     reps: int = 10
     max_reps: int = 80
     tol: float | None = None
+    screens: bool = True
 
     def __post_init__(self) -> None:
         if self.reps < 1 or self.max_reps < self.reps:
@@ -161,8 +183,40 @@ class Planner:
         self.tol = tol if tol is not None else (vary.hi - vary.lo) / 100.0 if not vary.integer else 1
         self.executor, self.base_dir = executor or Executor(), base_dir
         self.candidates: dict[int | float, Candidate] = {}
+        self.screened: dict[int | float, str] = {}
         self.order: list[int | float] = []
         self.on_progress = on_progress or (lambda _msg: None)
+
+    def replications_run(self) -> int:
+        return sum(len(c.metrics) for c in self.candidates.values())
+
+    def screen(self, v: int | float) -> str | None:
+        """Why value v cannot meet the targets without simulating it (sim.studies.screens), or None."""
+        if not self.options.screens:
+            return None
+        if v not in self.screened:
+            point = derive(self.exp, [(self.vary.key, v)], self.base_dir, checks=False)
+            reason = memory_problem(point)
+            if reason is None and self.vary.key == SERVERS_KEY and self.vary.integer:
+                need = min_servers(point, self.targets)
+                if need is not None and v < need:
+                    reason = f"throughput: {v} x {server_capacity_rps(point):.4g} req/s < busiest hour's rate"
+            if reason is None:
+                return None
+            self.screened[v] = reason
+        return self.screened[v]
+
+    def first_unscreened(self, lo: int | float) -> int | float:
+        """The first value from lo that the throughput screen lets through (lo itself for other keys)."""
+        if not (self.options.screens and self.vary.key == SERVERS_KEY and self.vary.integer):
+            return lo
+        point = derive(self.exp, [(self.vary.key, self.vary.value(lo))], self.base_dir, checks=False)
+        if memory_problem(point) is not None:
+            return lo
+        first = max(lo, min_servers(point, self.targets) or lo)
+        for v in range(int(lo), int(min(first, self.vary.hi + 1))):
+            self.screen(v)
+        return first
 
     def candidate(self, x: float) -> Candidate:
         v = self.vary.value(x)
@@ -175,6 +229,13 @@ class Planner:
         c.metrics.update(self.executor.metrics(c.exp, todo))
 
     def decide(self, x: float) -> bool:
+        v = self.vary.value(x)
+        reason = self.screen(v)
+        if reason is not None:
+            if v not in self.order:
+                self.order.append(v)
+                self.on_progress(f"{self.vary.key}={v}: screened ({reason})")
+            return False
         c = self.candidate(x)
         if c.value not in self.order:
             self.order.append(c.value)
@@ -198,6 +259,9 @@ class Planner:
     def search(self, lo: float | None = None) -> PlanResult:
         """Galloping from `lo` (default LO) then bisection; returns the smallest value that meets."""
         vlo, vhi = self.vary.lo if lo is None else max(lo, self.vary.lo), self.vary.hi
+        vlo = self.first_unscreened(vlo)
+        if vlo > vhi:
+            return self._result(None)
         if self.decide(vlo):
             return self._result(self.vary.value(vlo))
         failed, step = vlo, self.tol
@@ -225,7 +289,14 @@ class Planner:
 
     def _result(self, value: int | float | None) -> PlanResult:
         return PlanResult(
-            self.vary.key, value, self.confidence, self.targets, self.candidates, self.order, self.exp.seed
+            self.vary.key,
+            value,
+            self.confidence,
+            self.targets,
+            self.candidates,
+            self.order,
+            self.exp.seed,
+            self.screened,
         )
 
 
@@ -236,6 +307,7 @@ def resolve_options(
     reps: int = 10,
     max_reps: int = 80,
     tol: float | None = None,
+    screens: bool = True,
 ) -> PlanOptions:
     """The search's options, targets and P defaulting to the config's `plan` section (ValueError when bad)."""
     from sim.engine.targets import parse_targets
@@ -248,4 +320,4 @@ def resolve_options(
         raise ValueError(f"--confidence: must be in (0, 1), got {confidence!r}")
     if max_reps < reps:
         raise ValueError(f"--max-reps ({max_reps}) must be >= --reps ({reps})")
-    return PlanOptions(tuple(targets), p, reps, max_reps, tol)
+    return PlanOptions(tuple(targets), p, reps, max_reps, tol, screens)

@@ -1,0 +1,110 @@
+"""Analytic screens: what a planner can rule out before simulating a point.
+
+* Memory: the model's weights do not fit in the server's GPUs (`tensor_parallel` x usable HBM), so the
+  point cannot be deployed (catalog-derived KV capacity below one token). Screened always.
+* Throughput: a server at a full batch of average-sized requests completes
+  `server_capacity_rps` requests per second (iteration time affine in the batch, so the full batch is the
+  most a server can do; the KV cache caps the batch). When every request goes to the pool and waits there
+  (`gpu_only`, no response or semantic cache, no timeouts) and some target bounds a latency (a `*_s`
+  metric with `<=`), `servers x capacity` below the mean arrival rate of the busiest hour of the simulated
+  span means the queue grows for that whole hour: the point cannot meet the target. `min_servers` is the
+  smallest count that passes, so a search over servers starts there.
+The screens rule points out; they never rule one in (every point that passes is simulated).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from sim.config import Experiment
+from sim.core.calendar import HOUR_S
+from sim.engine.targets import Target
+
+SERVERS_KEY = "backends.gpu_pool.servers"
+
+
+def class_token_means(exp: Experiment) -> tuple[float, float]:
+    """(E[input tokens], E[output tokens]) per request over the class mix (exact means)."""
+    from workloads.token_counts import make_token_distribution
+
+    e_in = e_out = 0.0
+    for c in exp.workload.classes:
+        e_in += c.share * float(make_token_distribution(c.input_tokens).mean)
+        e_out += c.share * float(make_token_distribution(c.output_tokens).mean)
+    return e_in, e_out
+
+
+def server_capacity_rps(exp: Experiment) -> float:
+    """Requests/s one server sustains at a full batch on average-sized requests (no queueing, no SLO)."""
+    from backends.gpu.catalog import derived_moe, iteration_model, kv_capacity
+
+    spec = exp.backends.gpu_pool
+    it = iteration_model(spec)
+    e_in, e_out = class_token_means(exp)
+    batch = max(1.0, min(float(spec.max_batch), kv_capacity(spec) / (e_in + e_out)))
+    t_iter = (
+        it.base
+        + it.per_seq * batch
+        + it.per_prefill_token * batch * e_in / e_out
+        + it.per_kv_token * batch * (e_in + e_out / 2.0)
+    )
+    moe = derived_moe(spec)
+    if moe is not None:
+        t_iter += moe.seconds(batch)
+    return batch / (e_out * t_iter)
+
+
+def memory_problem(exp: Experiment) -> str | None:
+    """Why the pool's model does not fit its servers' GPUs, or None when it fits (or the KV size is given)."""
+    from backends.gpu.catalog import derived_kv_tokens, gpu_of, model_of, usable_gb
+
+    spec = exp.backends.gpu_pool
+    if spec.kv_cache_tokens is not None or derived_kv_tokens(spec) >= 1:
+        return None
+    m, g = model_of(spec), gpu_of(spec)
+    need = m.weight_bytes(spec.quantization) / 1e9
+    have = usable_gb(g) * spec.tensor_parallel
+    return f"memory: {m.name} weights {need:.1f} GB > {have:.1f} GB usable on {spec.tensor_parallel} x {g.name}"
+
+
+def peak_hour_rps(exp: Experiment) -> float | None:
+    """The mean arrival rate of the busiest whole hour of the simulated span (None for traces, bursts,
+    over-dispersed or session arrivals, whose rate is not one curve)."""
+    from workloads.generator import PoissonSource
+    from workloads.synthetic import needs_synthetic
+
+    if exp.workload.arrivals.kind == "trace" or needs_synthetic(exp):
+        return None
+    span_s = exp.horizon_h * HOUR_S
+    curve = PoissonSource(exp, 0, span_s).curve
+    hours = max(1, math.floor(span_s / HOUR_S + 1e-9))
+    width = min(HOUR_S, span_s)
+    return max(curve.total(h * HOUR_S, h * HOUR_S + width) / width for h in range(hours))
+
+
+def bounds_latency(targets: Sequence[Target]) -> bool:
+    return any(t.metric.endswith("_s") and t.op == "<=" for t in targets)
+
+
+def throughput_applies(exp: Experiment, targets: Sequence[Target]) -> bool:
+    """Whether the throughput screen is sound here: every request reaches the one pool and waits there until
+    served (no cache answers it, no timeout drops it), and a latency is bounded."""
+    return (
+        exp.routing.policy == "gpu_only"
+        and not exp.cache.response.enabled
+        and not exp.cache.semantic.enabled
+        and all(c.timeout_s is None for c in exp.workload.classes)
+        and bounds_latency(targets)
+        and peak_hour_rps(exp) is not None
+    )
+
+
+def min_servers(exp: Experiment, targets: Sequence[Target]) -> int | None:
+    """The fewest servers whose full-batch throughput reaches the busiest hour's rate (None when the screen
+    does not apply)."""
+    if not throughput_applies(exp, targets):
+        return None
+    rate = peak_hour_rps(exp)
+    assert rate is not None
+    return max(1, math.ceil(rate / server_capacity_rps(exp) - 1e-9))
