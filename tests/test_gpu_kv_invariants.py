@@ -19,7 +19,7 @@ import pytest
 import simpy
 from gpu_reference import simulate_reference
 from gpu_support import audit_segments, feed, make_block
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from strategies import GpuCase, gpu_cases
 
@@ -88,8 +88,29 @@ def run_pool(c: GpuCase, violations: list[str], **extra: object) -> tuple[GpuPoo
     return pool, block
 
 
+# a priority-0 request arriving at the very instant of a boundary (0.125 + 0.001 == 0.126 exactly) is waiting
+# then and is admitted ahead of the priority-1 request queued before it (the pool once admitted by event
+# creation order: the boundary's timer was older than the arrival's)
+TIE_AT_BOUNDARY = GpuCase(
+    arrivals=[0.125, 0.1255, 0.126],
+    inputs=[1, 1, 1],
+    outputs=[1, 1, 1],
+    priorities=[0, 1, 0],
+    base=0.001,
+    per_seq=0.0,
+    per_prefill=0.0,
+    per_kv=0.0,
+    max_batch=1,
+    kv_tokens=3,
+    paged=True,
+    block=1,
+    chunk=None,
+)
+
+
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(gpu_cases())
+@example(TIE_AT_BOUNDARY)
 def test_pool_equals_per_iteration_reference(c: GpuCase) -> None:
     violations: list[str] = []
     pool, block = run_pool(c, violations)

@@ -6,7 +6,7 @@ import simpy
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sim.core.ticks import Tick, call_later
+from sim.core.ticks import LATE, Tick, call_later
 
 # (delay of a first-level event, delays of the events it schedules when it fires, Tick or Timeout)
 schedules = st.lists(
@@ -58,3 +58,21 @@ def test_tick_carries_its_data() -> None:
     call_later(env, 3.0, fire, ("server", 7))
     env.run()
     assert seen == [(3.0, ("server", 7))]
+
+
+def test_late_ticks_fire_after_every_ordinary_event_of_their_time() -> None:
+    """A LATE tick scheduled first still fires after ordinary events of the same time, also those they
+    schedule at zero delay; at an earlier time it fires first, as any event."""
+    env = simpy.Environment()
+    fired: list[str] = []
+    call_later(env, 1.0, lambda _t: fired.append("late"), priority=LATE)
+    call_later(env, 0.5, lambda _t: fired.append("early-late"), priority=LATE)
+
+    def ordinary(_e: object) -> None:
+        fired.append("ordinary")
+        call_later(env, 0.0, lambda _t: fired.append("chained"))
+
+    simpy.Timeout(env, 1.0).callbacks.append(ordinary)
+    call_later(env, 1.0, lambda _t: fired.append("tick"))
+    env.run()
+    assert fired == ["early-late", "ordinary", "tick", "chained", "late"]

@@ -2,7 +2,9 @@
 
 Semantics (docs/architecture.md, "GPU server semantics"): a server with room takes the next waiting request
 (least-loaded server first); at every iteration boundary it admits waiting requests (priority, then FCFS)
-while the batch is below `max_batch` and KV memory allows. KV memory is either
+while the batch is below `max_batch` and KV memory allows; a request that arrives at the boundary's very
+instant is waiting then (boundary timers fire after the other events of their time: ticks.LATE). KV memory
+is either
 
 * `reserve`: a request reserves input + output tokens at admission and never grows beyond that; or
 * `paged` (vLLM): a request holds blocks of `kv_block_tokens` for its input and the tokens generated so far;
@@ -32,7 +34,7 @@ from backends.gpu.ledger import PoolLedger
 from backends.gpu.server import READY, Job, Server
 from sim.config.backends import GpuPoolSpec
 from sim.core.request_block import DROPPED, FAILED, PATH_GPU, SERVED, RequestBlock
-from sim.core.ticks import Tick, call_later
+from sim.core.ticks import LATE, Tick, call_later
 
 KV_WATERMARK = 0.01  # share of KV blocks kept free when admitting into a busy server (vLLM's default)
 
@@ -140,7 +142,7 @@ class BatchEngine:
         c, prefill_s = m * s.chunk_s, s.prefill_s
         t_m = (c if c < prefill_s else prefill_s) + m * s.iteration_s + s.growth_s * m * (m - 1) * 0.5
         delay = s.seg_start + t_m - env.now
-        call_later(env, delay if delay > 0.0 else 0.0, self.on_boundary, (s, v))
+        call_later(env, delay if delay > 0.0 else 0.0, self.on_boundary, (s, v), LATE)
         self.ledger.num_events += 1
 
     # -- segments ----------------------------------------------------------------------------

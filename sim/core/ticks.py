@@ -10,6 +10,10 @@ of SimPy's attributes (`_now`, `_queue`, `_eid`), unchanged since SimPy 3; pypro
 tests/test_ticks.py checks the ordering against `simpy.Timeout`, so a SimPy that changes them fails a test,
 not a result. Everything that is not a hot path (cold starts, failures, the autoscaler, block loading)
 schedules ordinary SimPy events.
+
+`LATE` is a priority one step after SimPy's NORMAL: a callback scheduled with it fires after every ordinary
+event at the same time, whenever those were scheduled (a GPU server's iteration boundary sees the requests
+that arrive at its very instant, backends/gpu/pool.py).
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ from typing import Any
 
 import simpy
 from simpy.events import NORMAL
+
+LATE = NORMAL + 1
 
 
 class Tick:
@@ -38,7 +44,10 @@ class Tick:
         self.data = data
 
 
-def call_later(env: simpy.Environment, delay: float, fn: Callable[[Any], None], data: Any = None) -> None:
-    """Call `fn(tick)` after `delay` (>= 0) simulated seconds, in SimPy's order; `tick.data` is `data`."""
+def call_later(
+    env: simpy.Environment, delay: float, fn: Callable[[Any], None], data: Any = None, priority: int = NORMAL
+) -> None:
+    """Call `fn(tick)` after `delay` (>= 0) simulated seconds, in SimPy's order; `tick.data` is `data`.
+    `priority=LATE`: after the ordinary events at the same time."""
     queue: Any = env._queue  # SimPy types its heap for its own events; a Tick quacks like one
-    heappush(queue, (env._now + delay, NORMAL, next(env._eid), Tick([fn], data)))
+    heappush(queue, (env._now + delay, priority, next(env._eid), Tick([fn], data)))
