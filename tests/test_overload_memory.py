@@ -43,8 +43,9 @@ def test_peak_concurrency_is_exact(case: str) -> None:
 
 
 def test_overload_holds_what_can_be_served_not_what_arrives() -> None:
-    """At 10x and 100x overload: the GPU queue never holds more Job objects than about what the pool can
-    still serve (the rest are recorded at once as in flight at the horizon, without a Job), and the
+    """At 10x and 100x overload: the GPU queue never holds more requests than about what the pool can
+    still serve (the rest are recorded at once as in flight at the horizon, without a Job), those it holds
+    wait as columns with only a batch's worth of Job objects at its front (backends/gpu/waiting.py), and the
     concurrency sweep holds fewer events than one block of requests, whatever the factor. Before: the queue
     bound let several times the served count wait as Jobs, and the sweep held every arrival of every block
     behind the first one (which waits for the GPU queue)."""
@@ -54,22 +55,26 @@ def test_overload_holds_what_can_be_served_not_what_arrives() -> None:
         pool = rep.pool
         assert pool is not None
         held: list[int] = []
+        jobs: list[int] = []
         most_queued = [0]
-        fold, enqueue = rep.recorder.block_done, pool.queue.push
+        fold, count_in = rep.recorder.block_done, pool.queue._count_in
 
-        def watch(block, fold=fold, rep=rep, held=held):  # type: ignore[no-untyped-def]
+        def watch(block, fold=fold, rep=rep, held=held, jobs=jobs, pool=pool):  # type: ignore[no-untyped-def]
             fold(block)
             held.append(rep.recorder.concurrency.num_buffered)
+            jobs.append(sum(len(q.jobs) for q in pool.queue.queues.values()))
 
-        def count(job, front=False, enqueue=enqueue, pool=pool, most=most_queued):  # type: ignore[no-untyped-def]
-            enqueue(job, front)
+        def count(deadline, count_in=count_in, pool=pool, most=most_queued):  # type: ignore[no-untyped-def]
+            count_in(deadline)
             most[0] = max(most[0], pool.queued)
 
         rep.recorder.block_done = watch  # type: ignore[method-assign]
-        pool.queue.push = count  # type: ignore[method-assign]
+        pool.queue._count_in = count  # type: ignore[method-assign]
         m = rep.run().metrics
         assert m["in_flight"] > 0.8 * m["requests"]  # nearly everything still waits at the horizon
         assert m["requests"] > 2.5 * TARGET_BLOCK_REQUESTS  # several blocks finish behind the first
         assert held and max(held) < TARGET_BLOCK_REQUESTS, (factor, held)
         assert pool.bound.jobless > 0.8 * m["requests"]
         assert most_queued[0] < 3 * m["served"] + exp.backends.gpu_pool.max_batch, (factor, most_queued, m["served"])
+        assert most_queued[0] > 10 * max(jobs), (factor, most_queued, max(jobs))  # most wait without a Job
+        assert max(jobs) <= exp.backends.gpu_pool.max_batch + 1, (factor, jobs)  # preempted ones and the head

@@ -1,24 +1,26 @@
-"""The GPU pool's admission queue: one FCFS deque per priority level, shared by all servers.
+"""The GPU pool's admission queue: one FCFS queue per priority level, shared by all servers.
 
-Every way a job enters or leaves the queue goes through `push` / `dequeued` (arrivals, preemptions and
-failed servers' requeues included), so the overload bound (backends.gpu.overload_bound) that it keeps up
-to date stays a bound.
+Fresh arrivals wait as columns and get their Job at the front (backends.gpu.waiting: bytes a request, not
+a Job's ~280, under overload). Every way a request enters or leaves the queue goes through `arrive` /
+`requeue` / `dequeued` (arrivals, preemptions and failed servers' requeues included), so the overload
+bound (backends.gpu.overload_bound) that it keeps up to date stays a bound.
 """
 
 from __future__ import annotations
 
 import math
-from collections import deque
 from collections.abc import Callable
 
 from backends.gpu.overload_bound import OverloadBound
 from backends.gpu.server import Job
+from backends.gpu.waiting import WaitingQueue
+from sim.core.request_block import RequestBlock
 
 
 class AdmissionQueue:
     def __init__(self, levels: list[int], timeouts: list[float | None], horizon_s: float, bound: OverloadBound):
         self.levels = levels  # the priority levels, ascending (0 first)
-        self.queues: dict[int, deque[Job]] = {p: deque() for p in self.levels}
+        self.queues: dict[int, WaitingQueue] = {p: self._new_queue(p) for p in self.levels}
         self.queued = 0
         self.num_deadlines = 0  # queued requests that may still be dropped at a deadline (a finite timeout)
         finite = [t for t in timeouts if t is not None]
@@ -26,16 +28,40 @@ class AdmissionQueue:
         self.horizon_s = horizon_s
         self.bound = bound
 
-    def push(self, job: Job, front: bool = False) -> None:
-        if front:
-            self.queues[job.priority].appendleft(job)
-        else:
-            self.queues[job.priority].append(job)
-        self.queued += 1
-        if job.deadline != math.inf:
-            self.num_deadlines += 1
+    def _new_queue(self, priority: int) -> WaitingQueue:
+        return WaitingQueue(lambda block, i, now, deadline: self._arrival_job(block, i, now, deadline, priority))
+
+    def _arrival_job(self, block: RequestBlock, i: int, now: float, deadline: float, priority: int) -> Job:
+        """The Job of a request that waited as columns, as it would have been built at its arrival."""
+        inp, out, pre = int(block.input_tokens[i]), int(block.output_tokens[i]), int(block.prefill_tokens[i])
+        job = Job(block, i, now, inp, out, priority, deadline, inp - pre)
+        if deadline >= self.horizon_s:
+            job.work_ns = self.bound.work_ns(job)
+        return job
+
+    def arrive(
+        self, block: RequestBlock, i: int, now: float, deadline: float, priority: int, tokens: tuple[int, int, int]
+    ) -> None:
+        """A fresh arrival joins the back of its level; `tokens` = its (input, output, prefill) as read from
+        the block. Its Job is built from the block's columns when it reaches the front (the same ints: nothing
+        changes them while a request waits)."""
+        self.queues[priority].append_arrival(block, i, now, deadline)
+        self._count_in(deadline)
+        if deadline >= self.horizon_s:
+            inp, out, pre = tokens
+            self.bound.add_work(priority, self.bound.work_ns_of(out, inp, pre))
+
+    def requeue(self, job: Job) -> None:
+        """A request put back at the front of its level (preempted, or its server stopped)."""
+        self.queues[job.priority].appendleft(job)
+        self._count_in(job.deadline)
         if job.deadline >= self.horizon_s:
             self.bound.add(job)
+
+    def _count_in(self, deadline: float) -> None:
+        self.queued += 1
+        if deadline != math.inf:
+            self.num_deadlines += 1
 
     def dequeued(self, job: Job) -> None:
         """Bookkeeping for every job leaving the queue (admitted or dropped)."""
@@ -45,18 +71,20 @@ class AdmissionQueue:
         if job.deadline >= self.horizon_s:
             self.bound.remove(job)
 
-    def drop_expired(self, now: float, dropped: Callable[[Job], None]) -> None:
-        """Take every job whose deadline passed before `now` out of the queue, calling `dropped` on each."""
+    def drop_expired(self, now: float, dropped: Callable[[RequestBlock, int, float], None]) -> None:
+        """Take every request whose deadline passed before `now` out of the queue, calling
+        `dropped(block, i, deadline)` on each."""
         for p in self.levels:
-            q = self.queues[p]
-            keep: deque[Job] = deque()
-            while q:
-                job = q.popleft()
-                if job.deadline < now:
-                    self.dequeued(job)
-                    dropped(job)
+            keep = self._new_queue(p)
+            for job, block, i, at, deadline in self.queues[p].drain():
+                if deadline < now:
+                    self.queued -= 1
+                    self.num_deadlines -= 1  # no sure work to take back: its deadline is before the horizon
+                    dropped(block, i, deadline)
+                elif job is not None:
+                    keep.jobs.append(job)
                 else:
-                    keep.append(job)
+                    keep.append_arrival(block, i, at, deadline)
             self.queues[p] = keep
 
     def settled_before(self) -> float:
@@ -65,14 +93,8 @@ class AdmissionQueue:
         finite deadlines, so the first one of each queue bounds them all (the recorder's concurrency sweep)."""
         if not self.num_deadlines:
             return math.inf
-        first = math.inf
-        for q in self.queues.values():
-            for job in q:
-                if job.deadline != math.inf:
-                    first = min(first, job.arrival_at)
-                    break
-        return first + self.min_timeout_s
+        return min(q.first_deadline_arrival_at() for q in self.queues.values()) + self.min_timeout_s
 
     def oldest_wait(self, now: float) -> float:
-        heads = [q[0].arrival_at for q in self.queues.values() if q]
+        heads = [q.head_arrival_at() for q in self.queues.values() if q]
         return now - min(heads) if heads else 0.0

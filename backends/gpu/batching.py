@@ -104,12 +104,12 @@ class BatchEngine:
             self.admit(s, now)
 
     # -- claims and timers -------------------------------------------------------------------
-    def claim(self, job: Job) -> None:
-        """Ask the least-loaded busy server with room to stop at its next boundary."""
+    def claim(self, need: int) -> None:
+        """Ask the least-loaded busy server with room for a request needing `need` KV tokens (its prompt,
+        paged; prompt + output, reserve) to stop at its next boundary."""
         best: Server | None = None
         best_load = 0
         paged = self.paged
-        need = job.input if paged else job.input + job.output
         room = self.kv_capacity - need
         max_batch = self.max_batch
         for s in self.servers:
@@ -294,7 +294,7 @@ class BatchEngine:
             job.prefill_iter = -1
             job.inp_eff = job.input + job.generated
             job.rem_out = job.output - job.generated
-            self.queue.push(job, front=True)
+            self.queue.requeue(job)
             self.ledger.count_preemption(self.env.now)
 
     def admit(self, s: Server, now: float) -> None:
@@ -319,7 +319,7 @@ class BatchEngine:
             for p in queue.levels:
                 q = queues[p]
                 while q and room > 0:
-                    job = q[0]
+                    job = q.head()
                     if job.deadline < now:
                         q.popleft()
                         queue.dequeued(job)
@@ -352,7 +352,7 @@ class BatchEngine:
             job.prefill_iter = -1
             if requeue:
                 job.restarted(now)
-                self.queue.push(job, front=True)
+                self.queue.requeue(job)
             else:
                 self.finish(job.block, job.i, FAILED, now)
 

@@ -4,10 +4,12 @@ A request is admitted only after every request ahead of it (same or higher prior
 admitted, and, a batch holding at most max_batch requests, after all but at most servers * max_batch of
 them have also finished. Finishing request k costs its server at least
 
-    w_k = rem_out_k * (base/max_batch + per_seq) + per_prefill_token * (tokens it still has to prefill)
+    w_k = rem_out_k * (base/max_batch + per_seq + per_kv_token * inp_k) + per_prefill_token * (tokens it
+          still has to prefill)
 
 of iteration time: its share of each of the rem_out_k (>= 1) iterations it runs in (an iteration of
-n <= max_batch requests takes at least base + per_seq * n) plus its prefill. So once the work ahead that
+n <= max_batch requests takes at least base + per_seq * n + per_kv_token * (the KV tokens of each, at
+least its prompt inp_k)) plus its prefill. So once the work ahead that
 can only leave the queue by admission (no deadline before the horizon) exceeds servers * (time left) plus
 the slack of the last servers * max_batch unfinished ones, a new arrival cannot be admitted before the
 horizon. Such a request gets no Job: it is recorded at once as it would end, in flight at the horizon (or
@@ -32,11 +34,13 @@ class OverloadBound:
         per_prefill_token_s: float,
         num_servers: int,
         max_batch: int,
+        per_kv_token_s: float = 0.0,
     ):
         self.levels = levels
         self.horizon_s = horizon_s
         self.min_share_s = min_share_s  # base/max_batch + per_seq: a request's least share of one iteration
         self.per_prefill_token_s = per_prefill_token_s
+        self.per_kv_token_s = per_kv_token_s
         self.num_servers = num_servers
         self.max_batch = max_batch
         self.sure_work_ns: dict[int, int] = dict.fromkeys(levels, 0)  # per level: queued work without a deadline
@@ -49,19 +53,26 @@ class OverloadBound:
         """A job without a deadline before the horizon joins the queue (again after a preemption: what is
         left to do)."""
         job.work_ns = w = self.work_ns(job)
+        self.add_work(job.priority, w)
+
+    def add_work(self, priority: int, w: int) -> None:
+        """A request of w_k = w without a deadline before the horizon joins the queue."""
         if w + 1 > self.max_work_ns:
             self.max_work_ns = w + 1
-        self.sure_work_ns[job.priority] += w
+        self.sure_work_ns[priority] += w
 
     def remove(self, job: Job) -> None:
         self.sure_work_ns[job.priority] -= job.work_ns
 
     def work_ns(self, job: Job) -> int:
         """w_k: a lower bound of the iteration time that finishing a queued request costs its server (floored)."""
-        prefill = job.inp_eff - job.cached
-        return int(
-            (self.min_share_s * max(job.rem_out, 1) + self.per_prefill_token_s * (prefill if prefill > 0 else 0)) * 1e9
-        )
+        return self.work_ns_of(job.rem_out, job.inp_eff, job.inp_eff - job.cached)
+
+    def work_ns_of(self, rem_out: int, prompt: int, prefill: int) -> int:
+        """w_k of a request with rem_out tokens to generate after a prompt of `prompt` tokens, `prefill` of
+        which it still has to prefill."""
+        per_iteration = self.min_share_s + self.per_kv_token_s * prompt
+        return int((per_iteration * max(rem_out, 1) + self.per_prefill_token_s * (prefill if prefill > 0 else 0)) * 1e9)
 
     def refuses(self, priority: int, now: float) -> bool:
         """True if a request arriving now at this priority cannot be admitted before the horizon."""

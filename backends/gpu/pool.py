@@ -55,7 +55,9 @@ class GpuPool:
         levels = sorted(set(priorities))
         it = iteration_model(spec)
         min_share_s = it.base / spec.max_batch + it.per_seq
-        self.bound = OverloadBound(levels, horizon_s, min_share_s, it.per_prefill_token, size, spec.max_batch)
+        self.bound = OverloadBound(
+            levels, horizon_s, min_share_s, it.per_prefill_token, size, spec.max_batch, it.per_kv_token
+        )
         self.queue = AdmissionQueue(levels, timeouts, horizon_s, self.bound)
         self.engine = engine = BatchEngine(env, spec, size, self.queue, self.ledger, on_done)
         self.servers: list[Server] = engine.servers
@@ -156,13 +158,12 @@ class GpuPool:
             if block.pending == 0:
                 self.on_done(block)
             return
-        job = Job(block, i, now, inp, out, priority, deadline, inp - pre)
-        self.queue.push(job)
-        engine.claim(job)
+        self.queue.arrive(block, i, now, deadline, priority, (inp, out, pre))  # columns until it is at the front
+        engine.claim(inp if engine.paged else inp + out)
 
     def close(self, now: float) -> None:
         """At the horizon: close the ledger's open stretches; a request queued past its deadline was dropped
         then, not in flight (those still queued or running stay in flight)."""
         self.ledger.close(self.servers, now)
         engine = self.engine
-        self.queue.drop_expired(now, lambda job: engine.finish(job.block, job.i, DROPPED, job.deadline))
+        self.queue.drop_expired(now, lambda block, i, deadline: engine.finish(block, i, DROPPED, deadline))

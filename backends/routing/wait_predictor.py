@@ -59,5 +59,5 @@ class WaitPredictor:
         if rate <= 0.0:
             return math.inf
         own = queues.get(priority)
-        hol = now - own[0].arrival_at if own else 0.0
+        hol = now - own.head_arrival_at() if own else 0.0
         return max((ahead - free + 1) / rate, hol)
