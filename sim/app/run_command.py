@@ -7,6 +7,7 @@ that were running. `--resume` runs what is missing and assembles the folder from
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shlex
 import signal
@@ -15,7 +16,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sim.config import Experiment
 from sim.core.atomic import UnsafePath
@@ -24,6 +25,9 @@ from sim.engine.checkpoints import CheckpointRefused
 from sim.engine.executor import Executor
 from sim.engine.folder_lock import FolderLocked, lock_folder
 from sim.engine.results import AlreadyComplete, ResultsFolder, ResumeMismatch, check_out_dir, default_out_dir
+
+if TYPE_CHECKING:
+    from sim.app.progress import Progress
 
 
 class Terminated(KeyboardInterrupt):
@@ -80,23 +84,32 @@ def execute(
     done: Mapping[int, object] | None = None,
     resume: bool = False,
     executor: Executor | None = None,
-    progress: bool = False,
+    progress: bool | Progress = False,
     report: bool = True,
+    point: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Run the replications not in `done` (prepare the folder first when `done` is None), checkpoint
     each, write the final files (and the report), clear the checkpoints; returns summary.json's content.
-    The one path from a config to a results folder: `capsim run` and `sim.simulate` both take it."""
+    The one path from a config to a results folder: `capsim run`, each point of a sweep (`point`: its
+    values, a `progress` bar shared by the points) and `sim.simulate` take it."""
     from sim.app.progress import Progress
 
     if done is None:
         done = folder.prepare(exp, resume)
     todo = [r for r in range(exp.replications) if r not in done]
-    bar = Progress(total=exp.replications, done=len(done), enabled=progress, label=exp.name)
-    with bar:
+    shown: contextlib.AbstractContextManager[object]
+    if isinstance(progress, Progress):  # a sweep's bar, open across its points
+        bar, shown = progress, contextlib.nullcontext()
+        for _ in done:
+            bar.advance()
+    else:
+        bar = Progress(total=exp.replications, done=len(done), enabled=progress, label=exp.name)
+        shown = bar
+    with shown:
         for res in (executor or Executor()).run(exp, todo, on_partial=bar.partial):
             folder.checkpoint(res)
             bar.advance()
-    summary = folder.finalize(exp)
+    summary = folder.finalize(exp, point=point)
     if report:
         from sim.report import write_report
 

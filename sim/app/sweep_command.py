@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from sim.app.run_command import execute
 from sim.config import Experiment
 from sim.core.atomic import UnsafePath, ensure_subdirs, write_atomic, write_text_atomic
 from sim.engine.checkpoints import CheckpointRefused
@@ -16,7 +16,10 @@ from sim.engine.folder_lock import FolderLocked, lock_folder
 from sim.engine.loading import resolved_yaml
 from sim.engine.results import ResultsFolder, ResumeMismatch, check_out_dir, default_out_dir
 from sim.engine.variants import format_value
-from sim.studies.sweep import POINTS_DIR, SweepPoint, _load_finished, expand, sweep_table
+from sim.studies.sweep import POINTS_DIR, SweepPoint, expand, load_finished, replication_metrics, sweep_table
+
+if TYPE_CHECKING:
+    from sim.app.progress import Progress
 
 
 def run_sweep(
@@ -59,7 +62,7 @@ def _run_sweep_locked(
             return 2
     write_text_atomic(cfg, resolved_yaml(exp))
     points = expand(exp, root, base_dir)
-    finished = {p.index for p in points if resume and _load_finished(p)}
+    finished = {p.index for p in points if resume and load_finished(p)}
     total = len(points) * exp.replications
     progress = Progress(
         total=total,
@@ -71,7 +74,7 @@ def _run_sweep_locked(
         with progress, executor.session() as session:
             for p in points:
                 if p.index not in finished:
-                    _run_point(p, resume, session, progress.advance, progress.partial)
+                    _run_point(p, resume, session, progress)
     except KeyboardInterrupt:
         sys.stderr.write(
             f"interrupted: finished points and replications are saved in {root}; "
@@ -100,27 +103,19 @@ def _run_point(
     p: SweepPoint,
     resume: bool,
     executor: Executor,
-    tick: Callable[[], None],
-    partial: Callable[[float], None] | None = None,
+    progress: Progress,
 ) -> None:
     ensure_subdirs(p.folder.parent.parent, POINTS_DIR, p.folder.name)  # no symlinked points/ or point folder
-    folder = ResultsFolder(p.folder)
-    done = folder.prepare(p.exp, resume)
-    results = {r: done[r] for r in range(p.exp.replications) if r in done}
-    for _ in results:
-        tick()
-    todo = [r for r in range(p.exp.replications) if r not in results]
-    for res in executor.run(p.exp, todo, on_partial=partial):
-        folder.checkpoint(res)
-        results[res.replication] = res
-        tick()
-    p.summary = folder.write_final(p.exp, list(results.values()), point=p.values)
-    p.metrics = {r: dict(res.metrics) for r, res in results.items()}
-    if p.exp.output.report:
-        from sim.report import write_report
-
-        write_report(p.folder)
-    folder.clear_partial()
+    p.summary = execute(
+        p.exp,
+        ResultsFolder(p.folder),
+        resume=resume,
+        executor=executor,
+        progress=progress,
+        report=p.exp.output.report,
+        point=p.values,
+    )
+    p.metrics = replication_metrics(p.folder)  # as for a point finished by an earlier run (load_finished)
 
 
 SWEEP_HEADLINE = ["ttft_p95_s", "peak_ttft_p95_s", "availability", "gpu_utilization", "monthly_cost_usd"]

@@ -209,10 +209,12 @@ class ResultsFolder:
     def checkpoint(self, result: ReplicationResult) -> None:
         self.store.save(rep_key(result.replication), result)
 
-    def finalize(self, exp: Experiment, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    def finalize(
+        self, exp: Experiment, extra: dict[str, Any] | None = None, point: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
         """Write the final files from the checkpoints (replications 0..replications-1), streaming."""
         reps = finished_reps(self.store, exp.replications)
-        return self.write_final(exp, (load_replication(self.store, r) for r in reps), extra)
+        return self.write_final(exp, (load_replication(self.store, r) for r in reps), extra, point)
 
     def write_final(
         self,

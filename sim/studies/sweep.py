@@ -66,7 +66,7 @@ def expand(exp: Experiment, root: Path, base_dir: Path | None = None) -> list[Sw
     ]
 
 
-def _load_finished(point: SweepPoint) -> bool:
+def load_finished(point: SweepPoint) -> bool:
     """A point finished by an earlier run of the same sweep: load its summary and per-replication metrics."""
     summary_path, cfg_path = point.folder / "summary.json", point.folder / "config.yaml"
     table_path = point.folder / "replications.parquet"
@@ -78,11 +78,17 @@ def _load_finished(point: SweepPoint) -> bool:
     if summary.get("replications") != point.exp.replications:
         return False
     point.summary = summary
-    table = pd.read_parquet(table_path)
-    names = [m for m in METRICS if m in table.columns]
-    for row in table.to_dict(orient="records"):
-        point.metrics[int(row["replication"])] = {m: _none_if_nan(row[m]) for m in names}
+    point.metrics = replication_metrics(point.folder)
     return True
+
+
+def replication_metrics(folder: Path) -> dict[int, dict[str, Any]]:
+    """replication -> its metrics, from a results folder's replications.parquet (None where undefined)."""
+    table = pd.read_parquet(folder / "replications.parquet")
+    names = [m for m in METRICS if m in table.columns]
+    return {
+        int(row["replication"]): {m: _none_if_nan(row[m]) for m in names} for row in table.to_dict(orient="records")
+    }
 
 
 def _none_if_nan(v: Any) -> Any:
