@@ -4,6 +4,7 @@ grid, and the exit codes."""
 from __future__ import annotations
 
 import contextlib
+import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -94,7 +95,11 @@ def with_sweep(exp: Experiment, specs: list[str], base_dir: Path) -> Experiment:
     problems = sweep_and_limit_problems(swept, base_dir)
     if problems:
         for path, message in problems:
-            err(f"--sweep: {path}: {message}")
+            value = re.match(r"value (.*?): (.*)$", message) if path.startswith("sweep.") else None
+            if value:  # one swept value refused: named as the option that gave it
+                err(f"--sweep {path.removeprefix('sweep.')}={value[1].strip(chr(39))}: {value[2]}")
+            else:
+                err(f"--sweep: {path}: {message}")
         raise typer.Exit(EXIT_USAGE)
     return swept
 
