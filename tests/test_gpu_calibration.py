@@ -52,7 +52,7 @@ def test_model_parameter_counts_follow_from_the_architecture() -> None:
         assert m.computed_params / 1e9 == pytest.approx(m.params_b, rel=0.02), m.name  # layers + embedding + head
 
 
-def test_vllm_v060_h100_llama3_8b_within_25_percent() -> None:
+def test_vllm_v060_h100_llama3_8b_tpot_within_12_percent() -> None:
     """The published ShareGPT points (backends/models/published), replayed with the catalog's Hopper factors."""
     pool = pool_with(PRESET, EFFICIENCY["hopper"])
     for i, p in enumerate(read_bench_file(PUBLISHED).points):
@@ -62,7 +62,11 @@ def test_vllm_v060_h100_llama3_8b_within_25_percent() -> None:
         for key, got, ref in pairs:
             assert ref is not None
             print(f"{key} @ {p.request_rate}: simulated {got:.2f}, vLLM {ref:g} ({got / ref - 1:+.1%})")
-            assert abs(got / ref - 1) <= 0.25, (key, p.request_rate)
+            # Deterministic (fixed seeds), so the bound guards the model, not sampling noise. Measured errors:
+            # TPOT +2.9%, -2.3%, -9.3% at 2, 8, 32 req/s; the published TPOTs are rounded to 1 ms (+-4-6% at 8-13 ms),
+            # so 12% is the worst model error plus that rounding. The all-at-once throughput is -18.2% (the prefill
+            # burst that docs/calibration.md names as the model's known gap): 22% holds it, the old 25% held both.
+            assert abs(got / ref - 1) <= (0.22 if key == "throughput" else 0.12), (key, p.request_rate)
 
 
 def test_kv_capacity_tensor_parallel_and_cold_start_defaults() -> None:
