@@ -12,7 +12,7 @@ import json
 import shlex
 import signal
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
@@ -127,10 +127,18 @@ def run_experiment(
     resume: bool = False,
 ) -> int:
     folder = ResultsFolder(out if out is not None else default_out_dir(exp))
+    return in_locked_folder(
+        folder.path, lambda: _run_locked(exp, folder, executor or Executor(), as_json, quiet, resume)
+    )
+
+
+def in_locked_folder(path: Path, body: Callable[[], int]) -> int:
+    """Run `body` with `path` checked as an --out folder and locked for the whole run (run and sweep); a folder
+    that is not this run's or is locked by another run is exit 2, named as --out."""
     try:
-        check_out_dir(folder.path)
-        with lock_folder(folder.path):
-            return _run_locked(exp, folder, executor or Executor(), as_json, quiet, resume)
+        check_out_dir(path)
+        with lock_folder(path):
+            return body()
     except (ResumeMismatch, FolderLocked) as exc:
         sys.stderr.write(f"--out: {exc}\n")
         return 2

@@ -7,14 +7,13 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sim.app.run_command import execute
+from sim.app.run_command import execute, in_locked_folder
 from sim.config import Experiment
 from sim.core.atomic import UnsafePath, ensure_subdirs, write_atomic, write_text_atomic
 from sim.engine.checkpoints import CheckpointRefused
 from sim.engine.executor import Executor
-from sim.engine.folder_lock import FolderLocked, lock_folder
 from sim.engine.loading import resolved_yaml
-from sim.engine.results import ResultsFolder, ResumeMismatch, check_out_dir, default_out_dir
+from sim.engine.results import ResultsFolder, ResumeMismatch, default_out_dir
 from sim.engine.variants import format_value
 from sim.studies.sweep import POINTS_DIR, SweepPoint, expand, load_finished, replication_metrics, sweep_table
 
@@ -32,13 +31,9 @@ def run_sweep(
     base_dir: Path | None = None,
 ) -> int:
     root = Path(out) if out is not None else default_out_dir(exp)
-    try:
-        check_out_dir(root)
-        with lock_folder(root):
-            return _run_sweep_locked(exp, root, executor or Executor(), as_json, quiet, resume, base_dir)
-    except (ResumeMismatch, FolderLocked) as exc:
-        sys.stderr.write(f"--out: {exc}\n")
-        return 2
+    return in_locked_folder(
+        root, lambda: _run_sweep_locked(exp, root, executor or Executor(), as_json, quiet, resume, base_dir)
+    )
 
 
 def _run_sweep_locked(
