@@ -43,6 +43,23 @@ class PrefixCache:
                     lru.popitem(last=False)
         return matched
 
+    def leading_blocks(self, hashes: list[int]) -> int:
+        """Leading blocks of this prompt found in the cache, touching nothing (a router's look)."""
+        lru = self._lru
+        matched = 0
+        for h in hashes:
+            if h not in lru:
+                break
+            matched += 1
+        return matched
+
+    def resize(self, capacity_blocks: int) -> None:
+        """Hold at most `capacity_blocks` from now on, evicting the least recently used beyond it."""
+        self.capacity = capacity_blocks
+        lru = self._lru
+        while len(lru) > max(capacity_blocks, 0):
+            lru.popitem(last=False)
+
     def apply(self, block: RequestBlock, idx: np.ndarray) -> None:
         """Fill cached_tokens / prefill_tokens of requests `idx` (in arrival order) from their hash_ids."""
         if block.hash_ids is None or block.hash_offsets is None or len(idx) == 0:

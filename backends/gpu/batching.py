@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import heapq
 import math
+from collections import deque
 from collections.abc import Callable
 
 import simpy
@@ -78,6 +79,11 @@ class BatchEngine:
         self.idle: list[int] = []  # indices of idle READY servers (a heap; stale entries skipped)
         self.running_total = 0
         self.seq = 0  # admission number of the last admitted request
+        # backends.gpu.server_routing: requests pinned to each server (taken at its next boundary, ahead of the
+        # shared queue; None: nothing is ever pinned) and the prefix-cache lookup of an admission from the queue
+        self.pinned: list[deque[Job]] | None = None
+        self.num_pinned = 0
+        self.prefix_lookup: Callable[[Server, Job], None] | None = None
 
     # -- idle servers ------------------------------------------------------------------------
     def make_idle(self, s: Server, now: float) -> None:
@@ -300,6 +306,8 @@ class BatchEngine:
     def admit(self, s: Server, now: float) -> None:
         """At a boundary of `s` (or when it becomes free): admit from the queue and start the next segment."""
         if s.draining:
+            if self.pinned is not None and self.pinned[s.idx]:
+                self.unpin(s)
             if s.running:
                 self.start_segment(s, now, [])
             else:
@@ -307,7 +315,8 @@ class BatchEngine:
             return
         admitted: list[Job] = []
         queue = self.queue
-        if queue.queued:
+        pinned = self.pinned[s.idx] if self.pinned is not None else None
+        if queue.queued or pinned:
             room = self.max_batch - len(s.running)
             paged = self.paged
             if paged:
@@ -315,6 +324,9 @@ class BatchEngine:
             else:
                 kv_free = self.kv_capacity - s.kv_reserved
             bs = self.bs
+            if pinned:
+                room, kv_free = self.take_pinned(pinned, admitted, room, kv_free, now)
+            lookup = self.prefix_lookup
             queues = queue.queues
             for p in queue.levels:
                 q = queues[p]
@@ -331,6 +343,8 @@ class BatchEngine:
                         break
                     q.popleft()
                     queue.dequeued(job)
+                    if lookup is not None:
+                        lookup(s, job)
                     admitted.append(job)
                     room -= 1
                     kv_free -= need
@@ -341,9 +355,43 @@ class BatchEngine:
         else:
             self.make_idle(s, now)
 
+    def take_pinned(
+        self, pinned: deque[Job], admitted: list[Job], room: int, kv_free: int, now: float
+    ) -> tuple[int, int]:
+        """Admit the requests pinned to a server (FCFS) while they fit: what room and KV is left."""
+        paged, bs = self.paged, self.bs
+        while pinned and room > 0:
+            job = pinned[0]
+            if job.deadline < now:
+                pinned.popleft()
+                self.num_pinned -= 1
+                self.finish(job.block, job.i, DROPPED, job.deadline)
+                continue
+            need = -(-job.inp_eff // bs) if paged else job.input + job.output
+            if need > kv_free:
+                return 0, kv_free  # nobody overtakes it on this server
+            pinned.popleft()
+            self.num_pinned -= 1
+            admitted.append(job)
+            room -= 1
+            kv_free -= need
+        return room, kv_free
+
+    def unpin(self, s: Server) -> None:
+        """A server that stops or drains hands its pinned requests to the front of the shared queue."""
+        assert self.pinned is not None
+        pinned = self.pinned[s.idx]
+        while pinned:
+            self.num_pinned -= 1
+            job = pinned.pop()  # the newest first: the oldest ends at the front
+            job.deadline = math.inf  # handed back: it waits on without a deadline (as a requeued request)
+            self.queue.requeue(job)
+
     # -- leaving -----------------------------------------------------------------------------
     def evict_all(self, s: Server, now: float, requeue: bool) -> None:
         """Take every request off a server that stops: back to the queue front (oldest first) or failed."""
+        if self.pinned is not None and self.pinned[s.idx]:
+            self.unpin(s)
         jobs = list(s.running.values())
         self.running_total -= len(jobs)
         s.clear_batch()

@@ -13,6 +13,7 @@ The pool wires its parts and is what the router and the autoscaler see:
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Callable
 
 import numpy as np
@@ -26,6 +27,7 @@ from backends.gpu.ledger import PoolLedger
 from backends.gpu.lifecycle import ServerLifecycle
 from backends.gpu.overload_bound import OverloadBound
 from backends.gpu.server import Job, Server
+from backends.gpu.server_routing import ServerRouter
 from sim.config.backends import GpuPoolSpec
 from sim.core.request_block import DROPPED, FAILED, PATH_GPU, RequestBlock
 
@@ -55,12 +57,14 @@ class GpuPool:
         levels = sorted(set(priorities))
         it = iteration_model(spec)
         min_share_s = it.base / spec.max_batch + it.per_seq
-        self.bound = OverloadBound(
-            levels, horizon_s, min_share_s, it.per_prefill_token, size, spec.max_batch, it.per_kv_token
-        )
+        # a queued request's prefix hit is known only at its admission: the bound counts no prefill then
+        per_prefill_s = 0.0 if spec.prefix_cache.enabled else it.per_prefill_token
+        self.bound = OverloadBound(levels, horizon_s, min_share_s, per_prefill_s, size, spec.max_batch, it.per_kv_token)
         self.queue = AdmissionQueue(levels, timeouts, horizon_s, self.bound)
         self.engine = engine = BatchEngine(env, spec, size, self.queue, self.ledger, on_done)
         self.servers: list[Server] = engine.servers
+        routed = spec.server_routing.policy != "least_loaded" or spec.prefix_cache.enabled
+        self.router = ServerRouter(spec, engine, warmup_s) if routed else None
         self.max_batch = spec.max_batch
         rng_fail = rng_failures if rng_failures is not None else np.random.default_rng(0)
         self.lifecycle = ServerLifecycle(env, spec, engine, self.ledger, rng_cold, rng_fail)
@@ -69,13 +73,13 @@ class GpuPool:
     # -- what the router and the autoscaler read ---------------------------------------------
     @property
     def queued(self) -> int:
-        """Requests waiting in the queue for a batch."""
-        return self.queue.queued
+        """Requests waiting in the queue for a batch (or pinned to a server's next boundary)."""
+        return self.queue.queued + self.engine.num_pinned
 
     @property
     def queue_len(self) -> int:
         """Requests waiting for a batch (those that can never be admitted included)."""
-        return self.queue.queued + self.bound.never_admitted
+        return self.queue.queued + self.engine.num_pinned + self.bound.never_admitted
 
     @property
     def running_total(self) -> int:
@@ -83,7 +87,8 @@ class GpuPool:
 
     @property
     def in_flight(self) -> int:
-        return self.engine.running_total + self.queue.queued + self.bound.never_admitted
+        engine = self.engine
+        return engine.running_total + self.queue.queued + engine.num_pinned + self.bound.never_admitted
 
     @property
     def num_ready(self) -> int:
@@ -114,10 +119,20 @@ class GpuPool:
         self.engine.on_served = fn
 
     def oldest_wait(self, now: float) -> float:
-        return self.queue.oldest_wait(now)
+        wait = self.queue.oldest_wait(now)
+        if self.engine.num_pinned:
+            wait = max([wait] + [now - d[0].arrival_at for d in self._pinned() if d])
+        return wait
 
     def settled_before(self) -> float:
-        return self.queue.settled_before()
+        """No queued (or pinned) request can end before this time by a drop recorded late."""
+        t = self.queue.settled_before()
+        if self.engine.num_pinned and self.queue.min_timeout_s < math.inf:
+            t = min([t] + [d[0].arrival_at + self.queue.min_timeout_s for d in self._pinned() if d])
+        return t
+
+    def _pinned(self) -> list[deque[Job]]:
+        return self.engine.pinned or []
 
     # -- what they do ------------------------------------------------------------------------
     def schedule(self, delay: float, fn: Callable[[simpy.Event], None]) -> None:
@@ -148,7 +163,10 @@ class GpuPool:
             engine.finish(block, i, FAILED, now)
             return
         deadline = now + timeout if timeout is not None else math.inf
-        if not self.queue.queued and engine.idle:
+        if self.router is not None:
+            if not self.queue.queued and self.router.place(block, i, now, inp, out, priority, deadline):
+                return
+        elif not self.queue.queued and engine.idle:
             s = engine.pop_idle()
             if s is not None:
                 engine.start_segment(s, now, [Job(block, i, now, inp, out, priority, deadline, inp - pre)])
@@ -167,3 +185,8 @@ class GpuPool:
         self.ledger.close(self.servers, now)
         engine = self.engine
         self.queue.drop_expired(now, lambda block, i, deadline: engine.finish(block, i, DROPPED, deadline))
+        for pinned in self._pinned():
+            for job in [j for j in pinned if j.deadline < now]:
+                pinned.remove(job)
+                engine.num_pinned -= 1
+                engine.finish(job.block, job.i, DROPPED, job.deadline)

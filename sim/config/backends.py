@@ -10,6 +10,7 @@ from sim.config.api import ApiSpec, NonNegPrice
 from sim.config.autoscaling import AutoscalerSpec, ServerSchedule
 from sim.config.base import Frozen
 from sim.config.distributions import DistSpec, absolute_if_beside_config
+from sim.config.server_routing import ServerPrefixCacheSpec, ServerRoutingSpec
 
 
 class IterationSpec(Frozen):
@@ -94,6 +95,8 @@ class GpuPoolSpec(Frozen):
     # a profile file written by `capsim calibrate` (path beside the config): its efficiency factors replace the
     # GPU family's in the derived iteration model (backends/models/profile.py)
     profile: Annotated[str, Field(min_length=1, max_length=4096)] | None = None
+    server_routing: ServerRoutingSpec = ServerRoutingSpec()  # which server takes a request
+    prefix_cache: ServerPrefixCacheSpec = ServerPrefixCacheSpec()  # per-server prefix caching (hash_ids)
 
     @field_validator("profile")
     @classmethod

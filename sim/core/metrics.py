@@ -91,6 +91,7 @@ PROPORTIONS: frozenset[str] = frozenset(
         "cache_hit_rate",
         "semantic_false_hit_rate",
         "prefix_hit_rate",
+        "gpu_prefix_hit_rate",  # a breakdown column: only a pool with prefix_cache.enabled reports it
     }
 )
 

@@ -17,7 +17,9 @@ import numpy as np
 from pydantic import BaseModel
 
 from backends.gpu.catalog import catalog_problems
+from backends.gpu.server_policy import server_policy_of, unknown_server_policy_message
 from backends.routing.registry import policy_of, unknown_policy_message
+from sim.config.backends import GpuPoolSpec
 from sim.config.experiment import Experiment
 from sim.config.routing import parse_route
 from workloads.named_profiles import normalise_name, profile_names
@@ -215,6 +217,29 @@ def cross_section_problems(exp: Experiment) -> list[tuple[str, str]]:
     for name, spec in exp.backends.pools().items():
         key = exp.backends.pool_key(name)
         problems.extend((key + path.removeprefix("backends.gpu_pool"), m) for path, m in catalog_problems(spec))
+        problems.extend(server_routing_problems(exp, key, spec))
+    return problems
+
+
+def server_routing_problems(exp: Experiment, key: str, spec: GpuPoolSpec) -> list[tuple[str, str]]:
+    """A pool's server routing names a policy; prefix affinity needs the servers' prefix caches, which
+    replace the global one (cache.prefix) rather than stack on it."""
+    policy = spec.server_routing.policy
+    unknown = unknown_server_policy_message(policy)
+    if unknown is not None:
+        return [(f"{key}.server_routing.policy", unknown)]
+    problems: list[tuple[str, str]] = []
+    if server_policy_of(policy).needs_prefix_cache and not spec.prefix_cache.enabled:
+        problems.append(
+            (f"{key}.server_routing.policy", f"{policy} routes by the servers' prefix caches: set prefix_cache.enabled")
+        )
+    if spec.prefix_cache.enabled and exp.cache.prefix.enabled:
+        problems.append(
+            (
+                f"{key}.prefix_cache.enabled",
+                "the servers' prefix caches replace the global one: disable cache.prefix or this",
+            )
+        )
     return problems
 
 

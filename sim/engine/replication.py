@@ -30,6 +30,7 @@ from sim.core.timeseries import total_length, union_length
 from sim.engine import live
 from sim.engine.bill import PoolSpan, SpanUsage, compose, per_minute_fixed_usd
 from sim.engine.censored import censored_quantile
+from sim.engine.prefix_metrics import server_prefix_metrics
 from sim.engine.recorder import Recorder
 from workloads.generator import RequestGenerator
 
@@ -246,6 +247,7 @@ class Replication:
         if exp.backends.gpu_pools:
             breakdown.update(pool_parts)
             breakdown.update(_pool_metrics(rec, pools, lo, hi))
+        breakdown.update(server_prefix_metrics([(name, pool) for name, _, pool in pools], bool(exp.backends.gpu_pools)))
         n_min = rec.num_minutes
         busy = np.zeros(n_min)
         healthy = np.zeros(n_min)
