@@ -16,7 +16,6 @@ from backends.gpu.catalog import (
     ACTIVATION_RESERVE_GB,
     COLD_START_ENGINE_S,
     COLD_START_S_PER_GB,
-    GPU_MEMORY_UTILIZATION,
     GPUS,
     MODELS,
     derived_cold_start_s,
@@ -68,7 +67,7 @@ def former_derivation(gname: str, row: tuple, tp: int) -> tuple[IterationSpec, i
         per_prefill_token=2.0 * streamed / (tp * flops * eff.prefill_compute) + act + comm_per_token,
         per_kv_token=kv_bytes / (tp * bw),
     )
-    free = (g.memory_gb * GPU_MEMORY_UTILIZATION - ACTIVATION_RESERVE_GB) * 1e9 * tp - weight_bytes
+    free = (g.memory_gb * 0.90 - ACTIVATION_RESERVE_GB) * 1e9 * tp - weight_bytes  # vLLM's gpu_memory_utilization
     kv_tokens = int(max(free, 0.0) // kv_bytes)
     return it, kv_tokens, COLD_START_ENGINE_S + COLD_START_S_PER_GB * weight_bytes / 1e9
 
@@ -100,7 +99,7 @@ def test_kv_capacity_per_dtype_and_quantization():
     of the layers' bytes."""
     spec = GpuPoolSpec(gpu="h100", model="llama-3.1-70b", tensor_parallel=2, quantization="fp8")
     m, g = model_of(spec), GPUS["h100"]
-    usable = (g.memory_gb * GPU_MEMORY_UTILIZATION - ACTIVATION_RESERVE_GB) * 1e9 * 2
+    usable = (g.memory_gb * spec.gpu_memory_utilization - ACTIVATION_RESERVE_GB) * 1e9 * 2
     auto = derived_kv_tokens(spec)
     assert auto == int((usable - m.weight_bytes("fp8")) // m.kv_bytes_per_token("auto"))
     fp8_kv = derived_kv_tokens(spec.model_copy(update={"kv_cache_dtype": "fp8"}))

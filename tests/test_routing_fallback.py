@@ -35,9 +35,10 @@ def metrics(*overrides: str) -> dict:
 
 def test_gpu_pool_down_goes_to_the_fallback_api() -> None:
     never_ready = "backends.gpu_pool.cold_start_s={dist: constant, value: 100000}"
-    m = metrics(never_ready)
+    initial_too = "backends.gpu_pool.initial_cold_start=true"  # the servers at t = 0 cold-start as well
+    m = metrics(never_ready, initial_too)
     assert m["served"] == 0 and m["in_flight"] == m["requests"]  # no fallback: they wait for servers
-    m = metrics(never_ready, "routing.fallback=api")
+    m = metrics(never_ready, initial_too, "routing.fallback=api")
     assert m["fallbacks"] == m["requests"]
     assert m["served_by_api"] == m["served"] == m["requests"] - m["in_flight"]  # in flight: still streaming
     assert m["uptime"] == 1.0  # the fallback provider is a healthy path

@@ -30,7 +30,7 @@ from collections.abc import Callable
 import simpy
 
 from backends.gpu.admission_queue import AdmissionQueue
-from backends.gpu.catalog import ceil_div, derived_moe, iteration_model, kv_blocks, kv_capacity
+from backends.gpu.catalog import ceil_div, derived_moe, iteration_model, kv_blocks, kv_capacity, prefill_token_budget
 from backends.gpu.ledger import PoolLedger
 from backends.gpu.server import READY, Job, Server
 from sim.config.backends import GpuPoolSpec
@@ -65,7 +65,7 @@ class BatchEngine:
         self.watermark = int(KV_WATERMARK * self.cap_blocks) if self.paged else 0
         # largest input + output that fits alone (paged: the last iteration holds input + output - 1 tokens)
         self.max_tokens = self.cap_blocks * self.bs + 1 if self.paged else self.kv_capacity
-        self.chunk = spec.max_prefill_tokens
+        self.chunk = prefill_token_budget(spec)
         self.servers = [Server(i, self.bs) for i in range(num_servers)]
         self.queue = queue
         self.ledger = ledger

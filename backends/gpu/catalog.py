@@ -179,8 +179,15 @@ def efficiency_note(family: str) -> str | None:
     )
 
 
-GPU_MEMORY_UTILIZATION = 0.90  # vLLM's default share of HBM it manages
 ACTIVATION_RESERVE_GB = 2.0  # per GPU, for activations and CUDA graphs
+
+# vLLM's default max_num_batched_tokens for its OpenAI server (EngineArgs.get_batch_defaults, V1 engine): 8192
+# on GPUs with at least 70 GiB of memory other than A100 (a large budget lowers A100 throughput, vLLM PR
+# #17885), 2048 on the others. Its max_num_seqs is 256 on every GPU in V0 and the earlier V1 releases; recent
+# releases raise it to 1024 on the large GPUs (capsim's `max_batch` keeps 256).
+LARGE_GPU_BYTES = 70 * 2**30
+PREFILL_BUDGET_LARGE_GPU = 8192
+PREFILL_BUDGET_OTHER_GPU = 2048
 
 # Cold start of a fresh vLLM server = engine start + weight load, from the cold-start rows of
 # calibration_facts.csv (vLLM 0.11.0 fresh starts on A100, TP1): Qwen3-0.6B (1.2 GB) 37.9 s and
@@ -289,7 +296,7 @@ def catalog_problems(spec: GpuPoolSpec) -> list[tuple[str, str]]:
             (
                 "backends.gpu_pool.tensor_parallel",
                 f"model {m.name} does not fit on {spec.tensor_parallel} x {g.name}: its {spec.quantization} weights"
-                f" take {need:.1f} GB of {usable_gb(g) * spec.tensor_parallel:.1f} GB usable; raise"
+                f" take {need:.1f} GB of {usable_gb(spec) * spec.tensor_parallel:.1f} GB usable; raise"
                 " tensor_parallel or quantize (quantization: fp8 | int8 | int4)",
             )
         )
@@ -368,15 +375,25 @@ def derived_moe(spec: GpuPoolSpec) -> MoeStreaming | None:
     return MoeStreaming(expert_bytes / (spec.tensor_parallel * bw), m.experts_per_token, m.num_experts)
 
 
-def usable_gb(g: Gpu) -> float:
-    """HBM one GPU gives to weights and KV (vLLM's gpu_memory_utilization less the activation reserve)."""
-    return g.memory_gb * GPU_MEMORY_UTILIZATION - ACTIVATION_RESERVE_GB
+def usable_gb(spec: GpuPoolSpec) -> float:
+    """HBM one GPU of the pool gives to weights and KV (`gpu_memory_utilization` less the activation reserve)."""
+    return gpu_of(spec).memory_gb * spec.gpu_memory_utilization - ACTIVATION_RESERVE_GB
 
 
 def derived_kv_tokens(spec: GpuPoolSpec) -> int:
-    g, m, tp = gpu_of(spec), model_of(spec), spec.tensor_parallel
-    free = (g.memory_gb * GPU_MEMORY_UTILIZATION - ACTIVATION_RESERVE_GB) * 1e9 * tp - m.weight_bytes(spec.quantization)
+    m = model_of(spec)
+    free = usable_gb(spec) * 1e9 * spec.tensor_parallel - m.weight_bytes(spec.quantization)
     return int(max(free, 0.0) // m.kv_bytes_per_token(spec.kv_cache_dtype))
+
+
+def prefill_token_budget(spec: GpuPoolSpec) -> int | None:
+    """Prompt tokens per iteration (chunked prefill; None: none): `max_prefill_tokens`, its `auto` resolved as
+    vLLM resolves max_num_batched_tokens for the pool's GPU."""
+    if spec.max_prefill_tokens != "auto":
+        return spec.max_prefill_tokens
+    g = gpu_of(spec)
+    large = g.memory_gb * 1e9 >= LARGE_GPU_BYTES and "a100" not in g.name.lower()
+    return PREFILL_BUDGET_LARGE_GPU if large else PREFILL_BUDGET_OTHER_GPU
 
 
 def derived_cold_start_s(spec: GpuPoolSpec) -> float:

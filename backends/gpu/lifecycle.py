@@ -1,10 +1,12 @@
 """The GPU pool's server lifecycle: provisioning, cold starts, failures and repairs, draining, resizing.
 
 Servers are OFF, COLD (provisioned, paid, loading: `cold_start_s`), READY, or DOWN (failed, repairing,
-paid). Every start is a cold start: at t = 0, after a repair, on scale-up. Time to failure is exponential
-with mean `failures.mtbf_h` while a server is READY; repair takes Exponential(`mttr_h`); requests running
-on a failed server go back to the front of the queue to start over (`requeue`) or fail (`fail`). A server
-that drains takes no new requests and is deprovisioned once its batch has finished.
+paid). Every start is a cold start: after a repair, on scale-up, and at t = 0 only with `initial_cold_start`
+(the servers provisioned at t = 0 start warm by default: the deployment is running when the horizon starts,
+and no cold-start draw is made for them). Time to failure is exponential with mean `failures.mtbf_h` while a
+server is READY; repair takes Exponential(`mttr_h`); requests running on a failed server go back to the
+front of the queue to start over (`requeue`) or fail (`fail`). A server that drains takes no new requests
+and is deprovisioned once its batch has finished.
 
 Every transition bumps the server's `life`, so the timers of an earlier life (a cold start, a failure) are
 ignored when they fire.
@@ -48,6 +50,7 @@ class ServerLifecycle:
         fs = spec.failures
         self.mtbf_s = fs.mtbf_h * HOUR_S if fs.mtbf_h is not None else None
         self.mttr_s = fs.mttr_h * HOUR_S
+        self.initial_cold_start = spec.initial_cold_start
         self.requeue_on_failure = fs.on_failure == "requeue"
         cold_spec = spec.cold_start_s
         if cold_spec is None:
@@ -69,13 +72,13 @@ class ServerLifecycle:
     # -- transitions -------------------------------------------------------------------------
     def provision(self, s: Server) -> None:
         s.prov_since = self.env.now
-        self._cold_start(s)
+        self._cold_start(s, warm=self.env.now == 0.0 and not self.initial_cold_start)
 
-    def _cold_start(self, s: Server) -> None:
+    def _cold_start(self, s: Server, warm: bool = False) -> None:
         s.state = COLD
         s.life += 1
         life = s.life
-        delay = float(self.cold.sample(self.rng_cold, 1)[0])
+        delay = 0.0 if warm else float(self.cold.sample(self.rng_cold, 1)[0])
         if delay <= 0.0:
             self._become_ready(s, life)
         else:

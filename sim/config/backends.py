@@ -79,17 +79,25 @@ class GpuPoolSpec(Frozen):
     quantization: Literal["bf16", "fp8", "int8", "int4"] = "bf16"  # weights (backends/models/precision.py)
     kv_cache_dtype: Literal["auto", "fp8"] = "auto"  # auto: bf16
     tensor_parallel: Annotated[int, Field(ge=1, le=64)] = 1
-    max_batch: Annotated[int, Field(ge=1, le=100_000)] = 64
+    max_batch: Annotated[int, Field(ge=1, le=100_000)] = 256  # vLLM's max_num_seqs default
     kv_cache_tokens: Annotated[int, Field(ge=1)] | None = None  # null: derived from gpu and model
     iteration_s: IterationSpec | None = None  # null: derived from gpu, model and tensor_parallel
     # null: derived from the model's weight size (backends.catalog.derived_cold_start_s, ~40 s for an 8B model)
     cold_start_s: DistSpec | None = None
+    # servers provisioned at t = 0 start warm (the deployment is running when the horizon starts); true: they
+    # cold-start like every later start (after a repair, on scale-up)
+    initial_cold_start: bool = False
+    # vLLM's gpu_memory_utilization: the share of each GPU's HBM the engine manages (weights, activations, KV)
+    gpu_memory_utilization: Annotated[float, Field(gt=0.0, le=1.0)] = 0.9
     failures: FailureSpec = FailureSpec()
     # paged: KV held = input + generated tokens in blocks, newest request preempted (recomputed) on overflow;
     # reserve: admission reserves input + output tokens up front, never preempts
     kv_policy: Literal["paged", "reserve"] = "paged"
     kv_block_tokens: Annotated[int, Field(ge=1, le=4096)] = 16
-    max_prefill_tokens: Annotated[int, Field(ge=1, le=10_000_000)] | None = None  # null: no chunked prefill
+    # chunked prefill: prompt tokens per iteration (vLLM's max_num_batched_tokens); auto: vLLM's default for the
+    # GPU (backends.gpu.catalog.prefill_token_budget: 8192 on GPUs of >= 70 GiB other than A100, else 2048);
+    # null: no chunked prefill, an iteration prefills all its admissions
+    max_prefill_tokens: Annotated[int, Field(ge=1, le=10_000_000)] | Literal["auto"] | None = "auto"
     autoscaler: AutoscalerSpec = AutoscalerSpec()
     schedule: ServerSchedule | None = None  # servers provisioned in each hour of the day (00h..23h)
     # a profile file written by `capsim calibrate` (path beside the config): its efficiency factors replace the

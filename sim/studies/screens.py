@@ -64,7 +64,7 @@ def memory_problem(exp: Experiment) -> str | None:
         return None
     m, g = model_of(spec), gpu_of(spec)
     need = m.weight_bytes(spec.quantization) / 1e9
-    have = usable_gb(g) * spec.tensor_parallel
+    have = usable_gb(spec) * spec.tensor_parallel
     return f"memory: {m.name} weights {need:.1f} GB > {have:.1f} GB usable on {spec.tensor_parallel} x {g.name}"
 
 
