@@ -42,6 +42,7 @@ def mgc_config(servers: int = 4, rps: float = 4.0, horizon_h: float = 0.5, **ext
                 "max_batch": 1,
                 "iteration_s": {"base": 0.04},
                 "cold_start_s": {"dist": "constant", "value": 0},  # an M/M/c reduction: no start-up
+                "max_prefill_tokens": None,  # each prompt prefilled in its first iteration
             },
         },
         "output": {"timeseries": False, "report": False},

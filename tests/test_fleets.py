@@ -45,9 +45,9 @@ routing:
 backends:
   gpu_pools:
     a: {servers: 2, max_batch: 1, kv_cache_tokens: 1000000000, iteration_s: {base: 0.001},
-        cold_start_s: {dist: constant, value: 0}, price_per_server_hour_usd: 1.5}
+        cold_start_s: {dist: constant, value: 0}, max_prefill_tokens: null, price_per_server_hour_usd: 1.5}
     b: {servers: 3, max_batch: 1, kv_cache_tokens: 1000000000, iteration_s: {base: 0.0005},
-        cold_start_s: {dist: constant, value: 0}, price_per_server_hour_usd: 2.25}
+        cold_start_s: {dist: constant, value: 0}, max_prefill_tokens: null, price_per_server_hour_usd: 2.25}
 output: {timeseries: true, report: false}
 """
 
