@@ -6,7 +6,8 @@ that reaches the routing policy (whatever its class or the configured shares), s
 hold: raising a fraction only adds requests to the escalated set. A request is escalated when its own
 target served it: a GPU pool (the pool's `on_served` hook, at the first answer's last token) or an API
 without rate limits (answered when its block is routed: the second call starts at the first answer's end).
-A request whose first call failed, went to a fallback or spilled over is not escalated. On escalation the
+A request whose first call failed, went to a fallback or spilled over, or that a `routing.by_size` rule
+routed, is not escalated. On escalation the
 row is reopened: its first cost stays in `cost_usd` (the second call's is added), its timestamps are
 cleared and written again by the second call, and with `carry_output` its prompt grows by the first answer.
 """

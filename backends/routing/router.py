@@ -3,8 +3,10 @@
 Per block, in order: exact response-cache hits (looked up by the replication), semantic-cache hits (a
 lookup that costs `latency_s` to every request that reaches it), prefix-cache reuse (from hash_ids), then
 the routing policy (backends/routing/policies/, one file each): its class targets are decided for a whole
-block at once; a policy that spills (`overflow`) decides again when each GPU-bound request arrives, so
-GPU-bound requests become events.
+block at once, then `routing.by_size` sends each request whose prompt passes a rule to that rule's target
+(the first rule that applies; a function of the request's own sizes, so no random number is drawn and
+common random numbers hold; such a request is not escalated); a policy that spills (`overflow`) decides
+again when each GPU-bound request arrives, so GPU-bound requests become events.
 API calls go through the dispatcher (backends.api_dispatch): vectorised when the provider has no rate
 limit, resolved in time order otherwise. `routing.fallback` applies when a backend is down, a call ran out
 of retries, or the GPU pool failed a request.
@@ -76,6 +78,16 @@ class Router:
         names = {a.name: a.index for a in apis}
         targets = self.policy.class_targets(exp.routing, [c.name for c in exp.workload.classes])
         self.class_target = np.array([self._code(t, names) for t in targets], dtype=np.int64)
+        class_names = [c.name for c in exp.workload.classes]
+        # by_size: (prompt tokens above, per class whether the rule applies, target code), in order
+        self.size_rules = [
+            (
+                rule.when.input_tokens_gt,
+                np.array([rule.classes is None or c in rule.classes for c in class_names], dtype=bool),
+                self._code(rule.to, names),
+            )
+            for rule in exp.routing.by_size
+        ]
         spill_target = self.policy.spill_target(exp.routing)
         self.spill_code = None if spill_target is None else self._code(spill_target, names)
         self.none_latency_s = exp.routing.none_latency_s
@@ -125,6 +137,7 @@ class Router:
         if exp.routing.fallback == "api":
             targets.extend(exp.routing.fallback_chain())
         targets.extend(e.to for e in exp.routing.escalate.values())
+        targets.extend(rule.to for rule in exp.routing.by_size)
         first = next(iter(exp.backends.pools()))
         used = set()
         for t in targets:
@@ -179,8 +192,11 @@ class Router:
         if self.prefix is not None:
             self.prefix.apply(block, np.flatnonzero(todo))
         self.dispatch.draw(block)
-        target = self.class_target[block.class_idx]
-        esc = self.escalation.draw(block, todo) if self.escalation is not None else None
+        target = self.class_target[block.class_idx]  # a copy: by_size may change it
+        policy_routed = todo
+        if self.size_rules:
+            policy_routed = todo & ~self._by_size(block, target, todo)
+        esc = self.escalation.draw(block, policy_routed) if self.escalation is not None else None
         codes = np.unique(target[todo]).tolist()
         for code in codes:
             if is_pool(code):
@@ -204,6 +220,16 @@ class Router:
             self.escalation.after_routing(block, esc)
         if block.pending == 0:
             on_finished(block)
+
+    def _by_size(self, block: RequestBlock, target: np.ndarray, todo: np.ndarray) -> np.ndarray:
+        """routing.by_size: each request of `todo` whose prompt passes a rule gets that rule's target (the first
+        rule that applies) in `target`; returns which requests a rule took."""
+        taken = np.zeros(len(block), dtype=bool)
+        for tokens_gt, applies, code in self.size_rules:
+            sel = todo & ~taken & (block.input_tokens > tokens_gt) & applies[block.class_idx]
+            target[sel] = code
+            taken |= sel
+        return taken
 
     def close(self, horizon_s: float) -> None:
         """At the horizon: settle every call that started before it (later ones stay in flight)."""
@@ -295,6 +321,7 @@ class Router:
             used.update(self.dispatch.chain)
         if self.escalation is not None:
             used.update(self.escalation.to_code)
+        used.update(code for _, _, code in self.size_rules)
         for code in used:
             if code < 0:
                 continue

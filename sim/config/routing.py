@@ -77,6 +77,29 @@ class EscalateSpec(Frozen):
         return v
 
 
+class SizeCondition(Frozen):
+    """When a by-size rule applies: the request's prompt has more than `input_tokens_gt` tokens."""
+
+    input_tokens_gt: Annotated[int, Field(ge=0, le=100_000_000)]
+
+
+class SizeRule(Frozen):
+    """`routing.by_size`: a request whose prompt passes `when` goes to `to` instead of its policy's target
+    (long prompts to the big model); `classes` limits the rule to those classes (null: every class)."""
+
+    when: SizeCondition
+    to: str
+    classes: Annotated[list[str], Field(min_length=1)] | None = None
+
+    @field_validator("to")
+    @classmethod
+    def _to(cls, v: str) -> str:
+        return check_target(v)
+
+
+MAX_SIZE_RULES = 16
+
+
 class RoutingSpec(Frozen):
     # a policy's name: a module of backends/routing/policies/ (checked in sim.engine.checks)
     policy: Annotated[str, Field(min_length=1, max_length=100)] = "gpu_only"
@@ -88,6 +111,8 @@ class RoutingSpec(Frozen):
     fallback_target: str | list[str] = "api"
     none_latency_s: Annotated[float, Field(ge=0, le=3600)] = 0.05  # a `none` target's answer time
     escalate: dict[str, EscalateSpec] = Field(default_factory=dict)  # class name -> cascade
+    # by prompt size, over the policy's class targets: the first rule whose `when` holds decides
+    by_size: Annotated[list[SizeRule], Field(max_length=MAX_SIZE_RULES)] = Field(default_factory=list)
 
     @field_validator("fallback_target")
     @classmethod

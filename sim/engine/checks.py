@@ -209,6 +209,7 @@ def cross_section_problems(exp: Experiment) -> list[tuple[str, str]]:
         problems.extend(target_problems(exp, f"routing.by_class.{cls_name}", target))
     problems.extend(policy_of(exp.routing.policy).problems(exp))
     problems.extend(escalate_problems(exp))
+    problems.extend(size_rule_problems(exp))
     problems.extend(target_problems(exp, "routing.overflow.target", exp.routing.overflow.target))
     problems.extend(fallback_problems(exp))
     if parse_route(exp.routing.overflow.target).kind == "none":
@@ -294,6 +295,33 @@ def escalate_problems(exp: Experiment) -> list[tuple[str, str]]:
                         "are answered when they start (a GPU pool, or an API without rate_limit rpm/tpm)",
                     )  # fmt: skip
                 )
+    return problems
+
+
+def size_rule_problems(exp: Experiment) -> list[tuple[str, str]]:
+    """routing.by_size: each rule names known classes and a known target, and can apply to some request (a rule
+    after one with a threshold no higher over the same classes or more would never be reached)."""
+    classes = [c.name for c in exp.workload.classes]
+    problems: list[tuple[str, str]] = []
+    seen: list[tuple[int, set[str]]] = []  # earlier rules: (threshold, classes)
+    for k, rule in enumerate(exp.routing.by_size):
+        key = f"routing.by_size.{k}"
+        problems.extend(target_problems(exp, f"{key}.to", rule.to))
+        for m, name in enumerate(rule.classes or []):
+            if name not in classes:
+                problems.append((f"{key}.classes.{m}", f"names unknown class {name!r}; classes: {', '.join(classes)}"))
+        mine = set(classes) if rule.classes is None else set(rule.classes) & set(classes)
+        for i, (gt, theirs) in enumerate(seen):
+            if gt <= rule.when.input_tokens_gt and mine <= theirs:
+                problems.append(
+                    (
+                        f"{key}.when.input_tokens_gt",
+                        f"rule {k} is never reached: rule {i} (input_tokens_gt: {gt}) already takes every request"
+                        " it would; order the rules from the largest threshold down",
+                    )
+                )
+                break
+        seen.append((rule.when.input_tokens_gt, mine))
     return problems
 
 

@@ -92,6 +92,7 @@ def throughput_applies(exp: Experiment, targets: Sequence[Target]) -> bool:
     served (no cache answers it, no timeout drops it), and a latency is bounded."""
     return (
         exp.routing.policy == "gpu_only"
+        and not exp.routing.by_size
         and not exp.cache.response.enabled
         and not exp.cache.semantic.enabled
         and all(c.timeout_s is None for c in exp.workload.classes)
