@@ -33,6 +33,11 @@ from sim.report.style import (
 
 COMPONENT_RE = re.compile(r"^cost_tco_([a-z0-9_]+)_monthly_usd$")
 COMPONENT_COLORS = {"api": ORANGE, "gpu": BLUE, "fixed": GREY}
+# the stacked bar split by GPU pool and API provider: one colour each, pools in blues/greens, providers warm
+POOL_COLORS = [BLUE, GREEN, PURPLE, "#319795", "#2c5282", "#68d391"]
+PROVIDER_COLORS = [ORANGE, RED, "#b7791f", "#d53f8c", "#9c4221", "#f6ad55"]
+POOL_RE = re.compile(r"^cost_gpu_monthly_usd\.pool\.(.+)$")
+PROVIDER_RE = re.compile(r"^cost_api_usd\.provider\.(.+)$")
 PATH_COUNTS = {"cache": "cache_hits", "gpu": "served_by_gpu"}
 
 
@@ -41,6 +46,34 @@ def _components(data: ReportData) -> list[str]:
     are not 0."""
     names = list((data.summary or {}).get("metrics", {}))
     return [n for n in names if COMPONENT_RE.match(n) and (data.metric_mean(n) or 0.0) > 0]
+
+
+def bill_stack(data: ReportData) -> list[tuple[str, float, str]]:
+    """The stacked bar's segments (label, monthly mean, colour), bottom first: the bill's parts, the GPU part
+    split by pool (`cost_gpu_monthly_usd.pool.<name>`, named pools) and the API part by provider when one of
+    backends.apis is paid (each provider's share of the span's API spend, `cost_api_usd.provider.<name>`, times the
+    API month: the month's usage factor is one number for every provider)."""
+    out: list[tuple[str, float, str]] = []
+    keys = data.breakdown_keys()
+    for i, comp in enumerate(_components(data)):
+        part = COMPONENT_RE.match(comp).group(1)  # type: ignore[union-attr]
+        total = float(data.metric_mean(comp) or 0.0)
+        pools = [(m.group(1), k) for k in keys if (m := POOL_RE.match(k))]
+        providers = [(m.group(1), k) for k in keys if (m := PROVIDER_RE.match(k))]
+        paid = [(n, float(data.metric_mean(k) or 0.0)) for n, k in providers]
+        paid = [(n, v) for n, v in paid if v > 0]
+        if part == "gpu" and pools:
+            for j, (name, k) in enumerate(pools):
+                v = float(data.metric_mean(k) or 0.0)
+                if v > 0:
+                    out.append((f"gpu:{name}", v, POOL_COLORS[j % len(POOL_COLORS)]))
+        elif part == "api" and paid and (len(paid) > 1 or paid[0][0] != "api"):  # named providers
+            span = sum(v for _, v in paid)
+            for j, (name, v) in enumerate(paid):
+                out.append((f"api:{name}", total * v / span, PROVIDER_COLORS[j % len(PROVIDER_COLORS)]))
+        else:
+            out.append((part, total, COMPONENT_COLORS.get(part, SERIES[i % len(SERIES)])))
+    return out
 
 
 def _label_bars(ax: Axes, bars: object, values: list[float], horizontal: bool = False) -> None:
@@ -86,11 +119,8 @@ def bill_chart(data: ReportData) -> bytes | None:
         fig.suptitle(title, x=0.01, ha="left", fontsize=12.5, fontweight="bold", color=INK)
 
         ax = axes[0]
-        labels = [COMPONENT_RE.match(c).group(1) for c in comps]  # type: ignore[union-attr]
-        means = [float(data.metric_mean(c) or 0.0) for c in comps]
-        colors = [COMPONENT_COLORS.get(lbl, SERIES[i % len(SERIES)]) for i, lbl in enumerate(labels)]
         bottom = 0.0
-        for lbl, v, color in zip(labels, means, colors, strict=True):  # the stacked TCO bar
+        for lbl, v, color in bill_stack(data):  # the stacked TCO bar, GPU by pool and API by provider
             ax.bar(
                 ["month"], [v], bottom=[bottom], color=color, width=0.55, edgecolor="white", label=f"{lbl} {fmt_usd(v)}"
             )
