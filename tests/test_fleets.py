@@ -315,17 +315,3 @@ def test_plan_varies_a_named_pools_servers_and_the_resolved_config_round_trips()
     text = resolved_yaml(three)
     assert "gpu_pool:" not in text and "gpu_pools:" in text
     assert load_config_text(text, []) == three
-
-
-def test_breakeven_refuses_named_pools_with_a_clear_message(tmp_path: Path) -> None:
-    cfg = tmp_path / "two.yaml"
-    cfg.write_text(TWO_POOLS, encoding="utf-8")
-    proc = subprocess.run(
-        [sys.executable, "-m", "sim", "breakeven", str(cfg), "--volumes", "1e9"],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=120,
-        check=False,
-    )
-    assert proc.returncode == 2 and "backends.gpu_pools" in proc.stderr and "Traceback" not in proc.stderr

@@ -127,3 +127,54 @@ def test_breakeven_chooses_the_gpu_type(tmp_path: Path) -> None:
     assert doc["self_hosted_monthly_usd"][0] == pytest.approx(n * 1.30 * 730)
     r = CliRunner().invoke(app, [*args, "--vary", "backends.gpu_pool.servers=1..4"])
     assert r.exit_code == 2 and "searched by breakeven" in r.output
+
+
+def _fleet(tmp_path: Path) -> tuple[str, str]:
+    """The same M/G/c workload with the shorthand pool, and with that pool named `gpu` beside a pool `big`
+    (fewer, faster, dearer servers) that the fleet's own routing sends everything to."""
+    cfg = mgc_config(horizon_h=0.1)
+    cfg["workload"]["classes"][0]["input_tokens"] = {"dist": "constant", "value": 1000}
+    one = write(tmp_path, cfg, "one.yaml")
+    big = {"servers": 2, "max_batch": 1, "iteration_s": {"base": 0.02}, "price_per_server_hour_usd": 5.0}
+    big["cold_start_s"] = {"dist": "constant", "value": 0}
+    fleet = dict(cfg)
+    fleet["backends"] = {"api": cfg["backends"]["api"], "gpu_pools": {"gpu": cfg["backends"]["gpu_pool"], "big": big}}
+    fleet["routing"] = {"policy": "by_class", "by_class": {"default": "gpu:big"}}
+    return one, write(tmp_path, fleet, "fleet.yaml")
+
+
+def _breakeven(path: str, *more: str) -> dict:
+    args = ["breakeven", path, "--volumes", "1B", "--reps", "2", "--max-reps", "2", "--max-servers", "12"]
+    r = CliRunner().invoke(app, [*args, "--workers", "1", "--json", *more])
+    assert r.exit_code == 0, r.output
+    return json.loads(r.stdout)
+
+
+def test_breakeven_over_named_pools_sizes_the_chosen_pool(tmp_path: Path) -> None:
+    """Sizing the pool named `gpu` of a fleet is the shorthand's breakeven (the self-hosted side sends every
+    class to it, the other pool is not reached, and the pool named gpu has the shorthand's random streams);
+    sizing `big` prices its own servers; the per-pool fields name the fleet."""
+    one, fleet = _fleet(tmp_path)
+    a, b = _breakeven(one), _breakeven(fleet, "--pool", "gpu")
+    assert set(b) >= CONTRACT
+    for key in ("api_monthly_usd", "self_hosted_monthly_usd", "self_hosted_servers", "naive_servers"):
+        assert b[key] == a[key], key
+    assert a["pool"] == "gpu" and b["pool"] == "gpu"
+    assert b["pools"] == {
+        "gpu": {"servers": 4, "price_per_server_hour_usd": 2.69},
+        "big": {"servers": 2, "price_per_server_hour_usd": 5.0},
+    }
+    # the hybrid side is the fleet as configured: everything to big (2 servers), gpu's servers searched
+    (h,) = b["hybrid_servers_by_pool"]
+    assert h == {"big": 2, "gpu": b["hybrid_servers"][0]}
+    c = _breakeven(fleet, "--pool", "big")
+    (n,) = c["self_hosted_servers"]
+    assert c["pool"] == "big" and c["self_hosted_monthly_usd"][0] == pytest.approx(n * 5.0 * 730)
+    assert c["api_monthly_usd"] == a["api_monthly_usd"]
+
+
+def test_breakeven_refuses_an_unknown_pool(tmp_path: Path) -> None:
+    _, fleet = _fleet(tmp_path)
+    r = CliRunner().invoke(app, ["breakeven", fleet, "--volumes", "1B", "--pool", "nobody"])
+    assert r.exit_code == 2 and "--pool: unknown GPU pool 'nobody'; pools: gpu, big" in r.output
+    assert "Traceback" not in r.output

@@ -233,12 +233,14 @@ def breakeven(
     workers: int | None = None,
     executor: str = "local",
     address: str | None = None,
+    pool: str | None = None,
     **kwargs: Any,
 ) -> dict[str, Any]:
     """`capsim breakeven`: API-only against self-hosted against hybrid monthly cost across monthly token
-    volumes ("100M,1B" or numbers); returns the document `capsim breakeven --json` prints."""
+    volumes ("100M,1B" or numbers); returns the document `capsim breakeven --json` prints. With named pools,
+    `pool` is the one sized (default: the first)."""
     from sim.engine.variants import derive
-    from sim.studies.breakeven import Breakeven, parse_volumes
+    from sim.studies.breakeven import Breakeven, parse_volumes, self_hosted_changes
     from sim.studies.plan import resolve_options
 
     exp = load_config(config, overrides, seed=seed, **kwargs)
@@ -247,9 +249,15 @@ def breakeven(
     options = resolve_options(exp, None, None, replications, max_replications)
     if exp.workload.arrivals.kind == "trace":
         raise ValueError("breakeven scales workload.arrivals.mean_rps; trace arrivals cannot be scaled")
-    derive(exp, [("routing.policy", "gpu_only")], Path.cwd())
+    names = list(exp.backends.pools())
+    if pool is not None and pool not in names:
+        raise ValueError(f"pool: unknown GPU pool {pool!r}; pools: {', '.join(names)}")
+    sized = (pool or names[0]) if exp.backends.gpu_pools else None
+    derive(exp, self_hosted_changes(exp, sized), Path.cwd())
     with runner.session() as session:
-        doc: dict[str, Any] = Breakeven(exp, vols, options, max_servers, session, Path.cwd()).run()
+        doc: dict[str, Any] = Breakeven(
+            exp, vols, options, max_servers, session, Path.cwd(), space=None, pool=sized
+        ).run()
     return doc
 
 

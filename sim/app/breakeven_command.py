@@ -9,7 +9,17 @@ from typing import Any
 from sim.app.study_output import StudyOutput, checked
 from sim.config import Experiment
 from sim.engine.variants import derive
-from sim.studies.breakeven import SERVERS_KEY, Breakeven, _fmt, _human, _tco_bars, parse_volumes, rate_for_volume
+from sim.studies.breakeven import (
+    Breakeven,
+    _fmt,
+    _human,
+    _tco_bars,
+    api_only_changes,
+    parse_volumes,
+    rate_for_volume,
+    self_hosted_changes,
+    servers_key,
+)
 from sim.studies.plan import PlanOptions, resolve_options
 from sim.studies.screens import memory_problem
 from sim.studies.search import Space
@@ -102,8 +112,15 @@ def run_breakeven_command(
     max_servers: int,
     io: StudyOutput,
     vary_texts: Sequence[str] = (),
+    pool_name: str | None = None,
 ) -> int:
+    pools = list(exp.backends.pools())
+    # the pool breakeven sizes: None for the shorthand backends.gpu_pool, else --pool or the first named pool
+    pool = (pool_name or pools[0]) if exp.backends.gpu_pools else None
+
     def check() -> tuple[list[float], PlanOptions, Space | None]:
+        if pool_name is not None and pool_name not in pools:
+            raise ValueError(f"--pool: unknown GPU pool {pool_name!r}; pools: {', '.join(pools)}")
         volumes = parse_volumes(volumes_text)
         space = Space.parse(vary_texts) if vary_texts else None
         if space is not None and space.searched is not None:
@@ -111,18 +128,14 @@ def run_breakeven_command(
         options = resolve_options(exp, None, None, reps, max_reps)
         if exp.workload.arrivals.kind == "trace":
             raise ValueError("breakeven scales workload.arrivals.mean_rps; trace arrivals cannot be scaled")
-        if exp.backends.gpu_pools:
-            raise ValueError(
-                "breakeven sizes one GPU pool (backends.gpu_pool); for named pools (backends.gpu_pools) run "
-                "capsim plan --vary backends.gpu_pools.<name>.servers=LO..HI per pool"
-            )
-        derive(exp, [("routing.policy", "gpu_only")], io.base_dir)
+        self_hosted, api_only, key = self_hosted_changes(exp, pool), api_only_changes(exp), servers_key(pool)
+        derive(exp, self_hosted, io.base_dir)
         for v in volumes:  # every variant the search may run, at its largest, checked before any replication
             largest = [("workload.arrivals.mean_rps", rate_for_volume(exp, v)), ("replications", max_reps)]
-            derive(exp, [*largest, ("routing.policy", "gpu_only"), (SERVERS_KEY, max_servers)], io.base_dir)
-            derive(exp, [*largest, ("routing.policy", "api_only"), ("costs.fixed_monthly_usd", 0.0)], io.base_dir)
+            derive(exp, [*largest, *self_hosted, (key, max_servers)], io.base_dir)
+            derive(exp, [*largest, *api_only, ("costs.fixed_monthly_usd", 0.0)], io.base_dir)
             for col in space.columns() if space is not None else []:
-                point = [*largest, ("routing.policy", "gpu_only"), (SERVERS_KEY, max_servers), *col]
+                point = [*largest, *self_hosted, (key, max_servers), *col]
                 if memory_problem(derive(exp, point, io.base_dir, checks=False)) is None:
                     derive(exp, point, io.base_dir)
         return volumes, options, space
@@ -132,7 +145,7 @@ def run_breakeven_command(
         return 2
     volumes, options, space = parsed
     with io.executor.session() as executor:
-        doc = Breakeven(exp, volumes, options, max_servers, executor, io.base_dir, io.log, space).run()
+        doc = Breakeven(exp, volumes, options, max_servers, executor, io.base_dir, io.log, space, pool).run()
     io.write(exp, "breakeven.json", doc)
     if io.out is not None:
         write_chart(doc, Path(io.out) / "breakeven.png")

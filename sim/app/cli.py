@@ -250,6 +250,7 @@ def breakeven(
         metavar="KEY=V1,V2,...",
         help="self-host on the cheapest of these (repeatable), e.g. backends.gpu_pool.gpu=h100,h200",
     ),
+    pool: str | None = typer.Option(None, "--pool", metavar="NAME", help="named pools: the pool to size"),
 ) -> None:
     """API-only vs self-hosted (servers sized by the plan search) vs hybrid, monthly cost across volumes."""
     from sim.app.breakeven_command import run_breakeven_command
@@ -257,7 +258,7 @@ def breakeven(
     io = _study_output(config, executor_from(executor, workers, address), as_json, quiet, out)
     exp = _load(config, overrides_from(set_, seed))
     with out_guard(out):
-        code = run_breakeven_command(exp, volumes, reps, max_reps, max_servers, io, vary or ())
+        code = run_breakeven_command(exp, volumes, reps, max_reps, max_servers, io, vary or (), pool)
     raise typer.Exit(code)
 
 

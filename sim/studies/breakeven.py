@@ -25,6 +25,13 @@ The break-even volume is where self-hosted becomes cheaper than API-only, linear
 the two volumes around the first sign change; its interval comes from the curves' uncertainty bands.
 Naive sizing, for comparison: the average GPU-bound request rate over the throughput of one server at a
 full batch (sim.studies.screens.server_capacity_rps), rounded up: no peak, no queueing, no SLO.
+
+Named pools (backends.gpu_pools): breakeven sizes one of them, `pool` (`--pool`, default the first). The
+self-hosted side sends every class to that pool (`by_class` to `gpu:<pool>`, no cascade, no by-size rule):
+what serving everything from that pool would cost; the other pools are not reached, so not paid. The hybrid
+side is the config's own routing (the fleet as configured: its other pools keep their servers, its APIs
+their share), the sized pool's servers searched from 0. The API-only side is as for one pool. `routing.by_size`
+rules are dropped on the API-only and self-hosted sides (they would send requests elsewhere).
 """
 
 from __future__ import annotations
@@ -39,8 +46,9 @@ from typing import Any
 from backends.gpu.catalog import server_price
 from backends.routing.registry import policy_of
 from sim.config import Experiment
+from sim.config.backends import GpuPoolSpec
 from sim.core.stats import t_interval
-from sim.engine.bill import MONTH_PARTS, month_requests, rate_for_month_requests
+from sim.engine.bill import MONTH_PARTS, month_requests, rate_for_month_requests, used_pools
 from sim.engine.executor import Executor
 from sim.engine.targets import meets_all
 from sim.engine.variants import derive
@@ -82,8 +90,27 @@ def rate_for_volume(exp: Experiment, volume: float) -> float:
     return rate_for_month_requests(exp, volume / (e_in + e_out))
 
 
-def naive_servers(exp: Experiment) -> int:
-    return max(1, math.ceil(exp.workload.arrivals.mean_rps / server_capacity_rps(exp) - 1e-9))
+def naive_servers(exp: Experiment, pool: str | None = None) -> int:
+    return max(1, math.ceil(exp.workload.arrivals.mean_rps / server_capacity_rps(exp, pool) - 1e-9))
+
+
+def servers_key(pool: str | None) -> str:
+    """The config key of the sized pool's server count (None: the shorthand backends.gpu_pool)."""
+    return SERVERS_KEY if pool is None else f"backends.gpu_pools.{pool}.servers"
+
+
+def self_hosted_changes(exp: Experiment, pool: str | None) -> list[tuple[str, Any]]:
+    """The self-hosted side's routing: everything to the sized pool."""
+    if pool is None:
+        changes: list[tuple[str, Any]] = [("routing.policy", "gpu_only")]
+    else:
+        every = {c.name: f"gpu:{pool}" for c in exp.workload.classes}
+        changes = [("routing.policy", "by_class"), ("routing.by_class", every), ("routing.escalate", {})]
+    return changes + ([("routing.by_size", [])] if exp.routing.by_size else [])
+
+
+def api_only_changes(exp: Experiment) -> list[tuple[str, Any]]:
+    return [("routing.policy", "api_only")] + ([("routing.by_size", [])] if exp.routing.by_size else [])
 
 
 @dataclass
@@ -131,14 +158,17 @@ class Breakeven:
         base_dir: Path | None = None,
         log: Callable[[str], None] | None = None,
         space: Space | None = None,
+        pool: str | None = None,
     ):
         self.exp, self.volumes, self.options, self.max_servers = exp, volumes, options, max_servers
+        self.pool, self.servers_key = pool, servers_key(pool)  # the sized pool (None: the shorthand)
         self.columns = [tuple(c) for c in space.columns()] if space is not None else [()]
         self.targets, self.confidence = list(options.targets), options.confidence
         self.n0 = options.reps
         self.executor, self.base_dir = executor or Executor(), base_dir
         self.log = log or (lambda _msg: None)
-        self.hybrid_own = policy_of(exp.routing.policy).mixes
+        # with named pools the hybrid side is the fleet as configured
+        self.hybrid_own = policy_of(exp.routing.policy).mixes or bool(exp.routing.by_size) or pool is not None
         self.hybrid_policy = exp.routing.policy if self.hybrid_own else "overflow"
 
     def _run(self, exp: Experiment, n: int) -> list[dict[str, Any]]:
@@ -155,17 +185,17 @@ class Breakeven:
             ev = derive(exp, [("workload.arrivals.mean_rps", rps)], self.base_dir)
             self.log(f"volume {v:.4g} tokens/month: {rps:.4g} requests/s")
             # API-only
-            api_exp = derive(ev, [("routing.policy", "api_only")], self.base_dir)
+            api_exp = derive(ev, api_only_changes(exp), self.base_dir)
             api_m = self._run(api_exp, self.n0)
             api = _cost(api_m)
             api_p = sum(meets_all(self.targets, m) for m in api_m) / len(api_m)
             # self-hosted: the cheapest column (GPU type, TP, ...) at its smallest server count that meets
             best_self: tuple[float, Any, Any, CostPoint, dict[str, float | None], Experiment] | None = None
-            gpu_exp = derive(ev, [("routing.policy", "gpu_only")], self.base_dir)
+            gpu_exp = derive(ev, self_hosted_changes(exp, self.pool), self.base_dir)
             last_plan: dict[str, Any] | None = None  # what the search says when no column meets
             for col in self._fitting(gpu_exp):
                 col_exp = derive(gpu_exp, list(col), self.base_dir)
-                planner = self._planner(col_exp, VaryRange(SERVERS_KEY, 1, self.max_servers, True))
+                planner = self._planner(col_exp, VaryRange(self.servers_key, 1, self.max_servers, True))
                 plan = planner.search(lo=prev_self.get(col, 1))
                 last_plan = last_plan or plan.to_json()
                 if plan.value is None:
@@ -208,7 +238,7 @@ class Breakeven:
                     "self_servers": self_value,
                     "self_plan": self_plan_doc,
                     "self_choice": self_choice,
-                    "naive_servers": naive_servers(naive_exp),
+                    "naive_servers": naive_servers(naive_exp, self.pool),
                     "hybrid": hyb_cost,
                     "hybrid_servers": hyb_servers,
                     "hybrid_plan": hyb_plan,
@@ -230,13 +260,18 @@ class Breakeven:
             if not c or memory_problem(derive(exp, list(c), self.base_dir, checks=False)) is None
         ]
 
+    def _sized(self, exp: Experiment) -> GpuPoolSpec:
+        """The sized pool's spec in `exp` (a column may have changed its GPU)."""
+        return exp.backends.gpu_pool if self.pool is None else exp.backends.gpu_pools[self.pool]
+
     def _planner(self, exp: Experiment, vary: VaryRange) -> Planner:
         return Planner(exp, vary, self.options, self.executor, self.base_dir)
 
     def _self_band(self, planner: Planner, n: int, cost: CostPoint) -> CostPoint:
         """Widen the answer's cost interval by the sizing uncertainty: one server less when the evidence
         against it was not conclusive, one more when the answer was only decided at the cap."""
-        server_month = server_price(planner.exp.backends.gpu_pool).usd_per_hour * planner.exp.costs.hours_per_month
+        spec = self._sized(planner.exp)
+        server_month = server_price(spec).usd_per_hour * planner.exp.costs.hours_per_month
         if cost.mean is None or cost.low is None or cost.high is None:
             return cost
         low, high = cost.low, cost.high
@@ -252,7 +287,7 @@ class Breakeven:
         changes: list[tuple[str, Any]] = [] if self.hybrid_own else [("routing.policy", "overflow")]
         hexp = derive(ev, changes, self.base_dir) if changes else ev
         lo = start
-        planner = self._planner(hexp, VaryRange(SERVERS_KEY, 0, self.max_servers, True))
+        planner = self._planner(hexp, VaryRange(self.servers_key, 0, self.max_servers, True))
         plan = planner.search(lo=lo)
         if plan.value is None:
             return None, CostPoint(None, None, None), plan.to_json()
@@ -292,7 +327,9 @@ class Breakeven:
 
         api_m, self_m = col("api", "mean"), col("self", "mean")
         e_in, e_out = class_token_means(self.exp)
-        price = server_price(self.exp.backends.gpu_pool)
+        price = server_price(self._sized(self.exp))
+        pools = self.exp.backends.pools()
+        sized = self.pool or next(iter(pools))
         return {
             "volumes": vols,
             "api_monthly_usd": api_m,
@@ -311,7 +348,7 @@ class Breakeven:
             "hybrid_servers": [r["hybrid_servers"] for r in rows],
             "hybrid_policy": self.hybrid_policy + ("" if self.hybrid_own else " (derived: the config does not mix)"),
             "naive_servers": [r["naive_servers"] for r in rows],
-            "server_capacity_rps": server_capacity_rps(self.exp),
+            "server_capacity_rps": server_capacity_rps(self.exp, self.pool),
             "mean_rps": [r["mean_rps"] for r in rows],
             "api_p_meet": [r["api_p_meet"] for r in rows],
             "tokens_per_request": e_in + e_out,
@@ -331,7 +368,21 @@ class Breakeven:
             "hybrid_plans": [r["hybrid_plan"] for r in rows],
             "self_hosted_choice": [r["self_choice"] for r in rows],
             "hybrid_choice": [r["hybrid_choice"] for r in rows],
+            # per pool: the sized pool, every pool's configured servers and price, the hybrid's servers by pool
+            "pool": sized,
+            "pools": {
+                name: {"servers": spec.servers, "price_per_server_hour_usd": server_price(spec).usd_per_hour}
+                for name, spec in pools.items()
+            },
+            "hybrid_servers_by_pool": [
+                None if r["hybrid_servers"] is None else {**self._used_servers(), sized: r["hybrid_servers"]}
+                for r in rows
+            ],
         }
+
+    def _used_servers(self) -> dict[str, int]:
+        """The servers of the pools the config's own routing reaches (the hybrid side's fleet)."""
+        return {name: spec.servers for name, spec in used_pools(self.exp).items()}
 
 
 def _choice(values: dict[str, Any] | None) -> str:

@@ -35,11 +35,13 @@ def class_token_means(exp: Experiment) -> tuple[float, float]:
     return e_in, e_out
 
 
-def server_capacity_rps(exp: Experiment) -> float:
-    """Requests/s one server sustains at a full batch on average-sized requests (no queueing, no SLO)."""
+def server_capacity_rps(exp: Experiment, pool: str | None = None) -> float:
+    """Requests/s one server of `pool` (None: the first pool) sustains at a full batch on average-sized
+    requests of the whole mix (no queueing, no SLO)."""
     from backends.gpu.catalog import derived_moe, iteration_model, kv_capacity
 
-    spec = exp.backends.gpu_pool
+    pools = exp.backends.pools()
+    spec = pools[pool] if pool is not None else next(iter(pools.values()))
     it = iteration_model(spec)
     e_in, e_out = class_token_means(exp)
     batch = max(1.0, min(float(spec.max_batch), kv_capacity(spec) / (e_in + e_out)))
@@ -56,16 +58,19 @@ def server_capacity_rps(exp: Experiment) -> float:
 
 
 def memory_problem(exp: Experiment) -> str | None:
-    """Why the pool's model does not fit its servers' GPUs, or None when it fits (or the KV size is given)."""
+    """Why a pool's model does not fit its servers' GPUs, or None when every pool's fits (or its KV size is
+    given)."""
     from backends.gpu.catalog import derived_kv_tokens, gpu_of, model_of, usable_gb
 
-    spec = exp.backends.gpu_pool
-    if spec.kv_cache_tokens is not None or derived_kv_tokens(spec) >= 1:
-        return None
-    m, g = model_of(spec), gpu_of(spec)
-    need = m.weight_bytes(spec.quantization) / 1e9
-    have = usable_gb(spec) * spec.tensor_parallel
-    return f"memory: {m.name} weights {need:.1f} GB > {have:.1f} GB usable on {spec.tensor_parallel} x {g.name}"
+    for name, spec in exp.backends.pools().items():
+        if spec.kv_cache_tokens is not None or derived_kv_tokens(spec) >= 1:
+            continue
+        m, g = model_of(spec), gpu_of(spec)
+        need = m.weight_bytes(spec.quantization) / 1e9
+        have = usable_gb(spec) * spec.tensor_parallel
+        where = f"{spec.tensor_parallel} x {g.name}" + (f" (pool {name})" if exp.backends.gpu_pools else "")
+        return f"memory: {m.name} weights {need:.1f} GB > {have:.1f} GB usable on {where}"
+    return None
 
 
 def peak_hour_rps(exp: Experiment) -> float | None:
