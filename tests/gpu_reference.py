@@ -53,7 +53,10 @@ def simulate_reference(
     block: int,
     chunk: int | None,
     watermark_share: float = 0.01,
+    v1: bool = False,
 ) -> RefResult:
+    """`v1`: vLLM V1's token budget (`chunk` tokens an iteration: one per decoding request, the rest to the
+    prompts FCFS; admission only while budget is left)."""
     n = len(arrivals)
     res = RefResult([math.nan] * n, [math.nan] * n, [math.nan] * n)
     bs = block if paged else 1
@@ -75,14 +78,23 @@ def simulate_reference(
             return sum(-(-need_tokens(j, iteration) // bs) for j in running)
         return sum(j.input + j.output for j in running)
 
+    def prefill_budget() -> int:
+        assert chunk is not None
+        return chunk - sum(1 for j in running if j.F >= 0) if v1 else chunk
+
     def admit(now: float) -> None:
         nonlocal seq
         room = max_batch - len(running)
         free = cap - blocks(it + 1) - (wm if running else 0)
+        left = prefill_budget() - sum(j.pref_left for j in running if j.F < 0) if v1 else 1
         for p in levels:
             q = queues[p]
             while q and room > 0:
                 j = q[0]
+                if left <= 0:
+                    return
+                if v1:
+                    left -= j.inp_eff
                 need = -(-j.inp_eff // bs) if paged else j.input + j.output
                 if need > free:
                     return
@@ -123,7 +135,7 @@ def simulate_reference(
         if chunk is None:
             prefill = sum(j.inp_eff for j in running if it_now == j.F)
         else:
-            budget = chunk
+            budget = prefill_budget()
             for j in running:
                 if j.F < 0 and budget > 0:
                     take = min(j.pref_left, budget)
@@ -134,7 +146,7 @@ def simulate_reference(
         it = it_now
         arrive_until(t)
         if chunk is not None:
-            budget = chunk
+            budget = prefill_budget()
             for j in running:
                 if j.F < 0 and budget > 0:
                     take = min(j.pref_left, budget)

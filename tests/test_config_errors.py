@@ -156,3 +156,20 @@ def test_shipped_experiments_are_valid(path: Path) -> None:
 
     exp = load_config(path)
     assert exp.name
+
+
+def test_engine_options_are_checked_at_validate() -> None:
+    text = """\
+name: x
+backends:
+  gpu_pools:
+    small:
+      max_batch: 64
+      scheduler: v1
+      max_prefill_tokens: 32
+"""
+    assert_user_error(
+        capsim("validate", "-", stdin=text), "backends.gpu_pools.small.max_prefill_tokens (line 7):", "max_batch (64)"
+    )
+    proc = capsim("validate", str(VALID), "--set", "backends.gpu_pool.scheduler=v2")
+    assert_user_error(proc, "backends.gpu_pool.scheduler (line ", "'v2'")

@@ -33,10 +33,12 @@ from backends.gpu.admission_queue import AdmissionQueue
 from backends.gpu.catalog import ceil_div, derived_moe, iteration_model, kv_blocks, kv_capacity, prefill_token_budget
 from backends.gpu.ledger import PoolLedger
 from backends.gpu.server import READY, Job, Server
+from backends.gpu.token_budget import start_segment as start_segment_v1
 from sim.config.backends import GpuPoolSpec
 from sim.core.request_block import DROPPED, FAILED, PATH_GPU, SERVED, RequestBlock
 from sim.core.ticks import LATE, Tick, call_later
 
+NO_BUDGET = 1 << 62  # v0: no token budget
 KV_WATERMARK = 0.01  # share of KV blocks kept free when admitting into a busy server (vLLM's default)
 
 
@@ -66,6 +68,12 @@ class BatchEngine:
         # largest input + output that fits alone (paged: the last iteration holds input + output - 1 tokens)
         self.max_tokens = self.cap_blocks * self.bs + 1 if self.paged else self.kv_capacity
         self.chunk = prefill_token_budget(spec)
+        # scheduler v1 (backends/gpu/token_budget.py) with a budget; without one it is v0 without chunking
+        budget = self.chunk if spec.scheduler == "v1" else None
+        self.v1 = budget is not None
+        self.budget = budget if budget is not None else NO_BUDGET  # tokens per iteration (v1)
+        if self.budget < self.max_batch:
+            raise ValueError("scheduler v1 needs max_prefill_tokens >= max_batch (capsim validate says so)")
         self.servers = [Server(i, self.bs) for i in range(num_servers)]
         self.queue = queue
         self.ledger = ledger
@@ -124,6 +132,8 @@ class BatchEngine:
             load = len(s.running) + s.claims
             if load >= max_batch or (best is not None and load >= best_load):
                 continue
+            if s.pref and self.v1:  # v1: its budget is spent until its segment ends (it admits there)
+                continue
             used = s.tokens_at(s.iters + 1) if paged else s.kv_reserved
             if used + s.claims_kv > room:
                 continue
@@ -153,6 +163,9 @@ class BatchEngine:
 
     # -- segments ----------------------------------------------------------------------------
     def start_segment(self, s: Server, now: float, admitted: list[Job]) -> None:
+        if self.v1:
+            start_segment_v1(self, s, now, admitted)
+            return
         # Server.add_grow, tokens_at and the may_outgrow guard of overflow_m are inlined here: 3.0% of a 4 h
         # default.yaml run (in-process medians of 6 interleaved rounds; inlining them in on_boundary and claim
         # showed no gain, so those call the helpers)
@@ -263,7 +276,7 @@ class BatchEngine:
             self.dispatch_idle(now)
 
     def advance_prefill(self, s: Server, m: int, it: int, now: float) -> None:
-        done = min(m * self.chunk, s.pref_left)  # type: ignore[operator]
+        done = min(m * (s.chunk_tokens if self.v1 else self.chunk), s.pref_left)  # type: ignore[operator]
         s.pref_left -= done
         pref = s.pref
         while pref and done > 0:
@@ -315,6 +328,7 @@ class BatchEngine:
             return
         admitted: list[Job] = []
         queue = self.queue
+        left = self.budget - s.n_grow - s.pref_left  # v1: tokens of the next iteration left to admit with
         pinned = self.pinned[s.idx] if self.pinned is not None else None
         if queue.queued or pinned:
             room = self.max_batch - len(s.running)
@@ -325,7 +339,7 @@ class BatchEngine:
                 kv_free = self.kv_capacity - s.kv_reserved
             bs = self.bs
             if pinned:
-                room, kv_free = self.take_pinned(pinned, admitted, room, kv_free, now)
+                room, kv_free, left = self.take_pinned(pinned, admitted, room, kv_free, left, now)
             lookup = self.prefix_lookup
             queues = queue.queues
             for p in queue.levels:
@@ -337,6 +351,9 @@ class BatchEngine:
                         queue.dequeued(job)
                         self.finish(job.block, job.i, DROPPED, job.deadline)
                         continue
+                    if left <= 0:
+                        room = 0  # v1: the running requests take the whole budget
+                        break
                     need = -(-job.inp_eff // bs) if paged else job.input + job.output
                     if need > kv_free:
                         room = 0  # FCFS: the head waits for memory, nobody overtakes it
@@ -348,17 +365,20 @@ class BatchEngine:
                     admitted.append(job)
                     room -= 1
                     kv_free -= need
+                    left -= max(job.inp_eff - job.cached, 1)
                 if room <= 0:
                     break
-        if admitted or s.running:
+        if self.v1 and (admitted or s.running):
+            start_segment_v1(self, s, now, admitted, left <= 0 and (queue.queued > 0 or bool(pinned)))
+        elif admitted or s.running:
             self.start_segment(s, now, admitted)
         else:
             self.make_idle(s, now)
 
     def take_pinned(
-        self, pinned: deque[Job], admitted: list[Job], room: int, kv_free: int, now: float
-    ) -> tuple[int, int]:
-        """Admit the requests pinned to a server (FCFS) while they fit: what room and KV is left."""
+        self, pinned: deque[Job], admitted: list[Job], room: int, kv_free: int, left: int, now: float
+    ) -> tuple[int, int, int]:
+        """Admit the requests pinned to a server (FCFS) while they fit: what room, KV and (v1) budget is left."""
         paged, bs = self.paged, self.bs
         while pinned and room > 0:
             job = pinned[0]
@@ -367,15 +387,18 @@ class BatchEngine:
                 self.num_pinned -= 1
                 self.finish(job.block, job.i, DROPPED, job.deadline)
                 continue
+            if left <= 0:
+                return 0, kv_free, left  # v1: the running requests take the whole budget
             need = -(-job.inp_eff // bs) if paged else job.input + job.output
             if need > kv_free:
-                return 0, kv_free  # nobody overtakes it on this server
+                return 0, kv_free, left  # nobody overtakes it on this server
             pinned.popleft()
             self.num_pinned -= 1
             admitted.append(job)
             room -= 1
             kv_free -= need
-        return room, kv_free
+            left -= max(job.inp_eff - job.cached, 1)
+        return room, kv_free, left
 
     def unpin(self, s: Server) -> None:
         """A server that stops or drains hands its pinned requests to the front of the shared queue."""

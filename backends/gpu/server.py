@@ -133,6 +133,7 @@ class Server:
         "growth_s",
         "prefill_s",
         "chunk_s",
+        "chunk_tokens",
         "version",
         "timer_m",
         "claims",
@@ -164,6 +165,7 @@ class Server:
         self.seg_start = 0.0
         self.iteration_s = self.growth_s = self.prefill_s = 0.0
         self.chunk_s = math.inf
+        self.chunk_tokens = 0  # scheduler v1: prompt tokens each iteration of the segment prefills
         self.version = 0
         self.timer_m = 0
         self.claims = 0

@@ -98,6 +98,10 @@ class GpuPoolSpec(Frozen):
     # GPU (backends.gpu.catalog.prefill_token_budget: 8192 on GPUs of >= 70 GiB other than A100, else 2048);
     # null: no chunked prefill, an iteration prefills all its admissions
     max_prefill_tokens: Annotated[int, Field(ge=1, le=10_000_000)] | Literal["auto"] | None = "auto"
+    # v0: admissions limited by max_batch and KV, max_prefill_tokens caps an iteration's prompt tokens; v1 (vLLM
+    # V1): max_prefill_tokens is the iteration's token budget (max_num_batched_tokens), decodes take one token
+    # each, the rest goes to prefill chunks, and a waiting request is admitted only while budget is left
+    scheduler: Literal["v0", "v1"] = "v0"
     autoscaler: AutoscalerSpec = AutoscalerSpec()
     schedule: ServerSchedule | None = None  # servers provisioned in each hour of the day (00h..23h)
     # a profile file written by `capsim calibrate` (path beside the config): its efficiency factors replace the

@@ -17,6 +17,7 @@ import numpy as np
 from pydantic import BaseModel
 
 from backends.gpu.catalog import catalog_problems
+from backends.gpu.engine_checks import engine_problems
 from backends.gpu.server_policy import server_policy_of, unknown_server_policy_message
 from backends.routing.registry import policy_of, unknown_policy_message
 from sim.config.backends import GpuPoolSpec
@@ -217,7 +218,8 @@ def cross_section_problems(exp: Experiment) -> list[tuple[str, str]]:
     problems.extend(arrival_problems(exp))
     for name, spec in exp.backends.pools().items():
         key = exp.backends.pool_key(name)
-        problems.extend((key + path.removeprefix("backends.gpu_pool"), m) for path, m in catalog_problems(spec))
+        catalog = catalog_problems(spec) or engine_problems(spec)  # the engine's checks need a known GPU
+        problems.extend((key + path.removeprefix("backends.gpu_pool"), m) for path, m in catalog)
         problems.extend(server_routing_problems(exp, key, spec))
     return problems
 

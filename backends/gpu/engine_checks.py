@@ -1,0 +1,22 @@
+"""`capsim validate`'s checks of a pool's engine options: the scheduler's token budget."""
+
+from __future__ import annotations
+
+from backends.gpu.catalog import prefill_token_budget
+from sim.config.backends import GpuPoolSpec
+
+
+def engine_problems(spec: GpuPoolSpec) -> list[tuple[str, str]]:
+    """(dotted path under backends.gpu_pool, message) for each problem."""
+    problems = []
+    budget = prefill_token_budget(spec)
+    if spec.scheduler == "v1" and budget is not None and budget < spec.max_batch:
+        problems.append(
+            (
+                "backends.gpu_pool.max_prefill_tokens",
+                f"scheduler v1: the token budget ({budget}) must be at least max_batch ({spec.max_batch}), as vLLM"
+                " requires (max_num_batched_tokens >= max_num_seqs): every running request decodes a token"
+                " each iteration",
+            )
+        )
+    return problems
