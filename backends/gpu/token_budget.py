@@ -25,16 +25,32 @@ from __future__ import annotations
 
 import heapq
 import math
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-from backends.gpu.catalog import ceil_div
+from backends.gpu.catalog import MoeStreaming, ceil_div
 from backends.gpu.server import Job, Server
 
-if TYPE_CHECKING:
-    from backends.gpu.batching import BatchEngine
+
+class Engine(Protocol):
+    """What a segment needs of backends.gpu.batching.BatchEngine (which imports this module)."""
+
+    paged: bool
+    bs: int
+    seq: int
+    running_total: int
+    budget: int
+    max_batch: int
+    cap_blocks: int
+    base: float
+    per_seq: float
+    per_prefill: float
+    per_kv: float
+    moe: MoeStreaming | None
+
+    def set_timer(self, s: Server, m: int) -> None: ...
 
 
-def start_segment(engine: BatchEngine, s: Server, now: float, admitted: list[Job], refused: bool = False) -> None:
+def start_segment(engine: Engine, s: Server, now: float, admitted: list[Job], refused: bool = False) -> None:
     """Start the next segment of `s` at `now`, taking in `admitted` (their prompts join the prefill queue);
     `refused`: a waiting request found no budget left at this boundary."""
     i0 = s.iters
