@@ -16,9 +16,40 @@ from backends.gpu.server import Job
 from backends.gpu.waiting import WaitingQueue
 from sim.core.request_block import RequestBlock
 
+MIXED, PREFILL, DECODE = "mixed", "prefill", "decode"  # a pool's role (backends.gpu.disaggregation)
+
+
+def role_tokens(role: str, inp: int, out: int, pre: int) -> tuple[int, int, int]:
+    """(input, output, prefill) of a request as a pool of this role serves it: a prefill pool generates the
+    first token only; a decode pool receives the prompt's KV (nothing to prefill) and generates the rest."""
+    if role == PREFILL:
+        return inp, 1, pre
+    if role == DECODE:
+        return inp, out - 1, 0
+    return inp, out, pre
+
+
+def role_job(role: str, block: RequestBlock, i: int, now: float, priority: int, deadline: float) -> Job:
+    """The Job of request i entering a pool of this role at `now`."""
+    inp, out, pre = role_tokens(
+        role, int(block.input_tokens[i]), int(block.output_tokens[i]), int(block.prefill_tokens[i])
+    )
+    job = Job(block, i, now, inp, out, priority, deadline, inp - pre)
+    if role == DECODE:  # its first token and its start (the prefill's admission) happened on the prefill pool
+        job.need_first = False
+        job.started = True
+    return job
+
 
 class AdmissionQueue:
-    def __init__(self, levels: list[int], timeouts: list[float | None], horizon_s: float, bound: OverloadBound):
+    def __init__(
+        self,
+        levels: list[int],
+        timeouts: list[float | None],
+        horizon_s: float,
+        bound: OverloadBound,
+        role: str = MIXED,
+    ):
         self.levels = levels  # the priority levels, ascending (0 first)
         self.queues: dict[int, WaitingQueue] = {p: self._new_queue(p) for p in self.levels}
         self.queued = 0
@@ -27,14 +58,18 @@ class AdmissionQueue:
         self.min_timeout_s = min(finite) if finite else math.inf
         self.horizon_s = horizon_s
         self.bound = bound
+        self.role = role
 
     def _new_queue(self, priority: int) -> WaitingQueue:
         return WaitingQueue(lambda block, i, now, deadline: self._arrival_job(block, i, now, deadline, priority))
 
     def _arrival_job(self, block: RequestBlock, i: int, now: float, deadline: float, priority: int) -> Job:
         """The Job of a request that waited as columns, as it would have been built at its arrival."""
-        inp, out, pre = int(block.input_tokens[i]), int(block.output_tokens[i]), int(block.prefill_tokens[i])
-        job = Job(block, i, now, inp, out, priority, deadline, inp - pre)
+        if self.role != MIXED:
+            job = role_job(self.role, block, i, now, priority, deadline)
+        else:
+            inp, out, pre = int(block.input_tokens[i]), int(block.output_tokens[i]), int(block.prefill_tokens[i])
+            job = Job(block, i, now, inp, out, priority, deadline, inp - pre)
         if deadline >= self.horizon_s:
             job.work_ns = self.bound.work_ns(job)
         return job

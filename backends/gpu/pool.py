@@ -19,7 +19,7 @@ from collections.abc import Callable
 import numpy as np
 import simpy
 
-from backends.gpu.admission_queue import AdmissionQueue
+from backends.gpu.admission_queue import MIXED, AdmissionQueue, role_job, role_tokens
 from backends.gpu.autoscaler import CapacityController
 from backends.gpu.batching import BatchEngine
 from backends.gpu.catalog import iteration_model
@@ -44,8 +44,10 @@ class GpuPool:
         on_done: Callable[[RequestBlock], None],
         rng_failures: np.random.Generator | None = None,
         warmup_s: float = 0.0,
+        role: str = MIXED,
     ):
         self.env = env
+        self.role = role  # mixed, or one phase of a disaggregated pair (backends.gpu.disaggregation)
         self.spec = spec
         self.priorities = priorities
         self.timeouts = timeouts
@@ -60,7 +62,7 @@ class GpuPool:
         # a queued request's prefix hit is known only at its admission: the bound counts no prefill then
         per_prefill_s = 0.0 if spec.prefix_cache.enabled else it.per_prefill_token
         self.bound = OverloadBound(levels, horizon_s, min_share_s, per_prefill_s, size, spec.max_batch, it.per_kv_token)
-        self.queue = AdmissionQueue(levels, timeouts, horizon_s, self.bound)
+        self.queue = AdmissionQueue(levels, timeouts, horizon_s, self.bound, role)
         self.engine = engine = BatchEngine(env, spec, size, self.queue, self.ledger, on_done)
         self.servers: list[Server] = engine.servers
         routed = spec.server_routing.policy != "least_loaded" or spec.prefix_cache.enabled
@@ -158,6 +160,8 @@ class GpuPool:
             inp, out, pre = int(block.input_tokens[i]), int(block.output_tokens[i]), int(block.prefill_tokens[i])
         else:
             inp, out, pre = tokens
+        if self.role != MIXED:
+            inp, out, pre = role_tokens(self.role, inp, out, pre)
         engine = self.engine
         if inp + out > engine.max_tokens or not self.servers:
             engine.finish(block, i, FAILED, now)
@@ -169,7 +173,11 @@ class GpuPool:
         elif not self.queue.queued and engine.idle:
             s = engine.pop_idle()
             if s is not None:
-                engine.start_segment(s, now, [Job(block, i, now, inp, out, priority, deadline, inp - pre)])
+                if self.role == MIXED:
+                    job = Job(block, i, now, inp, out, priority, deadline, inp - pre)
+                else:
+                    job = role_job(self.role, block, i, now, priority, deadline)
+                engine.start_segment(s, now, [job])
                 return
         if self.bound.refuses(priority, now):
             self.bound.record_jobless(block, i, priority, deadline)

@@ -128,7 +128,19 @@ class Router:
 
     @staticmethod
     def pools_used(exp: Experiment) -> set[str]:
-        """The names of the GPU pools some route can send a request to (only these are provisioned)."""
+        """The names of the GPU pools some route can send a request to, and the decode pools those hand their
+        requests to (only these are provisioned)."""
+        used = Router.targeted_pools(exp)
+        pools = exp.backends.pools()
+        for name in list(used):
+            d = pools[name].disaggregation if name in pools else None
+            if d is not None and d.decode_pool in pools:
+                used.add(d.decode_pool)
+        return used
+
+    @staticmethod
+    def targeted_pools(exp: Experiment) -> set[str]:
+        """The names of the GPU pools some route sends requests to."""
         policy = policy_of(exp.routing.policy)
         targets = policy.class_targets(exp.routing, [c.name for c in exp.workload.classes])
         spill = policy.spill_target(exp.routing)

@@ -9,6 +9,7 @@ from pydantic import Discriminator, Field, StringConstraints, Tag, ValidationInf
 from sim.config.api import ApiSpec, NonNegPrice
 from sim.config.autoscaling import AutoscalerSpec, ServerSchedule
 from sim.config.base import Frozen
+from sim.config.disaggregation import DisaggregationSpec
 from sim.config.distributions import DistSpec, absolute_if_beside_config
 from sim.config.server_routing import ServerPrefixCacheSpec, ServerRoutingSpec
 
@@ -109,6 +110,7 @@ class GpuPoolSpec(Frozen):
     profile: Annotated[str, Field(min_length=1, max_length=4096)] | None = None
     server_routing: ServerRoutingSpec = ServerRoutingSpec()  # which server takes a request
     prefix_cache: ServerPrefixCacheSpec = ServerPrefixCacheSpec()  # per-server prefix caching (hash_ids)
+    disaggregation: DisaggregationSpec | None = None  # this pool prefills, disaggregation.decode_pool decodes
 
     @field_validator("profile")
     @classmethod
@@ -143,6 +145,15 @@ class BackendsSpec(Frozen):
     def pools(self) -> dict[str, GpuPoolSpec]:
         """Every GPU pool by name, in the config's order (gpu_pool alone: one pool named `gpu`)."""
         return dict(self.gpu_pools) if self.gpu_pools else {SHORTHAND_POOL: self.gpu_pool}
+
+    def pool_role(self, name: str) -> str:
+        """`prefill` (it has a disaggregation), `decode` (another pool's decode_pool) or `mixed` (both phases)."""
+        pools = self.pools()
+        if pools[name].disaggregation is not None:
+            return "prefill"
+        if any(p.disaggregation is not None and p.disaggregation.decode_pool == name for p in pools.values()):
+            return "decode"
+        return "mixed"
 
     def pool_key(self, name: str) -> str:
         """The dotted config path of a pool's section."""

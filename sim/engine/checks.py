@@ -20,6 +20,7 @@ from backends.gpu.catalog import catalog_problems
 from backends.gpu.engine_checks import engine_problems
 from backends.gpu.server_policy import server_policy_of, unknown_server_policy_message
 from backends.routing.registry import policy_of, unknown_policy_message
+from backends.routing.router import Router
 from sim.config.backends import GpuPoolSpec
 from sim.config.experiment import Experiment
 from sim.config.routing import parse_route
@@ -221,6 +222,59 @@ def cross_section_problems(exp: Experiment) -> list[tuple[str, str]]:
         catalog = catalog_problems(spec) or engine_problems(spec)  # the engine's checks need a known GPU
         problems.extend((key + path.removeprefix("backends.gpu_pool"), m) for path, m in catalog)
         problems.extend(server_routing_problems(exp, key, spec))
+    problems.extend(disaggregation_problems(exp))
+    return problems
+
+
+def disaggregation_problems(exp: Experiment) -> list[tuple[str, str]]:
+    """A prefill pool names another named pool that decodes the same model; a decode pool is reached only
+    through its prefill pool and neither prefills nor routes by prefix itself."""
+    backends = exp.backends
+    if backends.gpu_pool.disaggregation is not None:
+        return [
+            ("backends.gpu_pool.disaggregation", "a prefill pool needs a decode pool: give both in backends.gpu_pools")
+        ]
+    pools = backends.pools()
+    problems: list[tuple[str, str]] = []
+    decoders = set()
+    for name, spec in pools.items():
+        d = spec.disaggregation
+        if d is None:
+            continue
+        key = f"backends.gpu_pools.{name}.disaggregation.decode_pool"
+        other = pools.get(d.decode_pool)
+        if other is None or d.decode_pool == name:
+            choices = ", ".join(n for n in pools if n != name) or "none"
+            problems.append((key, f"names no other pool of backends.gpu_pools ({d.decode_pool!r}; pools: {choices})"))
+            continue
+        if other.disaggregation is not None:
+            problems.append((key, f"{d.decode_pool!r} is itself a prefill pool: a decode pool only decodes"))
+        if (other.model, other.quantization, other.kv_cache_dtype) != (
+            spec.model,
+            spec.quantization,
+            spec.kv_cache_dtype,
+        ):
+            problems.append(
+                (key, f"{d.decode_pool!r} serves another model, quantization or kv_cache_dtype: its KV would not fit")
+            )
+        decoders.add(d.decode_pool)
+    for name in sorted(decoders):
+        spec = pools[name]
+        key = f"backends.gpu_pools.{name}"
+        if spec.prefix_cache.enabled or spec.server_routing.policy != "least_loaded":
+            problems.append(
+                (f"{key}.server_routing.policy", "a decode pool receives its prompts' KV: no prefix routing")
+            )
+    if decoders:
+        for name in sorted(decoders & Router.targeted_pools(exp)):
+            problems.append(
+                (
+                    f"backends.gpu_pools.{name}",
+                    "a decode pool is reached through its prefill pool: route no requests to it",
+                )
+            )
+        if exp.routing.escalate:
+            problems.append(("routing.escalate", "cascades are not modelled with prefill/decode disaggregation"))
     return problems
 
 

@@ -18,6 +18,7 @@ import simpy
 from backends.api.provider import ApiBackend
 from backends.cache.response import ResponseCache
 from backends.gpu.catalog import server_price
+from backends.gpu.disaggregation import connect_pools
 from backends.gpu.pool import GpuPool
 from backends.routing.router import Router
 from sim.config import Experiment
@@ -88,12 +89,14 @@ class Replication:
                 self._block_finished,
                 rng_failures=stream(seed, replication, "failures", _pool_key(name)),
                 warmup_s=exp.warmup_h * HOUR_S,
+                role=exp.backends.pool_role(name),
             )
             if name in used
             else None
             for name, spec in exp.backends.pools().items()
         ]
         self.pool = self.pools[0]
+        connect_pools(exp.backends, self.pools, self.env, [c.priority for c in classes])
         self.router = Router(exp, self.env, self.pools, self.apis, replication=replication, response_cache=self.cache)
         self.live: dict[int, RequestBlock] = {}
         self.recorder.live_blocks = self.live.values
