@@ -136,19 +136,21 @@ def servers(n: int) -> list[Server]:
 
 def test_affinity_takes_the_longest_prefix_within_the_load_cap() -> None:
     s = servers(3)
-    assert Affinity(4).pick(s, [5, 0, 2], [3, 0, 3]) is s[2]  # longest match, the less loaded of the two
-    assert Affinity(1).pick(s, [5, 0, 2], [3, 0, 3]) is s[1]  # 2 over the least loaded: over the cap
-    assert Affinity(2).pick(s, [5, 0, 2], [3, 0, 3]) is s[2]  # exactly at the cap: still affinity
-    assert Affinity(9).pick(s, [3, 1, 1], [0, 0, 0]) is s[1]  # cached nowhere: least loaded, lowest index
-    assert Affinity(9).pick(s, [1, 1, 4], [0, 2, 0]) is s[1]
+    assert Affinity(4, 0.3).pick(s, [5, 0, 2], [3, 0, 3], 6) is s[2]  # longest match, the less loaded of two
+    assert Affinity(1, 0.3).pick(s, [5, 0, 2], [3, 0, 3], 6) is s[1]  # 2 over the least loaded: over the cap
+    assert Affinity(2, 0.3).pick(s, [5, 0, 2], [3, 0, 3], 6) is s[2]  # exactly at the cap: still affinity
+    assert Affinity(9, 0.3).pick(s, [3, 1, 1], [0, 0, 0], 6) is s[1]  # cached nowhere: least loaded, lowest
+    assert Affinity(9, 0.3).pick(s, [1, 1, 4], [0, 2, 0], 6) is s[1]
+    assert Affinity(9, 0.5).pick(s, [1, 0, 4], [2, 0, 0], 6) is s[1]  # 2 of 6 blocks < half: least loaded
+    assert Affinity(9, 0.5).pick(s, [1, 0, 4], [3, 0, 0], 6) is s[0]  # 3 of 6: affinity
 
 
 def test_round_robin_turns_over_the_servers_with_room() -> None:
     s = servers(4)
     rot = Rotation()
     zeros = [0, 0, 0, 0]
-    assert [rot.pick(s, zeros, zeros).idx for _ in range(5)] == [0, 1, 2, 3, 0]
-    assert rot.pick([s[0], s[3]], [0, 0], [0, 0]).idx == 3  # 1 and 2 are full: the next one with room
+    assert [rot.pick(s, zeros, zeros, 0).idx for _ in range(5)] == [0, 1, 2, 3, 0]
+    assert rot.pick([s[0], s[3]], [0, 0], [0, 0], 0).idx == 3  # 1 and 2 are full: the next one with room
 
 
 def test_affinity_keeps_conversations_where_their_context_is_cached() -> None:

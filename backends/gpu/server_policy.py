@@ -21,9 +21,10 @@ if TYPE_CHECKING:
 
 
 class ServerChooser(Protocol):
-    def pick(self, candidates: Sequence[Server], loads: Sequence[int], matches: Sequence[int]) -> Server:
+    def pick(self, candidates: Sequence[Server], loads: Sequence[int], matches: Sequence[int], blocks: int) -> Server:
         """One of `candidates` (READY servers with room, by index), given each one's load (requests running,
-        claimed or pinned) and the prompt blocks of this request its prefix cache holds (all 0 without one)."""
+        claimed or pinned) and the leading blocks of this request's prompt (of `blocks`) its prefix cache
+        holds (all 0 without one)."""
         ...
 
 

@@ -77,8 +77,8 @@ class ServerRouter:
             hashes = self._hashes(block, i)
             matches = [self.caches[s.idx].leading_blocks(hashes) for s in candidates]
         else:
-            matches = [0] * len(candidates)
-        s = self.chooser.pick(candidates, loads, matches)
+            hashes, matches = [], [0] * len(candidates)
+        s = self.chooser.pick(candidates, loads, matches, len(hashes))
         job = Job(block, i, now, inp, out, priority, deadline, self.lookup(s, block, i))
         if s.running:
             assert engine.pinned is not None

@@ -17,7 +17,7 @@ class LeastLoaded:
     def chooser(self, spec: ServerRoutingSpec) -> LeastLoaded:
         return self
 
-    def pick(self, candidates: Sequence[Server], loads: Sequence[int], matches: Sequence[int]) -> Server:
+    def pick(self, candidates: Sequence[Server], loads: Sequence[int], matches: Sequence[int], blocks: int) -> Server:
         raise AssertionError("least_loaded pins nothing: the shared queue decides")
 
 

@@ -12,7 +12,7 @@ class Rotation:
     def __init__(self) -> None:
         self.next_idx = 0
 
-    def pick(self, candidates: Sequence[Server], loads: Sequence[int], matches: Sequence[int]) -> Server:
+    def pick(self, candidates: Sequence[Server], loads: Sequence[int], matches: Sequence[int], blocks: int) -> Server:
         chosen = next((s for s in candidates if s.idx >= self.next_idx), candidates[0])
         self.next_idx = chosen.idx + 1
         return chosen
