@@ -45,6 +45,7 @@ backends:
       max_batch: 256
       iteration_s: {{base: {BASE}, per_prefill_token: {PER_PREFILL}}}
       cold_start_s: {{dist: constant, value: 0}}
+      max_prefill_tokens: null  # each prompt prefilled in its first iteration (the reductions' engine)
       disaggregation: {{decode_pool: decode, link_gb_s: null}}
     decode:
       servers: 50
@@ -52,6 +53,7 @@ backends:
       max_batch: 256
       iteration_s: {{base: {BASE}, per_prefill_token: {PER_PREFILL}}}
       cold_start_s: {{dist: constant, value: 0}}
+      max_prefill_tokens: null
 output: {{requests: true, report: false}}
 """
 
@@ -144,6 +146,7 @@ def pd_configs(draw: st.DrawFn) -> dict[str, Any]:
         pool["servers"] = draw(st.integers(1, 3))
         pool["max_batch"] = draw(st.integers(1, 16))
         pool["kv_cache_tokens"] = draw(st.sampled_from([20_000, 200_000]))
+        pool["max_prefill_tokens"] = draw(st.sampled_from([None, 256]))  # chunked prefill too
         if draw(st.booleans()):
             pool["failures"] = {"mtbf_h": 0.02, "mttr_h": 0.005}
     d["backends"]["gpu_pools"]["prefill"]["disaggregation"]["link_gb_s"] = draw(st.sampled_from([None, 1.0, 50.0]))
