@@ -172,6 +172,8 @@ def test_new_gpus_are_in_the_one_catalog_with_prices_and_fp8():
         assert g.fp8_tflops == 0 or g.fp8_tflops == pytest.approx(2 * g.bf16_tflops, rel=0.03)  # data sheets
     assert GPUS["a100-80gb"].fp8_tflops == 0 and GPUS["a10g"].fp8_tflops == 0
     assert efficiency_note("hopper") is None
-    for family in ("blackwell", "cdna3", "ampere", "my-asic"):
+    for family in ("blackwell", "cdna3", "ada", "my-asic"):
         note = efficiency_note(family)
         assert note is not None and family in note and "no measured efficiency" in note
+    note = efficiency_note("ampere")  # kernel factors from the A100 profile, the engine's costs from Hopper's
+    assert note is not None and "kernel factors fitted" in note and "Hopper's" in note

@@ -45,7 +45,9 @@ FORMER_GPUS = ("h100", "h200", "a100-80gb", "l40s")
 
 
 def former_derivation(gname: str, row: tuple, tp: int) -> tuple[IterationSpec, int, float]:
-    """The iteration, KV capacity and cold start exactly as backends/gpu/catalog.py computed them before."""
+    """The iteration, KV capacity and cold start as backends/gpu/catalog.py computed them before models came from
+    config.json, with the fidelity study's terms (issue 16 item 7: all-reduce latency and bandwidth share, the
+    decode attention's bandwidth share, KV heads never split below one per GPU)."""
     _, params_b, L, h, heads, kv, d, inter, vocab = row
     g = GPUS[gname]
     eff = efficiency(g.family)
@@ -57,18 +59,18 @@ def former_derivation(gname: str, row: tuple, tp: int) -> tuple[IterationSpec, i
     flops = g.bf16_tflops * 1e12
     act = L * eff.act_bytes_per_hidden * h / bw
     comm_latency = comm_per_token = 0.0
-    if tp > 1:
-        comm_latency = 2 * L * eff.allreduce_s
-        comm_per_token = 2 * L * 2.0 * (tp - 1) / tp * h * 2.0 / (g.interconnect_gb_s * 1e9)
+    if tp > 1:  # two all-reduces per layer: a log2(tp)-step latency, bytes at the all-reduce's share of the link
+        comm_latency = 2 * L * (eff.allreduce_s * math.log2(tp))
+        comm_per_token = 2 * L * 2.0 * (tp - 1) / tp * h * 2.0 / (g.interconnect_gb_s * 1e9 * eff.interconnect)
     base = streamed * 2.0 / (tp * bw) + L * eff.kernel_s + eff.overhead_s + comm_latency
     it = IterationSpec(
         base=base,
         per_seq=2.0 * streamed / (tp * flops * eff.decode_compute) + act + eff.per_seq_s + comm_per_token,
         per_prefill_token=2.0 * streamed / (tp * flops * eff.prefill_compute) + act + comm_per_token,
-        per_kv_token=kv_bytes / (tp * bw),
+        per_kv_token=kv_bytes * max(1.0 / tp, 1.0 / kv) / (g.hbm_tb_s * 1e12 * eff.attention_share),
     )
     free = (g.memory_gb * 0.90 - ACTIVATION_RESERVE_GB) * 1e9 * tp - weight_bytes  # vLLM's gpu_memory_utilization
-    kv_tokens = int(max(free, 0.0) // kv_bytes)
+    kv_tokens = int(max(free, 0.0) // (kv_bytes * max(1.0, tp / kv)))
     return it, kv_tokens, COLD_START_ENGINE_S + COLD_START_S_PER_GB * weight_bytes / 1e9
 
 

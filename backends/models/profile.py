@@ -24,12 +24,14 @@ class EfficiencyFactors(Frozen):
 
     memory: Annotated[float, Field(gt=0, le=1.5)]
     kernel_s: Annotated[float, Field(ge=0, le=1.0)]
-    decode_compute: Annotated[float, Field(gt=0, le=1.5)]
+    decode_compute: Annotated[float, Field(gt=0, le=4.0)]  # effective: GEMM work partly hidden under the weights
     prefill_compute: Annotated[float, Field(gt=0, le=1.5)]
     act_bytes_per_hidden: Annotated[float, Field(ge=0, le=1e6)]
     overhead_s: Annotated[float, Field(ge=0, le=10.0)]
     per_seq_s: Annotated[float, Field(ge=0, le=1.0)]
     allreduce_s: Annotated[float, Field(ge=0, le=1.0)]
+    interconnect: Annotated[float, Field(gt=0, le=1.0)] = 0.3  # profiles written before it: the catalog's default
+    attention: Annotated[float, Field(gt=0, le=1.5)] | None = None  # None (profiles written before it): memory
 
 
 class ResidualRow(Frozen):

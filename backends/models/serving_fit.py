@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from sim.config.backends import GpuPoolSpec
 
 DEFAULT_FIT = ("overhead_s", "per_seq_s")
-FRACTIONS = frozenset({"memory", "decode_compute", "prefill_compute"})  # shares of a peak rate: at most 1
+FRACTIONS = frozenset({"memory", "prefill_compute", "interconnect", "attention"})  # shares of a peak rate: at most 1
 MAX_POISSON_REQUESTS = 2000  # a finite-rate point replays at most this many requests (its mean TPOT settles)
 FLOOR = {"kernel_s": 1e-7, "overhead_s": 1e-5, "per_seq_s": 1e-7, "allreduce_s": 1e-7, "act_bytes_per_hidden": 0.1}
 
@@ -142,6 +142,10 @@ def residuals(
     return out
 
 
+def _start_value(start: Efficiency, name: str) -> float:
+    return float(start.attention_share if name == "attention" else getattr(start, name))
+
+
 def fit_efficiency(
     spec: GpuPoolSpec,
     start: Efficiency,
@@ -166,7 +170,7 @@ def fit_efficiency(
             f"{len(terms)} fitted quantities for {len(fit)} factors: give more result files (mean TPOT at finite"
             " rates, or duration of all-at-once runs)"
         )
-    x0 = np.array([math.log(max(float(getattr(start, f)), FLOOR.get(f, 1e-3))) for f in fit])
+    x0 = np.array([math.log(max(_start_value(start, f), FLOOR.get(f, 1e-3))) for f in fit])
 
     def eff_at(x: np.ndarray) -> Efficiency:
         vals = {}
