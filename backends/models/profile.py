@@ -14,6 +14,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, ValidationError
 
+from backends.gpu.efficiency import ALLREDUCE_BUS_SHARE
 from sim.config.base import Finite, Frozen
 
 PROFILE_FORMAT = 1
@@ -30,7 +31,7 @@ class EfficiencyFactors(Frozen):
     overhead_s: Annotated[float, Field(ge=0, le=10.0)]
     per_seq_s: Annotated[float, Field(ge=0, le=1.0)]
     allreduce_s: Annotated[float, Field(ge=0, le=1.0)]
-    interconnect: Annotated[float, Field(gt=0, le=1.0)] = 0.3  # profiles written before it: the catalog's default
+    interconnect: Annotated[float, Field(gt=0, le=1.0)] = ALLREDUCE_BUS_SHARE  # profiles written before it: default
     attention: Annotated[float, Field(gt=0, le=1.5)] | None = None  # None (profiles written before it): memory
 
 
