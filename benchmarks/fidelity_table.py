@@ -3,11 +3,11 @@
 Kernel rows: every copied Vidur profile (H100 Llama-2-7B and Llama-2-70B, A100 Llama-3-8B; TP 1, 2, 4, 8)
 against the catalog's per-family factors: rms, mean and worst relative error per GPU x model x TP x regime.
 
-Serving predictions (`--serving`): vLLM's benchmark replayed (backends/gpu/engine_bench.py: one server, vLLM's
-defaults, 500 ShareGPT-like prompts, Poisson arrivals) on deployments out of the calibrated corner, with the
-iteration model's terms. No published figure for these deployments is shipped: the table is a prediction, to be
-checked against measurements. The serving part uses only interfaces that predate the study, so the same command
-run on an older checkout (PYTHONPATH=that checkout) gives the "before" column.
+Serving predictions (`--serving`): vLLM's benchmark replayed (backends/gpu/engine_bench.py: one server, vLLM
+v0.6's defaults without chunked prefill, 500 ShareGPT-like prompts, Poisson arrivals) on deployments out of the
+calibrated corner, with the iteration model's terms. No published figure for these deployments is shipped: the
+table is a prediction, to be checked against measurements. The serving part uses only interfaces that predate
+the study, so the same command run on an older checkout (PYTHONPATH=that checkout) gives the "before" column.
 
 Run:  PYTHONPATH=. python benchmarks/fidelity_table.py [--serving] [--samples N]
 """
@@ -50,9 +50,10 @@ def serving_rows(samples: int) -> list[str]:
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for gpu, model, tp, rates in DEPLOYMENTS:
-        spec = GpuPoolSpec(
-            gpu=gpu, model=model, tensor_parallel=tp, max_batch=256, kv_policy="paged", kv_block_tokens=16
-        )
+        spec = GpuPoolSpec.model_validate(  # vLLM v0.6 without chunked prefill: each prompt in one iteration
+            {"gpu": gpu, "model": model, "tensor_parallel": tp, "max_batch": 256, "kv_policy": "paged",
+             "kv_block_tokens": 16, "max_prefill_tokens": None}
+        )  # fmt: skip
         it = derived_iteration(spec)
         for k, rate in enumerate(rates):
             tpot, ttft = [], []
