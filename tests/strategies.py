@@ -451,10 +451,16 @@ class GpuCase:
     chunk: int | None
 
 
+TICK = 2.0**-11  # s: the grid of gpu_cases times
+
+
 @st.composite
 def gpu_cases(draw: st.DrawFn, max_requests: int = 40) -> GpuCase:
     n = draw(st.integers(1, max_requests))
-    gaps = draw(st.lists(st.floats(0.0005, 0.2), min_size=n, max_size=n))
+    # Times on a dyadic grid (multiples of 2**-11 s, coefficients of 2**-k): every sum the pool and the
+    # per-iteration reference form is exact in floating point, so a tie between an arrival and an iteration
+    # boundary is a tie in both (the semantics decide it), never one ulp apart in one of them only.
+    gaps = [g * TICK for g in draw(st.lists(st.integers(1, 400), min_size=n, max_size=n))]
     arrivals, t = [], 0.0
     for g in gaps:
         t += g
@@ -471,10 +477,10 @@ def gpu_cases(draw: st.DrawFn, max_requests: int = 40) -> GpuCase:
         inputs=inputs,
         outputs=outputs,
         priorities=draw(st.lists(st.integers(0, 1), min_size=n, max_size=n)),
-        base=draw(st.floats(0.001, 0.02)),
-        per_seq=draw(st.sampled_from([0.0, 0.0003, 0.001])),
-        per_prefill=draw(st.sampled_from([0.0, 1e-5, 1e-4])),
-        per_kv=draw(st.sampled_from([0.0, 1e-6, 2e-5])),
+        base=draw(st.integers(2, 40)) * TICK,  # 0.98 .. 19.5 ms
+        per_seq=draw(st.sampled_from([0.0, 2.0**-12, 2.0**-10])),  # 0, 0.24, 0.98 ms
+        per_prefill=draw(st.sampled_from([0.0, 2.0**-17, 2.0**-13])),  # 0, 7.6, 122 us
+        per_kv=draw(st.sampled_from([0.0, 2.0**-20, 2.0**-15])),  # 0, 0.95, 30.5 us
         max_batch=draw(st.integers(1, 12)),
         kv_tokens=kv_tokens,
         paged=paged,
