@@ -17,7 +17,7 @@ import math
 import numpy as np
 import pytest
 import simpy
-from gpu_reference import simulate_reference
+from gpu_reference import RefResult, simulate_reference
 from gpu_support import audit_segments, feed, make_block
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
@@ -108,12 +108,11 @@ TIE_AT_BOUNDARY = GpuCase(
 )
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(gpu_cases())
-@example(TIE_AT_BOUNDARY)
-def test_pool_equals_per_iteration_reference(c: GpuCase) -> None:
+def matches_reference(c: GpuCase, v1: bool = False) -> RefResult:
+    """Run `c` on the pool (scheduler v1 or v0) and on the per-iteration reference; every request's
+    admission, first-token and completion time and the preemption count must agree. Returns the reference."""
     violations: list[str] = []
-    pool, block = run_pool(c, violations)
+    pool, block = run_pool(c, violations, **({"scheduler": "v1"} if v1 else {}))
     ref = simulate_reference(
         c.arrivals,
         c.inputs,
@@ -128,6 +127,7 @@ def test_pool_equals_per_iteration_reference(c: GpuCase) -> None:
         paged=c.paged,
         block=c.block,
         chunk=c.chunk,
+        v1=v1,
     )
     assert not violations, violations[:3]
     assert (block.status == SERVED).all()
@@ -135,6 +135,14 @@ def test_pool_equals_per_iteration_reference(c: GpuCase) -> None:
     np.testing.assert_allclose(block.first_token_at, ref.first_token_at, rtol=1e-9, atol=1e-9)
     np.testing.assert_allclose(block.done_at, ref.done_at, rtol=1e-9, atol=1e-9)
     assert pool.ledger.preemptions == ref.preemptions
+    return ref
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(gpu_cases())
+@example(TIE_AT_BOUNDARY)
+def test_pool_equals_per_iteration_reference(c: GpuCase) -> None:
+    ref = matches_reference(c)
     assert ref.max_batch_seen <= c.max_batch
     assert ref.max_blocks <= (c.kv_tokens // c.block if c.paged else c.kv_tokens)
 

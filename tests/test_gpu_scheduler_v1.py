@@ -19,12 +19,11 @@ import math
 import numpy as np
 import pytest
 import simpy
-from gpu_reference import simulate_reference
 from gpu_support import audit_segments, feed, gpu_experiment, make_block
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from strategies import GpuCase, gpu_cases
-from test_gpu_kv_invariants import _spec, auditor, run_pool
+from test_gpu_kv_invariants import _spec, auditor, matches_reference, run_pool
 
 from backends.gpu.pool import GpuPool
 from sim.core.request_block import FAILED, PENDING, SERVED
@@ -42,30 +41,7 @@ def v1_cases(draw: st.DrawFn) -> GpuCase:
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(v1_cases())
 def test_v1_equals_per_iteration_reference(c: GpuCase) -> None:
-    violations: list[str] = []
-    pool, block = run_pool(c, violations, scheduler="v1")
-    ref = simulate_reference(
-        c.arrivals,
-        c.inputs,
-        c.outputs,
-        c.priorities,
-        base=c.base,
-        per_seq=c.per_seq,
-        per_prefill=c.per_prefill,
-        per_kv=c.per_kv,
-        max_batch=c.max_batch,
-        kv_tokens=c.kv_tokens,
-        paged=c.paged,
-        block=c.block,
-        chunk=c.chunk,
-        v1=True,
-    )
-    assert not violations, violations[:3]
-    assert (block.status == SERVED).all()
-    np.testing.assert_allclose(block.start_at, ref.start_at, rtol=1e-9, atol=1e-9)
-    np.testing.assert_allclose(block.first_token_at, ref.first_token_at, rtol=1e-9, atol=1e-9)
-    np.testing.assert_allclose(block.done_at, ref.done_at, rtol=1e-9, atol=1e-9)
-    assert pool.ledger.preemptions == ref.preemptions
+    matches_reference(c, v1=True)
 
 
 def _loaded_case(paged: bool, budget: int | None, n: int = 3000) -> GpuCase:
