@@ -10,10 +10,11 @@ least-loaded busy one with room takes the next request.
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol
+
+from backends.gpu import server_policies
+from sim.core.registry import discover
 
 if TYPE_CHECKING:
     from backends.gpu.server import Server
@@ -38,22 +39,7 @@ class ServerPolicy(Protocol):
         ...
 
 
-def _discover() -> dict[str, ServerPolicy]:
-    from backends.gpu import server_policies
-
-    found: dict[str, ServerPolicy] = {}
-    for info in sorted(pkgutil.iter_modules(server_policies.__path__), key=lambda m: m.name):
-        module = importlib.import_module(f"{server_policies.__name__}.{info.name}")
-        policy: ServerPolicy | None = getattr(module, "POLICY", None)
-        if policy is None:
-            continue
-        if policy.name in found:
-            raise RuntimeError(f"two server routing policies named {policy.name!r}")
-        found[policy.name] = policy
-    return found
-
-
-SERVER_POLICIES: dict[str, ServerPolicy] = _discover()
+SERVER_POLICIES: dict[str, ServerPolicy] = discover(server_policies, "server routing policies")
 
 
 def server_policy_of(name: str) -> ServerPolicy:

@@ -6,27 +6,11 @@ Adding a policy is adding one file there (see backends/routing/policy.py for wha
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
-
 from backends.routing import policies
 from backends.routing.policy import RoutingPolicy
+from sim.core.registry import discover
 
-
-def _discover() -> dict[str, RoutingPolicy]:
-    found: dict[str, RoutingPolicy] = {}
-    for info in sorted(pkgutil.iter_modules(policies.__path__), key=lambda m: m.name):
-        module = importlib.import_module(f"{policies.__name__}.{info.name}")
-        policy: RoutingPolicy | None = getattr(module, "POLICY", None)
-        if policy is None:
-            continue
-        if policy.name in found:
-            raise RuntimeError(f"two routing policies named {policy.name!r}")
-        found[policy.name] = policy
-    return found
-
-
-POLICIES: dict[str, RoutingPolicy] = _discover()
+POLICIES: dict[str, RoutingPolicy] = discover(policies, "routing policies")
 
 
 def policy_names() -> list[str]:
