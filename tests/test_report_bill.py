@@ -1,8 +1,9 @@
 """The report's bill: the stacked monthly bar has one segment per GPU pool and per paid API provider, and the
-segments add up to the bill's GPU and API lines."""
+segments add up to the bill's GPU and API lines; the "by class" and "by path" panels split the same month."""
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,7 @@ from test_fleets import TWO_POOLS
 from typer.testing import CliRunner
 
 from sim.app.cli import app
-from sim.report.charts_money import bill_chart, bill_stack
+from sim.report.charts_money import bill_chart, bill_stack, panel_table
 from sim.report.data import load
 
 FLEET = [
@@ -68,3 +69,32 @@ def test_one_pool_and_one_provider_keep_the_plain_parts(tmp_path: Path) -> None:
     assert r.exit_code == 0, r.output
     labels = [s[0] for s in bill_stack(load(out))]
     assert labels == ["gpu"]
+
+
+def test_the_class_and_path_panels_split_the_same_month_by_part(fleet_dir: Path) -> None:
+    """Each panel's api and gpu spend adds up to the bill's API and GPU months (API usage and GPU hours are scaled
+    to a month by different factors: one blended factor moved dollars between the parts), and the GPU path is one
+    bar per pool at that pool's month."""
+    data = load(fleet_dir)
+    month = {p: data.metric_mean(f"cost_tco_{p}_monthly_usd") for p in ("api", "gpu")}
+    assert month["api"] and month["gpu"]
+    for by in ("class", "path"):
+        table = panel_table(data, by)
+        for p in ("api", "gpu"):
+            got = sum(parts.get(p, 0.0) for parts in table.values())
+            assert got == pytest.approx(month[p], rel=1e-9), (by, p, table)
+    path = panel_table(data, "path")
+    assert "gpu" not in path
+    for name in ("a", "b"):
+        assert path[f"gpu:{name}"] == {"gpu": data.metric_mean(f"cost_gpu_monthly_usd.pool.{name}")}
+
+
+def test_two_pool_charts_draw_without_layout_warnings(fleet_dir: Path) -> None:
+    """A pool per row in the utilization chart: side by side, the second pool's axes collapsed (matplotlib's
+    'constrained_layout not applied' warning) and the chart was unreadable."""
+    from sim.report import build_charts
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        charts = build_charts(load(fleet_dir))
+    assert charts

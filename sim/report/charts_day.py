@@ -362,8 +362,9 @@ def utilization_chart(data: ReportData) -> bytes | None:
     starts, peak_label = peak_spans(data, 24.0, None)
     hours = np.arange(24) + 0.5
     with rc():
-        fig = new_figure(3.9)
-        axes = fig.subplots(1, len(series), squeeze=False)[0]
+        # One pool per row: side by side, a pool's 4-entry legend and title leave its axes no width.
+        fig = new_figure(3.9 if len(series) == 1 else 0.6 + 2.9 * len(series))
+        axes = fig.subplots(len(series), 1, squeeze=False, sharex=True)[:, 0]
         fig.suptitle(
             "Utilization by hour of day, per pool: share of paid server-time (mean over replications)",
             x=0.01,
@@ -404,6 +405,7 @@ def utilization_chart(data: ReportData) -> bytes | None:
             head.append(f"busy {busy_m * 100:.0f}%" if busy_m is not None else None)
             ax.set_title(f"{name}: " + ", ".join(h for h in head if h) + " of paid server-time", fontsize=11)
             _hour_ticks(ax)
-            ax.set_xlabel("hour of day")
-            ax.legend(loc="upper left", ncol=4, fontsize=9)
+            ax.set_xlabel("hour of day" if ax is axes[-1] else "")
+            if ax is axes[0]:
+                ax.legend(loc="upper left", ncol=4, fontsize=9)
         return to_png(fig)

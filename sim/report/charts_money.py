@@ -38,7 +38,12 @@ POOL_COLORS = [BLUE, GREEN, PURPLE, "#319795", "#2c5282", "#68d391"]
 PROVIDER_COLORS = [ORANGE, RED, "#b7791f", "#d53f8c", "#9c4221", "#f6ad55"]
 POOL_RE = re.compile(r"^cost_gpu_monthly_usd\.pool\.(.+)$")
 PROVIDER_RE = re.compile(r"^cost_api_usd\.provider\.(.+)$")
-PATH_COUNTS = {"cache": "cache_hits", "gpu": "served_by_gpu"}
+PATH_COUNTS = {
+    "cache": "cache_hits",
+    "gpu": "served_by_gpu",
+    "api": "served_by_api",
+    "api_batch": "served_by_api_batch",
+}
 
 
 def _components(data: ReportData) -> list[str]:
@@ -103,12 +108,6 @@ def bill_chart(data: ReportData) -> bytes | None:
     comps = _components(data)
     if not comps:
         return None
-    f = data.monthly_factor()
-    keys = data.breakdown_keys()
-    # components only: totals and per-token figures would count the same dollars twice
-    part = r"^cost_(?!total_usd|per_1k_tokens_usd)[a-z0-9_]+_usd"
-    class_keys = [k for k in keys if re.match(part + r"\.class\.", k)]
-    path_keys = [k for k in keys if re.match(part + r"\.path\.", k)]
     with rc():
         fig = new_figure(3.9)
         axes = fig.subplots(1, 3, width_ratios=[1.0, 1.15, 1.15])
@@ -136,8 +135,8 @@ def bill_chart(data: ReportData) -> bytes | None:
         ax.set_xlim(-0.45, 1.9)
         ax.set_ylim(0, max(bottom * 1.15, 1.0))
 
-        _grouped(axes[1], data, class_keys, ".class.", f, "by class", _class_label(data))
-        _grouped(axes[2], data, path_keys, ".path.", f, "by path", _path_label(data), add_gpu_path=True)
+        _grouped(axes[1], data, "class", "by class", _class_label(data))
+        _grouped(axes[2], data, "path", "by path", _path_label(data))
         return to_png(fig)
 
 
@@ -164,35 +163,65 @@ def _path_label(data: ReportData) -> dict[str, str]:
             v = data.metric_mean(k)
             if v:
                 out[name] = f"{name}\n{fmt_count(v)} served"
+    pools = _pool_names(data)
+    if pools:  # the GPU path as one bar per pool
+        out.pop("gpu", None)
+        for name in pools:
+            v = data.metric_mean(f"served_by_gpu.pool.{name}")
+            out[f"gpu:{name}"] = f"gpu:{name}\n{fmt_count(v or 0.0)} served"
     return out
 
 
-def _grouped(
-    ax: Axes,
-    data: ReportData,
-    keys: list[str],
-    sep: str,
-    f: float,
-    title: str,
-    labels: dict[str, str],
-    add_gpu_path: bool = False,
-) -> None:
-    """Horizontal stacked bars: one bar per class (or path), one segment per cost component."""
+def _pool_names(data: ReportData) -> list[str]:
+    return [m.group(1) for k in data.breakdown_keys() if (m := POOL_RE.match(k))]
+
+
+SPAN_PART_RE = re.compile(r"^cost_([a-z0-9_]+)_usd$")
+
+
+def _part_factor(data: ReportData, part: str, blended: float) -> float:
+    """A span cost part's month multiplier: the bill's own month figure of that part over its span total
+    (API usage and GPU hours are scaled to a month differently, so one blended factor would misstate the split),
+    else the blended factor (monthly_cost_usd / cost_total_usd)."""
+    month, span = data.metric_mean(f"cost_tco_{part}_monthly_usd"), data.metric_mean(f"cost_{part}_usd")
+    return month / span if month is not None and span else blended
+
+
+def panel_table(data: ReportData, by: str) -> dict[str, dict[str, float]]:
+    """The monthly spend of the "by class" (`by="class"`) or "by path" (`by="path"`) panel: bar name -> cost part
+    (api, gpu, fixed) -> USD per month, each part scaled to the month by its own factor, so the bars add up to the
+    stacked bill; on the path panel the GPU path is one bar per named pool."""
+    f = data.monthly_factor()
+    sep = f".{by}."
+    # components only: totals and per-token figures would count the same dollars twice
+    part = r"^cost_(?!total_usd|per_1k_tokens_usd)[a-z0-9_]+_usd"
     table: dict[str, dict[str, float]] = {}
-    for k in keys:
+    for k in data.breakdown_keys():
+        if not re.match(part + re.escape(sep), k):
+            continue
         comp_full, name = k.split(sep, 1)
-        comp = COMPONENT_RE.match(comp_full).group(1) if COMPONENT_RE.match(comp_full) else comp_full  # type: ignore[union-attr]
-        table.setdefault(name, {})[comp] = (data.metric_mean(k) or 0.0) * f
-    if add_gpu_path and not any("gpu" in v for v in table.values()):
+        m = SPAN_PART_RE.match(comp_full)
+        comp = m.group(1) if m else comp_full
+        table.setdefault(name, {})[comp] = (data.metric_mean(k) or 0.0) * _part_factor(data, comp, f)
+    if by == "path" and not any("gpu" in v for v in table.values()):
+        pools = _pool_names(data)
+        for name in pools:
+            v = data.metric_mean(f"cost_gpu_monthly_usd.pool.{name}")
+            if v:
+                table.setdefault(f"gpu:{name}", {})["gpu"] = v
         gpu = data.metric_mean("cost_gpu_usd")
-        if gpu:
-            table.setdefault("gpu", {})["gpu"] = gpu * f
-    if add_gpu_path:
-        for path in labels:
-            table.setdefault(path, {})
-    else:
-        for name in labels:
-            table.setdefault(name, {})
+        if not pools and gpu:
+            table.setdefault("gpu", {})["gpu"] = gpu * _part_factor(data, "gpu", f)
+    return table
+
+
+def _grouped(ax: Axes, data: ReportData, by: str, title: str, labels: dict[str, str]) -> None:
+    """Horizontal stacked bars: one bar per class (or path), one segment per cost part."""
+    f = data.monthly_factor()
+    sep = f".{by}."
+    table = panel_table(data, by)
+    for name in labels:
+        table.setdefault(name, {})
     ax.set_title(title, fontsize=11)
     if not table:
         ax.text(0.5, 0.5, "no breakdown recorded", ha="center", va="center", transform=ax.transAxes, color=GREY)
@@ -202,7 +231,7 @@ def _grouped(
         lines = [f"No spend attributed {title}."]
         gpu = data.metric_mean("cost_gpu_usd")
         if sep == ".class." and gpu:
-            lines.append(f"GPU cost ({fmt_usd(gpu * f)}/month) is shared")
+            lines.append(f"GPU cost ({fmt_usd(gpu * _part_factor(data, 'gpu', f))}/month) is shared")
             lines.append("by every class it serves:")
         lines += [lbl.replace("\n", ": ") for lbl in labels.values()]
         ax.text(
@@ -219,7 +248,7 @@ def _grouped(
         ax.set_axis_off()
         return
     names = sorted(table, key=lambda n: -sum(table[n].values()))
-    comps = sorted({c for v in table.values() for c in v})
+    comps = sorted({c for v in table.values() for c, x in v.items() if x})  # parts with spend
     y = np.arange(len(names))
     left = np.zeros(len(names))
     for i, comp in enumerate(comps):
