@@ -128,3 +128,59 @@ def test_a_larger_first_threshold_before_a_smaller_one_is_accepted() -> None:
     rules = "[{when: {input_tokens_gt: 500}, to: api}, {when: {input_tokens_gt: 100}, to: 'gpu:a'}]"
     proc = _validate(TWO_POOLS.replace("routing:\n", f"routing:\n  by_size: {rules}\n", 1))
     assert proc.returncode == 0, proc.stderr
+
+
+SMALL_KV_A = TWO_POOLS.replace(
+    "a: {servers: 2, max_batch: 1, kv_cache_tokens: 1000000000", "a: {servers: 2, max_batch: 1, kv_cache_tokens: 1000"
+)
+LONG_PROMPTS = "{dist: uniform, low: 1, high: 5000}"
+
+
+def _with(text: str, rules: str, light_inputs: str, heavy_inputs: str) -> str:
+    text = text.replace("routing:\n", f"routing:\n  by_size: {rules}\n", 1)
+    light, heavy = text.split("- {name: heavy", 1)
+    light = light.replace("input_tokens: {dist: constant, value: 1}", f"input_tokens: {light_inputs}")
+    heavy = heavy.replace("input_tokens: {dist: constant, value: 1}", f"input_tokens: {heavy_inputs}")
+    return light + "- {name: heavy" + heavy
+
+
+def test_the_kv_check_sees_the_prompts_a_rule_sends_to_a_pool() -> None:
+    """Pool a holds 993 tokens per request (62 blocks of 16, + 1): a rule sending the heavy class's prompts
+    over 2,000 tokens there fails every one of them, so validate refuses it, naming the rule; over 100 tokens
+    the smallest it sends (101 + 1) fits."""
+    text = _with(
+        SMALL_KV_A, "[{when: {input_tokens_gt: 2000}, to: 'gpu:a'}]", "{dist: constant, value: 1}", LONG_PROMPTS
+    )
+    proc = _validate(text)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert "backends.gpu_pools.a.kv_cache_tokens" in proc.stderr
+    assert (
+        "holds 993 token(s) per request, but the smallest request routing.by_size.0 sends there from class 'heavy'"
+        in proc.stderr
+    )
+    assert "needs 2002" in proc.stderr
+    ok = _with(SMALL_KV_A, "[{when: {input_tokens_gt: 100}, to: 'gpu:a'}]", "{dist: constant, value: 1}", LONG_PROMPTS)
+    assert _validate(ok).returncode == 0
+
+
+def test_the_kv_check_skips_what_no_request_reaches() -> None:
+    """A class whose every prompt (3,000 tokens) a rule sends to the API never reaches its own pool a (993
+    tokens): accepted, where the check used to refuse it; a rule whose threshold is above every prompt of the
+    class (600 tokens at most) sends nothing to pool a: accepted too."""
+    to_api = _with(
+        SMALL_KV_A.replace('by_class: {light: "gpu:a", heavy: "gpu:b"}', 'by_class: {light: "gpu:b", heavy: "gpu:a"}'),
+        "[{when: {input_tokens_gt: 2000}, to: api}]",
+        "{dist: constant, value: 1}",
+        "{dist: constant, value: 3000}",
+    )
+    assert _validate(to_api).returncode == 0, _validate(to_api).stderr
+    without_rule = to_api.replace("  by_size: [{when: {input_tokens_gt: 2000}, to: api}]\n", "")
+    assert _validate(without_rule).returncode == 2
+    unreached = _with(
+        SMALL_KV_A,
+        "[{when: {input_tokens_gt: 2000}, to: 'gpu:a'}]",
+        "{dist: constant, value: 1}",
+        "{dist: uniform, low: 1, high: 600}",
+    )
+    assert _validate(unreached).returncode == 0, _validate(unreached).stderr

@@ -158,10 +158,46 @@ def _least_tokens(spec: Any, base_dir: Path | None) -> int:
     return 1
 
 
+def _most_tokens(spec: Any, base_dir: Path | None) -> float:
+    """An upper bound on a token-count distribution's draws (inf where the distribution has no finite one)."""
+    if spec.dist == "constant":
+        return max(1, int(spec.value))
+    if spec.dist == "uniform":
+        return max(1, math.ceil(spec.high))
+    if spec.dist == "empirical":
+        from workloads.files import read_column
+
+        return max(1, int(np.max(read_column(spec.file, spec.column, base_dir))))
+    return math.inf
+
+
+def _size_routes(exp: Experiment, i: int, target: str, base_dir: Path | None) -> list[tuple[str, int, str | None]]:
+    """Where class i's requests can go by prompt size: (target, the smallest prompt that goes there, the
+    by_size rule's dotted path or None for the class's own target). `routing.by_size` is read as the router
+    applies it: the first rule whose threshold a prompt passes decides, so a rule sees only prompts no earlier
+    rule took."""
+    c = exp.workload.classes[i]
+    least, most = _least_tokens(c.input_tokens, base_dir), _most_tokens(c.input_tokens, base_dir)
+    routes: list[tuple[str, int, str | None]] = []
+    below: float = math.inf  # prompts longer than this were taken by an earlier rule
+    for k, rule in enumerate(exp.routing.by_size):
+        if rule.classes is not None and c.name not in rule.classes:
+            continue
+        lo = max(least, rule.when.input_tokens_gt + 1)
+        if lo <= min(below, most):
+            routes.append((rule.to, lo, f"routing.by_size.{k}"))
+        below = min(below, rule.when.input_tokens_gt)
+    if least <= below:
+        routes.append((target, least, None))
+    return routes
+
+
 def kv_problems(exp: Experiment, base_dir: Path | None) -> list[tuple[str, str]]:
     """A GPU pool whose KV cache cannot hold even the smallest request of a class it serves would fail every
-    one of them (`kv_cache_tokens: 1` ran with availability 0): refused, naming the class and the sizes. With a
-    fallback configured such requests go there instead (a deliberate "too large for the GPU" route): allowed."""
+    one of them (`kv_cache_tokens: 1` ran with availability 0): refused, naming the class and the sizes. A
+    `routing.by_size` rule that sends a class's prompts over its threshold to a pool is checked the same way, from
+    the smallest prompt it sends there. With a fallback configured such requests go there instead (a deliberate
+    "too large for the GPU" route): allowed."""
     from backends.gpu.catalog import kv_blocks, kv_capacity
 
     routing = exp.routing
@@ -172,24 +208,29 @@ def kv_problems(exp: Experiment, base_dir: Path | None) -> list[tuple[str, str]]
     first = next(iter(pools))
     problems = []
     for i, c in enumerate(exp.workload.classes):
-        route = parse_route(targets[i])
-        if route.kind != "gpu":
-            continue
-        name = route.provider or first
-        pool = pools[name]
-        paged = pool.kv_policy == "paged"
-        # what one request may hold: whole blocks when paged (its last token may sit in a new block's first slot)
-        most = kv_blocks(pool) * pool.kv_block_tokens + 1 if paged else kv_capacity(pool)
-        least = _least_tokens(c.input_tokens, base_dir) + _least_tokens(c.output_tokens, base_dir)
-        if least > most:
-            problems.append(
-                (
-                    f"{exp.backends.pool_key(name)}.kv_cache_tokens",
-                    f"the KV cache holds {most} token(s) per request, but the smallest request of class "
-                    f"{c.name!r} (workload.classes.{i}) needs {least} (prompt + output): every such request "
-                    "would fail; give more KV memory (or leave kv_cache_tokens unset to derive it)",
+        least_out = _least_tokens(c.output_tokens, base_dir)
+        for target, least_in, rule in _size_routes(exp, i, targets[i], base_dir):
+            route = parse_route(target)
+            if route.kind != "gpu":
+                continue
+            name = route.provider or first
+            pool = pools[name]
+            paged = pool.kv_policy == "paged"
+            # what one request may hold: whole blocks when paged (its last token may sit in a new block's first slot)
+            most = kv_blocks(pool) * pool.kv_block_tokens + 1 if paged else kv_capacity(pool)
+            least = least_in + least_out
+            if least > most:
+                what = f"the smallest request of class {c.name!r} (workload.classes.{i})"
+                if rule is not None:
+                    what = f"the smallest request {rule} sends there from class {c.name!r} (workload.classes.{i})"
+                problems.append(
+                    (
+                        f"{exp.backends.pool_key(name)}.kv_cache_tokens",
+                        f"the KV cache holds {most} token(s) per request, but {what} needs {least} (prompt + "
+                        "output): every such request would fail; give more KV memory (or leave kv_cache_tokens "
+                        "unset to derive it)",
+                    )
                 )
-            )
     return problems
 
 
