@@ -496,3 +496,10 @@ def replication_proportions(draw: st.DrawFn) -> list[float]:
     near = st.floats(0.0, 1e-3).map(lambda e: 1.0 - e)
     value = st.one_of(st.just(1.0), st.just(0.0), near, st.floats(0.0, 1.0))
     return draw(st.lists(value, min_size=n, max_size=n))
+
+
+@st.composite
+def speculations(draw: st.DrawFn) -> dict[str, Any]:
+    """A pool's `speculative` section with n-gram drafting: k draft tokens, acceptance from never to always."""
+    k = draw(st.integers(1, 6))
+    return {"draft": "ngram", "k": k, "acceptance": draw(st.sampled_from([0.0, 0.3, 0.5, 0.8, 0.95, 1.0]))}

@@ -33,6 +33,7 @@ from backends.gpu.admission_queue import AdmissionQueue
 from backends.gpu.catalog import ceil_div, derived_moe, iteration_model, kv_blocks, kv_capacity, prefill_token_budget
 from backends.gpu.ledger import PoolLedger
 from backends.gpu.server import READY, Job, Server
+from backends.gpu.speculative import speculation
 from backends.gpu.token_budget import start_segment as start_segment_v1
 from sim.config.backends import GpuPoolSpec
 from sim.core.request_block import DROPPED, FAILED, PATH_GPU, SERVED, RequestBlock
@@ -58,6 +59,10 @@ class BatchEngine:
         it = iteration_model(spec)
         self.base, self.per_seq = it.base, it.per_seq
         self.per_prefill, self.per_kv = it.per_prefill_token, it.per_kv_token
+        self.spec_dec = spec_dec = speculation(spec, it.per_prefill_token)  # speculative decoding (None: off)
+        if spec_dec is not None:
+            self.per_prefill += spec_dec.draft_prefill_s  # the draft model prefills every prompt too
+        self.decode_tokens = 1 if spec_dec is None else spec_dec.k + 1  # v1: budget a decoding request takes
         self.moe = derived_moe(spec)  # MoE: + the distinct experts the batch's decode tokens touch, streamed
         self.max_batch = spec.max_batch
         self.paged = spec.kv_policy == "paged"
@@ -72,8 +77,8 @@ class BatchEngine:
         budget = self.chunk if spec.scheduler == "v1" else None
         self.v1 = budget is not None
         self.budget = budget if budget is not None else NO_BUDGET  # tokens per iteration (v1)
-        if self.budget < self.max_batch:
-            raise ValueError("scheduler v1 needs max_prefill_tokens >= max_batch (capsim validate says so)")
+        if self.budget < self.max_batch * self.decode_tokens:
+            raise ValueError("scheduler v1 needs max_prefill_tokens >= max_batch (x (k + 1) speculating; validate)")
         self.servers = [Server(i, self.bs) for i in range(num_servers)]
         self.queue = queue
         self.ledger = ledger
@@ -174,6 +179,8 @@ class BatchEngine:
         paged = self.paged
         heap = s.heap
         prefill = 0
+        spec_dec = self.spec_dec
+        fresh_kv = 0  # speculating: KV of the admissions that prefill in the first iteration
         if admitted:
             running = s.running
             seq = self.seq
@@ -184,19 +191,28 @@ class BatchEngine:
                 job.deadline = math.inf  # admitted: no longer a waiting client that may give up
                 running[seq] = job
                 cached = job.cached  # a prefix-cache hit is not prefilled again; its KV is still held
+                if spec_dec is not None:
+                    job.kv_ahead = spec_dec.held_ahead(job.rem_out - 1)
                 if chunked:
                     job.prefill_iter = -1
                     job.pref_left = max(job.inp_eff - cached, 1)
                     s.pref.append(job)
                     s.pref_left += job.pref_left
-                    s.pref_tokens += job.inp_eff
+                    held = job.inp_eff + job.kv_ahead
+                    s.pref_tokens += held
                     if paged:
-                        s.pref_blocks += -(-job.inp_eff // bs)
+                        s.pref_blocks += -(-held // bs)
                     else:
                         s.kv_reserved += job.input + job.output
                 else:
                     job.prefill_iter = f = i0 + 1
-                    job.kv_base = a = job.inp_eff - f
+                    if spec_dec is None:
+                        job.kv_base = a = job.inp_eff - f
+                        finish = i0 + job.rem_out
+                    else:
+                        job.kv_base = a = job.inp_eff + job.kv_ahead - f
+                        finish = f + spec_dec.decode_iterations(job.rem_out - 1)
+                        fresh_kv += a + f
                     s.n_grow += 1
                     s.sum_kv_base += a
                     if bs > 1:
@@ -205,7 +221,7 @@ class BatchEngine:
                         s.cnt[r] += 1
                     else:
                         s.sum_qq += a
-                    heapq.heappush(heap, (i0 + job.rem_out, seq, job))
+                    heapq.heappush(heap, (finish, seq, job))
                     prefill += job.inp_eff - cached
                     if not paged:
                         s.kv_reserved += job.input + job.output
@@ -228,6 +244,9 @@ class BatchEngine:
         else:
             prefill_s = s.prefill_s = self.per_prefill * prefill
             first = now + prefill_s + iteration_s
+        if spec_dec is not None:
+            spec_dec.add_cost(s, i0, 0 if chunked else len(admitted), fresh_kv)
+            first = now + s.prefill_s + s.iteration_s  # (not chunked: the first token's iteration)
         for job in admitted:
             job.admitted(now)
             if not chunked:
@@ -287,13 +306,16 @@ class BatchEngine:
             if job.pref_left:
                 break
             pref.popleft()
-            s.pref_tokens -= job.inp_eff
+            held = job.inp_eff + job.kv_ahead
+            s.pref_tokens -= held
             if self.paged:
-                s.pref_blocks -= ceil_div(job.inp_eff, self.bs)
+                s.pref_blocks -= ceil_div(held, self.bs)
             job.prefill_iter = it
-            job.kv_base = job.inp_eff - it
+            job.kv_base = held - it
+            spec_dec = self.spec_dec
+            finish = it + (job.rem_out - 1 if spec_dec is None else spec_dec.decode_iterations(job.rem_out - 1))
             s.add_grow(job)
-            heapq.heappush(s.heap, (it + job.rem_out - 1, job.seq, job))
+            heapq.heappush(s.heap, (finish, job.seq, job))
             job.first_token(now)
 
     def preempt_to_fit(self, s: Server, it: int) -> None:
@@ -303,12 +325,14 @@ class BatchEngine:
             self.running_total -= 1
             if job.prefill_iter >= 0:
                 s.remove_grow(job)
-                job.generated += it - job.prefill_iter + 1
+                runs = it - job.prefill_iter + 1  # iterations of this run (the first emitted one token)
+                job.generated += runs if self.spec_dec is None else self.spec_dec.generated(runs, job.rem_out)
             else:
                 s.pref.remove(job)
                 s.pref_left -= job.pref_left
-                s.pref_tokens -= job.inp_eff
-                s.pref_blocks -= ceil_div(job.inp_eff, self.bs)
+                held = job.inp_eff + job.kv_ahead
+                s.pref_tokens -= held
+                s.pref_blocks -= ceil_div(held, self.bs)
             job.seq = -1
             job.prefill_iter = -1
             job.inp_eff = job.input + job.generated
@@ -328,7 +352,8 @@ class BatchEngine:
             return
         admitted: list[Job] = []
         queue = self.queue
-        left = self.budget - s.n_grow - s.pref_left  # v1: tokens of the next iteration left to admit with
+        # v1: tokens of the next iteration left to admit with (a speculating decode takes k + 1)
+        left = self.budget - s.n_grow * self.decode_tokens - s.pref_left
         pinned = self.pinned[s.idx] if self.pinned is not None else None
         if queue.queued or pinned:
             room = self.max_batch - len(s.running)
@@ -338,6 +363,7 @@ class BatchEngine:
             else:
                 kv_free = self.kv_capacity - s.kv_reserved
             bs = self.bs
+            spec_dec = self.spec_dec
             if pinned:
                 room, kv_free, left = self.take_pinned(pinned, admitted, room, kv_free, left, now)
             lookup = self.prefix_lookup
@@ -355,6 +381,9 @@ class BatchEngine:
                         room = 0  # v1: the running requests take the whole budget
                         break
                     need = -(-job.inp_eff // bs) if paged else job.input + job.output
+                    if spec_dec is not None and paged:  # it holds speculation's tokens ahead from admission
+                        job.kv_ahead = spec_dec.held_ahead(job.rem_out - 1)
+                        need = -(-(job.inp_eff + job.kv_ahead) // bs)
                     if need > kv_free:
                         room = 0  # FCFS: the head waits for memory, nobody overtakes it
                         break
@@ -390,6 +419,10 @@ class BatchEngine:
             if left <= 0:
                 return 0, kv_free, left  # v1: the running requests take the whole budget
             need = -(-job.inp_eff // bs) if paged else job.input + job.output
+            spec_dec = self.spec_dec
+            if spec_dec is not None and paged:  # it holds speculation's tokens ahead from admission
+                job.kv_ahead = spec_dec.held_ahead(job.rem_out - 1)
+                need = -(-(job.inp_eff + job.kv_ahead) // bs)
             if need > kv_free:
                 return 0, kv_free, left  # nobody overtakes it on this server
             pinned.popleft()

@@ -34,6 +34,7 @@ from backends.models.precision import compute_rate, weight_bytes_per_param
 from backends.models.profile import ProfileError, read_profile
 from backends.models.spec import ModelConfigError, ModelSpec, load_hf_config
 from sim.config.backends import GpuPoolSpec, IterationSpec
+from sim.config.speculative import NGRAM
 
 
 @dataclass(frozen=True)
@@ -245,19 +246,21 @@ def catalog_problems(spec: GpuPoolSpec) -> list[tuple[str, str]]:
             problems.append(("backends.gpu_pool.model.hf_config", str(e)))
     if problems:
         return problems
+    problems.extend(draft_problems(spec))
     problems.extend(profile_problems(spec))
     if problems:
         return problems
     if spec.iteration_s is not None and spec.iteration_s.base + spec.iteration_s.per_seq <= 0:
         problems.append(("backends.gpu_pool.iteration_s", "base + per_seq must be > 0 (iterations take time)"))
     if spec.kv_cache_tokens is None and derived_kv_tokens(spec) < 1:
-        m, g = model_of(spec), gpu_of(spec)
-        need = m.weight_bytes(spec.quantization) / 1e9
+        m, g, d = model_of(spec), gpu_of(spec), draft_spec(spec)
+        need = (m.weight_bytes(spec.quantization) + (model_of(d).weight_bytes(d.quantization) if d else 0.0)) / 1e9
         problems.append(
             (
                 "backends.gpu_pool.tensor_parallel",
-                f"model {m.name} does not fit on {spec.tensor_parallel} x {g.name}: its {spec.quantization} weights"
-                f" take {need:.1f} GB of {usable_gb(spec) * spec.tensor_parallel:.1f} GB usable; raise"
+                f"model {m.name}{f' with its draft {d.model}' if d else ''} does not fit on {spec.tensor_parallel} x"
+                f" {g.name}: its {spec.quantization} weights take {need:.1f} GB of"
+                f" {usable_gb(spec) * spec.tensor_parallel:.1f} GB usable; raise"
                 " tensor_parallel or quantize (quantization: fp8 | int8 | int4)",
             )
         )
@@ -274,6 +277,28 @@ def catalog_problems(spec: GpuPoolSpec) -> list[tuple[str, str]]:
             ("backends.gpu_pool.schedule", f"a scheduled count ({max(spec.schedule)}) exceeds autoscaler.max_servers")
         )
     return problems
+
+
+def draft_problems(spec: GpuPoolSpec) -> list[tuple[str, str]]:
+    """A draft model of `speculative` must be a dense model of the catalog (its cost is derived like the target's)."""
+    sp = spec.speculative
+    if sp is None or sp.draft == NGRAM:
+        return []
+    path = "backends.gpu_pool.speculative.draft"
+    if sp.draft not in MODELS and sp.draft not in SHIPPED:
+        return [(path, f"unknown draft model {sp.draft!r}; known: {NGRAM}, {', '.join(MODEL_NAMES)}")]
+    if model_of(spec.model_copy(update={"model": sp.draft})).is_moe:
+        return [(path, f"draft model {sp.draft!r} is a mixture of experts: a draft is a small dense model")]
+    return []
+
+
+def draft_spec(spec: GpuPoolSpec) -> GpuPoolSpec | None:
+    """The pool's speculative draft model, run on the pool's GPUs with the same tensor parallelism and precision
+    (its catalog efficiency, no profile); None without one (no speculative decoding, or n-gram drafting)."""
+    sp = spec.speculative
+    if sp is None or sp.draft == NGRAM:
+        return None
+    return spec.model_copy(update={"model": sp.draft, "iteration_s": None, "profile": None, "speculative": None})
 
 
 def layer_seconds(m: ModelSpec, g: Gpu, eff: Efficiency, tp: int, tokens: float, compute: float) -> float:
@@ -353,6 +378,11 @@ def derived_kv_tokens(spec: GpuPoolSpec) -> int:
     m, tp = model_of(spec), spec.tensor_parallel
     free = usable_gb(spec) * 1e9 * tp - m.weight_bytes(spec.quantization)
     per_token = m.kv_bytes_per_token(spec.kv_cache_dtype) * max(1.0, tp / m.kv_heads)  # replicated KV heads
+    d = draft_spec(spec)
+    if d is not None:  # the draft model's weights, and its KV of the same tokens, share the GPUs' memory
+        dm = model_of(d)
+        free -= dm.weight_bytes(d.quantization)
+        per_token += dm.kv_bytes_per_token(d.kv_cache_dtype) * max(1.0, tp / dm.kv_heads)
     return int(max(free, 0.0) // per_token)
 
 

@@ -1,4 +1,4 @@
-"""`capsim validate`'s checks of a pool's engine options: the scheduler's token budget."""
+"""`capsim validate`'s checks of a pool's engine options: the scheduler's token budget, speculative decoding."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ def engine_problems(spec: GpuPoolSpec) -> list[tuple[str, str]]:
     """(dotted path under backends.gpu_pool, message) for each problem."""
     problems = []
     budget = prefill_token_budget(spec)
+    sp = spec.speculative
     if spec.scheduler == "v1" and budget is not None and budget < spec.max_batch:
         problems.append(
             (
@@ -17,6 +18,23 @@ def engine_problems(spec: GpuPoolSpec) -> list[tuple[str, str]]:
                 f"scheduler v1: the token budget ({budget}) must be at least max_batch ({spec.max_batch}), as vLLM"
                 " requires (max_num_batched_tokens >= max_num_seqs): every running request decodes a token"
                 " each iteration",
+            )
+        )
+    elif spec.scheduler == "v1" and budget is not None and sp is not None and budget < spec.max_batch * (sp.k + 1):
+        problems.append(
+            (
+                "backends.gpu_pool.max_prefill_tokens",
+                f"scheduler v1 with speculative decoding: the token budget ({budget}) must be at least max_batch x"
+                f" (k + 1) = {spec.max_batch * (sp.k + 1)}: every running request verifies k + 1 tokens each"
+                " iteration; raise max_prefill_tokens, or lower max_batch or speculative.k",
+            )
+        )
+    if sp is not None and spec.disaggregation is not None:
+        problems.append(
+            (
+                "backends.gpu_pool.speculative",
+                "a prefill pool (disaggregation) emits one token per request, so it has nothing to speculate: give"
+                " speculative to its decode pool",
             )
         )
     return problems

@@ -61,7 +61,10 @@ class GpuPool:
         min_share_s = it.base / spec.max_batch + it.per_seq
         # a queued request's prefix hit is known only at its admission: the bound counts no prefill then
         per_prefill_s = 0.0 if spec.prefix_cache.enabled else it.per_prefill_token
-        self.bound = OverloadBound(levels, horizon_s, min_share_s, per_prefill_s, size, spec.max_batch, it.per_kv_token)
+        per_kv_s = it.per_kv_token
+        if spec.speculative is not None:  # still a lower bound: r tokens take at least r / (k + 1) iterations
+            min_share_s, per_kv_s = min_share_s / (spec.speculative.k + 1), per_kv_s / (spec.speculative.k + 1)
+        self.bound = OverloadBound(levels, horizon_s, min_share_s, per_prefill_s, size, spec.max_batch, per_kv_s)
         self.queue = AdmissionQueue(levels, timeouts, horizon_s, self.bound, role)
         self.engine = engine = BatchEngine(env, spec, size, self.queue, self.ledger, on_done)
         self.servers: list[Server] = engine.servers

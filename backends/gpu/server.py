@@ -48,6 +48,7 @@ class Job:
         "generated",
         "prefill_iter",
         "kv_base",
+        "kv_ahead",
         "pref_left",
         "started",
         "need_first",
@@ -78,7 +79,10 @@ class Job:
         self.rem_out = out  # output tokens still to generate
         self.generated = 0  # output tokens generated in earlier runs (kept across a preemption)
         self.prefill_iter = -1  # iteration that ends this run's prefill (-1: still prefilling, or not running)
-        self.kv_base = 0  # inp_eff - prefill_iter: it holds kv_base + I KV tokens during iteration I
+        self.kv_base = 0  # inp_eff + kv_ahead - prefill_iter: it holds kv_base + I KV tokens during iteration I
+        # speculative decoding: KV tokens this run holds ahead of its growth of one per iteration, from its
+        # admission on (backends.gpu.speculative; 0 without speculation)
+        self.kv_ahead = 0
         self.pref_left = 0  # chunked prefill: prompt tokens of this run not yet prefilled
         self.started = False  # admitted at least once (start_at is set)
         self.need_first = True  # no first token emitted yet (first_token_at still to set)

@@ -29,6 +29,7 @@ from typing import Protocol
 
 from backends.gpu.catalog import MoeStreaming, ceil_div
 from backends.gpu.server import Job, Server
+from backends.gpu.speculative import Speculation
 
 
 class Engine(Protocol):
@@ -46,6 +47,8 @@ class Engine(Protocol):
     per_prefill: float
     per_kv: float
     moe: MoeStreaming | None
+    spec_dec: Speculation | None
+    decode_tokens: int  # budget tokens a decoding request takes: 1, or k + 1 speculating
 
     def set_timer(self, s: Server, m: int) -> None: ...
 
@@ -69,9 +72,12 @@ def start_segment(engine: Engine, s: Server, now: float, admitted: list[Job], re
             job.pref_left = max(job.inp_eff - job.cached, 1)  # a wholly cached prompt still computes a token
             s.pref.append(job)
             s.pref_left += job.pref_left
-            s.pref_tokens += job.inp_eff
+            if engine.spec_dec is not None:
+                job.kv_ahead = engine.spec_dec.held_ahead(job.rem_out - 1)
+            held = job.inp_eff + job.kv_ahead
+            s.pref_tokens += held
             if paged:
-                s.pref_blocks += -(-job.inp_eff // bs)
+                s.pref_blocks += -(-held // bs)
             else:
                 s.kv_reserved += job.input + job.output
             job.admitted(now)
@@ -80,21 +86,30 @@ def start_segment(engine: Engine, s: Server, now: float, admitted: list[Job], re
         if s.busy_since < 0.0:
             s.busy_since = now
     s.seg_start = now
-    rate = engine.budget - s.n_grow  # >= 1 while a prompt waits: budget >= max_batch (engine_checks)
+    # >= 1 while a prompt waits: budget >= max_batch * decode_tokens (engine_checks)
+    rate = engine.budget - s.n_grow * engine.decode_tokens
     prefill = s.pref_left
     finishing: list[Job] = []
+    spec_dec = engine.spec_dec
+    fresh_kv = 0  # speculating: KV of the prompts that finish in the first iteration
     if s.pref and prefill <= rate:  # every prompt finishes in the next iteration, then decodes
         f = i0 + 1
         finishing = list(s.pref)
         for job in finishing:
-            s.pref_tokens -= job.inp_eff
+            held = job.inp_eff + job.kv_ahead
+            s.pref_tokens -= held
             if paged:
-                s.pref_blocks -= ceil_div(job.inp_eff, bs)
+                s.pref_blocks -= ceil_div(held, bs)
             job.pref_left = 0
             job.prefill_iter = f
-            job.kv_base = job.inp_eff - f
+            job.kv_base = held - f
+            if spec_dec is None:
+                finish = i0 + job.rem_out
+            else:
+                finish = f + spec_dec.decode_iterations(job.rem_out - 1)
+                fresh_kv += held
             s.add_grow(job)
-            heapq.heappush(heap, (i0 + job.rem_out, job.seq, job))
+            heapq.heappush(heap, (finish, job.seq, job))
         s.pref.clear()
         s.pref_left = 0
     n_grow = s.n_grow
@@ -105,12 +120,14 @@ def start_segment(engine: Engine, s: Server, now: float, admitted: list[Job], re
     s.iteration_s = iteration_s
     s.growth_s = engine.per_kv * n_grow
     s.prefill_s = engine.per_prefill * prefill
+    if spec_dec is not None:
+        spec_dec.add_cost(s, i0, len(finishing), fresh_kv)
     if s.pref:
         s.chunk_tokens = rate
         s.chunk_s = engine.per_prefill * rate
     else:
         s.chunk_s = math.inf
-        first = now + s.prefill_s + iteration_s
+        first = now + s.prefill_s + s.iteration_s
         for job in finishing:
             job.first_token(first)
     while heap and heap[0][2].seq != heap[0][1]:

@@ -12,6 +12,7 @@ from sim.config.base import Frozen
 from sim.config.disaggregation import DisaggregationSpec
 from sim.config.distributions import DistSpec, absolute_if_beside_config
 from sim.config.server_routing import ServerPrefixCacheSpec, ServerRoutingSpec
+from sim.config.speculative import SpeculativeSpec
 
 
 class IterationSpec(Frozen):
@@ -103,6 +104,7 @@ class GpuPoolSpec(Frozen):
     # V1): max_prefill_tokens is the iteration's token budget (max_num_batched_tokens), decodes take one token
     # each, the rest goes to prefill chunks, and a waiting request is admitted only while budget is left
     scheduler: Literal["v0", "v1"] = "v0"
+    speculative: SpeculativeSpec | None = None  # null: no speculative decoding (backends/gpu/speculative.py)
     autoscaler: AutoscalerSpec = AutoscalerSpec()
     schedule: ServerSchedule | None = None  # servers provisioned in each hour of the day (00h..23h)
     # a profile file written by `capsim calibrate` (path beside the config): its efficiency factors replace the
