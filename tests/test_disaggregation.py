@@ -224,3 +224,37 @@ def test_plan_sizes_both_pools(tmp_path: Path) -> None:
     # one prefill server prefills 2 prompts in 0.01 + 2 x 500 x 1e-4 = 0.11 s: 18 req/s < 20, overloaded
     assert best["backends.gpu_pools.prefill.servers"] == 2
     assert best["backends.gpu_pools.decode.servers"] > 1
+
+
+def _one_failing(failing: str) -> str:
+    """One server per pool; only `failing`'s fails (often: its uptime is far from 1 within 0.1 h)."""
+    d = yaml.safe_load(PD)
+    for name, pool in d["backends"]["gpu_pools"].items():
+        pool["servers"] = 1
+        if name == failing:
+            pool["failures"] = {"mtbf_h": 0.01, "mttr_h": 0.005}
+    return yaml12.dump(d)
+
+
+@pytest.mark.parametrize("failing", ["prefill", "decode"])
+def test_a_disaggregated_path_is_up_only_while_both_pools_are(failing: str) -> None:
+    """The other pool never fails (healthy all along), so the path's uptime is exactly the failing pool's: a
+    request can be served only while a prefill and a decode server are both up (it was counted up while
+    either was, giving 1.0)."""
+    r = run(_one_failing(failing))
+    own = r.breakdown[f"uptime.pool.{failing}"]
+    assert r.breakdown[f"uptime.pool.{'decode' if failing == 'prefill' else 'prefill'}"] == 1.0
+    assert own is not None and own < 0.95
+    assert r.metrics["uptime"] == pytest.approx(own, rel=1e-12)
+
+
+def test_a_path_of_two_failing_pools_is_up_at_most_while_the_less_healthy_is() -> None:
+    """Both pools fail, each on its own stream: the path is up at most while the less healthy pool is, and
+    less than the healthier one (the union of the two, as it was counted, is at least the healthier one)."""
+    d = yaml.safe_load(_one_failing("prefill"))
+    d["backends"]["gpu_pools"]["decode"]["failures"] = {"mtbf_h": 0.01, "mttr_h": 0.005}
+    r = run(yaml12.dump(d))
+    pre, dec = r.breakdown["uptime.pool.prefill"], r.breakdown["uptime.pool.decode"]
+    assert pre is not None and dec is not None and pre < 1.0 and dec < 1.0
+    assert r.metrics["uptime"] <= min(pre, dec) + 1e-12
+    assert r.metrics["uptime"] < max(pre, dec)

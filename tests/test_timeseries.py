@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sim.core.timeseries import IntervalTally, LevelSeries, total_length
+from sim.core.timeseries import IntervalTally, LevelSeries, intersection, merged, total_length, union_length
 
 HORIZON = 600.0  # ten minutes
 
@@ -54,3 +54,19 @@ def test_tally_memory_does_not_grow_with_the_number_of_intervals() -> None:
         tally.add(float(k), k + 0.5)
     assert len(tally._starts) < IntervalTally.FLUSH and tally.record is None
     assert tally.total_length() == pytest.approx(0.5 * (3 * IntervalTally.FLUSH + 5))
+
+
+@given(intervals, intervals)
+@settings(max_examples=150, deadline=None)
+def test_intersection_of_two_unions_by_inclusion_exclusion(
+    a: list[tuple[float, float]], b: list[tuple[float, float]]
+) -> None:
+    """|A and B| = |A| + |B| - |A or B| for the unions A, B of two interval lists; the pieces are disjoint,
+    in order, and inside both."""
+    both = intersection(a, b)
+    expected = union_length(a, 0.0, HORIZON) + union_length(b, 0.0, HORIZON) - union_length(a + b, 0.0, HORIZON)
+    assert sum(hi - lo for lo, hi in both) == pytest.approx(expected, abs=1e-9)
+    assert all(p[1] < q[0] for p, q in zip(both, both[1:], strict=False))
+    for lo, hi in both:
+        mid = 0.5 * (lo + hi)
+        assert any(x <= mid <= y for x, y in merged(a)) and any(x <= mid <= y for x, y in merged(b))

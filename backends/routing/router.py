@@ -24,6 +24,7 @@ from backends.api.provider import ApiBackend
 from backends.cache.prefix import PrefixCache
 from backends.cache.response import ResponseCache
 from backends.cache.semantic import SemanticCache
+from backends.gpu.admission_queue import DECODE
 from backends.gpu.pool import GpuPool
 from backends.routing.escalation import Escalation
 from backends.routing.policy import Spiller
@@ -41,6 +42,7 @@ from sim.core.request_block import (
 )
 from sim.core.rng import name_key, stream
 from sim.core.ticks import Tick, call_later
+from sim.core.timeseries import intersection
 
 # target codes: provider k (>= 0), provider k through its batch API (1000 + k), GPU pool j (-1 - j), no LLM
 TARGET_GPU = -1  # the first GPU pool
@@ -321,11 +323,20 @@ class Router:
         return True
 
     def up_intervals(self, horizon_s: float) -> list[tuple[float, float]]:
-        """Intervals during which at least one path that routing uses could serve."""
+        """Intervals during which at least one path that routing uses could serve. A disaggregated path
+        serves only while its prefill pool and its decode pool both have a healthy server; a decode pool is
+        no path of its own (validate: only its prefill pool reaches it)."""
         out: list[tuple[float, float]] = []
         for pool in self.pools:
-            if pool is not None:
+            if pool is None or pool.role == DECODE:
+                continue
+            d = pool.spec.disaggregation
+            if d is None:
                 out.extend(pool.ledger.healthy_intervals)
+                continue
+            decode = self.pools[self.pool_index[d.decode_pool]]
+            assert decode is not None
+            out.extend(intersection(pool.ledger.healthy_intervals, decode.ledger.healthy_intervals))
         used = set(self.class_target.tolist())
         if self.spill_code is not None:
             used.add(self.spill_code)
