@@ -3,7 +3,8 @@
 Usage: PYTHONPATH=. python benchmarks/scheduler_events.py [experiments/default.yaml] [--horizon-h 4]
        [--warmup-h 8] [--set KEY=VALUE ...]
 Runs replication 0 of the config once per variant (v0 as shipped; v0 and v1 with an 8,192-token budget,
-vLLM's default max_num_batched_tokens on an H100; v1 with 2,048) and prints the events the run
+vLLM's default max_num_batched_tokens on an H100; v1 with 2,048; speculative decoding with n-gram drafting,
+k = 4, acceptance 0.7, under v0 and v1) and prints the events the run
 scheduled per request (pump, GPU timers, lifecycle), TTFT p95, the GPU utilization and the preemptions.
 Events per request are counts, not times: they do not depend on the machine's load.
 """
@@ -24,6 +25,12 @@ VARIANTS = {
     "v0 max_prefill_tokens 8192": [P + "max_prefill_tokens=8192"],
     "v1 budget 8192": [P + "scheduler=v1", P + "max_prefill_tokens=8192"],
     "v1 budget 2048": [P + "scheduler=v1", P + "max_prefill_tokens=2048"],
+    "v0 + speculative ngram k 4 a 0.7": [P + "speculative={draft: ngram, k: 4, acceptance: 0.7}"],
+    "v1 budget 8192 + speculative ngram k 4 a 0.7": [
+        P + "scheduler=v1",
+        P + "max_prefill_tokens=8192",
+        P + "speculative={draft: ngram, k: 4, acceptance: 0.7}",
+    ],
 }
 
 
