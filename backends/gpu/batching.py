@@ -59,10 +59,9 @@ class BatchEngine:
         it = iteration_model(spec)
         self.base, self.per_seq = it.base, it.per_seq
         self.per_prefill, self.per_kv = it.per_prefill_token, it.per_kv_token
-        self.spec_dec = spec_dec = speculation(spec, it.per_prefill_token)  # speculative decoding (None: off)
-        if spec_dec is not None:
-            self.per_prefill += spec_dec.draft_prefill_s  # the draft model prefills every prompt too
-        self.decode_tokens = 1 if spec_dec is None else spec_dec.k + 1  # v1: budget a decoding request takes
+        self.spec_dec = sd = speculation(spec, it.per_prefill_token)  # speculative decoding (None: off)
+        self.per_prefill += sd.draft_prefill_s if sd is not None else 0.0  # the draft prefills every prompt too
+        self.decode_tokens = 1 if sd is None else sd.k + 1  # v1: budget tokens a decoding request takes
         self.moe = derived_moe(spec)  # MoE: + the distinct experts the batch's decode tokens touch, streamed
         self.max_batch = spec.max_batch
         self.paged = spec.kv_policy == "paged"
@@ -180,7 +179,6 @@ class BatchEngine:
         heap = s.heap
         prefill = 0
         spec_dec = self.spec_dec
-        fresh_kv = 0  # speculating: KV of the admissions that prefill in the first iteration
         if admitted:
             running = s.running
             seq = self.seq
@@ -206,13 +204,7 @@ class BatchEngine:
                         s.kv_reserved += job.input + job.output
                 else:
                     job.prefill_iter = f = i0 + 1
-                    if spec_dec is None:
-                        job.kv_base = a = job.inp_eff - f
-                        finish = i0 + job.rem_out
-                    else:
-                        job.kv_base = a = job.inp_eff + job.kv_ahead - f
-                        finish = f + spec_dec.decode_iterations(job.rem_out - 1)
-                        fresh_kv += a + f
+                    job.kv_base = a = job.inp_eff + job.kv_ahead - f
                     s.n_grow += 1
                     s.sum_kv_base += a
                     if bs > 1:
@@ -221,7 +213,7 @@ class BatchEngine:
                         s.cnt[r] += 1
                     else:
                         s.sum_qq += a
-                    heapq.heappush(heap, (finish, seq, job))
+                    heapq.heappush(heap, (i0 + job.rem_out if spec_dec is None else spec_dec.end(job, f), seq, job))
                     prefill += job.inp_eff - cached
                     if not paged:
                         s.kv_reserved += job.input + job.output
@@ -245,7 +237,7 @@ class BatchEngine:
             prefill_s = s.prefill_s = self.per_prefill * prefill
             first = now + prefill_s + iteration_s
         if spec_dec is not None:
-            spec_dec.add_cost(s, i0, 0 if chunked else len(admitted), fresh_kv)
+            spec_dec.add_cost(s, i0, [] if chunked else admitted)
             first = now + s.prefill_s + s.iteration_s  # (not chunked: the first token's iteration)
         for job in admitted:
             job.admitted(now)
@@ -312,10 +304,9 @@ class BatchEngine:
                 s.pref_blocks -= ceil_div(held, self.bs)
             job.prefill_iter = it
             job.kv_base = held - it
-            spec_dec = self.spec_dec
-            finish = it + (job.rem_out - 1 if spec_dec is None else spec_dec.decode_iterations(job.rem_out - 1))
             s.add_grow(job)
-            heapq.heappush(s.heap, (finish, job.seq, job))
+            sd = self.spec_dec
+            heapq.heappush(s.heap, (it + job.rem_out - 1 if sd is None else sd.end(job, it), job.seq, job))
             job.first_token(now)
 
     def preempt_to_fit(self, s: Server, it: int) -> None:
@@ -352,8 +343,7 @@ class BatchEngine:
             return
         admitted: list[Job] = []
         queue = self.queue
-        # v1: tokens of the next iteration left to admit with (a speculating decode takes k + 1)
-        left = self.budget - s.n_grow * self.decode_tokens - s.pref_left
+        left = self.budget - s.n_grow * self.decode_tokens - s.pref_left  # v1: the next iteration's tokens left
         pinned = self.pinned[s.idx] if self.pinned is not None else None
         if queue.queued or pinned:
             room = self.max_batch - len(s.running)
@@ -382,8 +372,7 @@ class BatchEngine:
                         break
                     need = -(-job.inp_eff // bs) if paged else job.input + job.output
                     if spec_dec is not None and paged:  # it holds speculation's tokens ahead from admission
-                        job.kv_ahead = spec_dec.held_ahead(job.rem_out - 1)
-                        need = -(-(job.inp_eff + job.kv_ahead) // bs)
+                        need = spec_dec.admission_blocks(job, bs)
                     if need > kv_free:
                         room = 0  # FCFS: the head waits for memory, nobody overtakes it
                         break
@@ -419,10 +408,8 @@ class BatchEngine:
             if left <= 0:
                 return 0, kv_free, left  # v1: the running requests take the whole budget
             need = -(-job.inp_eff // bs) if paged else job.input + job.output
-            spec_dec = self.spec_dec
-            if spec_dec is not None and paged:  # it holds speculation's tokens ahead from admission
-                job.kv_ahead = spec_dec.held_ahead(job.rem_out - 1)
-                need = -(-(job.inp_eff + job.kv_ahead) // bs)
+            if self.spec_dec is not None and paged:  # it holds speculation's tokens ahead from admission
+                need = self.spec_dec.admission_blocks(job, bs)
             if need > kv_free:
                 return 0, kv_free, left  # nobody overtakes it on this server
             pinned.popleft()
@@ -443,23 +430,7 @@ class BatchEngine:
             job.deadline = math.inf  # handed back: it waits on without a deadline (as a requeued request)
             self.queue.requeue(job)
 
-    # -- leaving -----------------------------------------------------------------------------
-    def evict_all(self, s: Server, now: float, requeue: bool) -> None:
-        """Take every request off a server that stops: back to the queue front (oldest first) or failed."""
-        if self.pinned is not None and self.pinned[s.idx]:
-            self.unpin(s)
-        jobs = list(s.running.values())
-        self.running_total -= len(jobs)
-        s.clear_batch()
-        for job in reversed(jobs):
-            job.seq = -1
-            job.prefill_iter = -1
-            if requeue:
-                job.restarted(now)
-                self.queue.requeue(job)
-            else:
-                self.finish(job.block, job.i, FAILED, now)
-
+    # -- leaving (a server that stops: backends.gpu.lifecycle.ServerLifecycle.evict_all) -------------
     def finish(self, block: RequestBlock, i: int, status: int, at: float) -> None:
         if status == FAILED and self.on_failed is not None and self.on_failed(block, i, at):
             return

@@ -25,6 +25,7 @@ from backends.gpu.ledger import PoolLedger
 from backends.gpu.server import COLD, DOWN, OFF, READY, Server
 from sim.config.backends import GpuPoolSpec
 from sim.core.calendar import HOUR_S
+from sim.core.request_block import FAILED
 
 
 class ServerLifecycle:
@@ -110,11 +111,28 @@ class ServerLifecycle:
         now = self.env.now
         self._leave_ready(s, now)
         if s.running:
-            self.engine.evict_all(s, now, requeue=True)
+            self.evict_all(s, now, requeue=True)
         self.ledger.end_provisioned(s, now)
         s.state = OFF
         s.draining = False
         s.life += 1
+
+    def evict_all(self, s: Server, now: float, requeue: bool) -> None:
+        """Take every request off a server that stops: back to the queue front (oldest first) or failed."""
+        engine = self.engine
+        if engine.pinned is not None and engine.pinned[s.idx]:
+            engine.unpin(s)
+        jobs = list(s.running.values())
+        engine.running_total -= len(jobs)
+        s.clear_batch()
+        for job in reversed(jobs):
+            job.seq = -1
+            job.prefill_iter = -1
+            if requeue:
+                job.restarted(now)
+                engine.queue.requeue(job)
+            else:
+                engine.finish(job.block, job.i, FAILED, now)
 
     def drain(self, s: Server) -> None:
         """Stop admitting; deprovision once the batch has finished."""
@@ -139,7 +157,7 @@ class ServerLifecycle:
         now = self.env.now
         draining = s.draining
         self._leave_ready(s, now)
-        self.engine.evict_all(s, now, requeue=self.requeue_on_failure)
+        self.evict_all(s, now, requeue=self.requeue_on_failure)
         s.state = DOWN
         s.life += 1
         if draining:

@@ -42,7 +42,7 @@ import math
 from dataclasses import dataclass
 
 from backends.gpu.catalog import derived_iteration, draft_spec
-from backends.gpu.server import Server
+from backends.gpu.server import Job, Server
 from sim.config.backends import GpuPoolSpec
 
 
@@ -62,10 +62,10 @@ class Speculation:
     per_kv_s: float  # k * the draft's per_kv_token, per KV token of the decoding sequences
     draft_prefill_s: float  # the draft's per_prefill_token (it prefills every prompt too)
 
-    def add_cost(self, s: Server, i0: int, fresh: int, fresh_kv: int) -> None:
+    def add_cost(self, s: Server, i0: int, fresh: list[Job]) -> None:
         """Add the speculation's cost to the segment of `s` starting after iteration i0, whose decoding
-        requests (`n_grow`) include `fresh` ones, holding `fresh_kv` tokens, that prefill in its first
-        iteration (they speculate from the second on: the correction goes to the one-time prefill term)."""
+        requests (`n_grow`) include the `fresh` ones that prefill in its first iteration (they speculate from
+        the second on: their share of the first comes off the segment's one-time prefill term)."""
         n = s.n_grow
         if not n:
             return
@@ -73,7 +73,17 @@ class Speculation:
         s.iteration_s += self.fixed_s + self.per_seq_s * n + per_kv_s * (s.sum_kv_base + n * (i0 + 1))
         s.growth_s += per_kv_s * n
         if fresh:
-            s.prefill_s -= (self.fixed_s if fresh == n else 0.0) + self.per_seq_s * fresh + per_kv_s * fresh_kv
+            kv = sum(job.inp_eff + job.kv_ahead for job in fresh)  # theirs in the first iteration
+            s.prefill_s -= (self.fixed_s if len(fresh) == n else 0.0) + self.per_seq_s * len(fresh) + per_kv_s * kv
+
+    def end(self, job: Job, f: int) -> int:
+        """The iteration that ends the run of `job` whose prefill ends with iteration f."""
+        return f + self.decode_iterations(job.rem_out - 1)
+
+    def admission_blocks(self, job: Job, bs: int) -> int:
+        """KV blocks `job` needs to be admitted (paged): its prompt and what it holds ahead (set here)."""
+        job.kv_ahead = self.held_ahead(job.rem_out - 1)
+        return -(-(job.inp_eff + job.kv_ahead) // bs)
 
     def decode_iterations(self, tokens: int) -> int:
         """Iterations that generate `tokens` tokens after the first (>= 0)."""

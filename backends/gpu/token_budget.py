@@ -91,7 +91,6 @@ def start_segment(engine: Engine, s: Server, now: float, admitted: list[Job], re
     prefill = s.pref_left
     finishing: list[Job] = []
     spec_dec = engine.spec_dec
-    fresh_kv = 0  # speculating: KV of the prompts that finish in the first iteration
     if s.pref and prefill <= rate:  # every prompt finishes in the next iteration, then decodes
         f = i0 + 1
         finishing = list(s.pref)
@@ -103,13 +102,8 @@ def start_segment(engine: Engine, s: Server, now: float, admitted: list[Job], re
             job.pref_left = 0
             job.prefill_iter = f
             job.kv_base = held - f
-            if spec_dec is None:
-                finish = i0 + job.rem_out
-            else:
-                finish = f + spec_dec.decode_iterations(job.rem_out - 1)
-                fresh_kv += held
             s.add_grow(job)
-            heapq.heappush(heap, (finish, job.seq, job))
+            heapq.heappush(heap, (i0 + job.rem_out if spec_dec is None else spec_dec.end(job, f), job.seq, job))
         s.pref.clear()
         s.pref_left = 0
     n_grow = s.n_grow
@@ -121,7 +115,7 @@ def start_segment(engine: Engine, s: Server, now: float, admitted: list[Job], re
     s.growth_s = engine.per_kv * n_grow
     s.prefill_s = engine.per_prefill * prefill
     if spec_dec is not None:
-        spec_dec.add_cost(s, i0, len(finishing), fresh_kv)
+        spec_dec.add_cost(s, i0, finishing)
     if s.pref:
         s.chunk_tokens = rate
         s.chunk_s = engine.per_prefill * rate
