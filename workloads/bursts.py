@@ -16,7 +16,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import special
 
 from sim.config.workload import BurstSpec, WorkloadSpec
 from sim.core.calendar import DAY_S, HOUR_S, WEEKDAYS
@@ -54,6 +53,8 @@ def _window_share(b: BurstSpec, lo: float, hi: float, t0: float, t1: float) -> f
         return 0.0
     if b.shape == "uniform":
         return (z - a) / (hi - lo)
+    from scipy import special  # here, not at the top: `capsim validate` reads burst_days without scipy (~0.3 s)
+
     c, sd = 0.5 * (lo + hi), b.half_width_s / _NORMAL_Z
     mass = float(special.ndtr(_NORMAL_Z) - special.ndtr(-_NORMAL_Z))
     return float(special.ndtr((z - c) / sd) - special.ndtr((a - c) / sd)) / mass
@@ -140,6 +141,8 @@ class BurstSchedule:
         if b.shape == "uniform":
             t = lo + u * (hi - lo)
         else:
+            from scipy import special
+
             a = special.ndtr(-_NORMAL_Z)
             z = special.ndtri(a + u * (1.0 - 2.0 * a))
             t = 0.5 * (lo + hi) + z * (b.half_width_s / _NORMAL_Z)

@@ -23,12 +23,10 @@ from sim.app.options import (
     overrides_from,
     with_sweep,
 )
-from sim.config import Experiment
-from sim.config.errors import ConfigError
-from sim.engine.loading import load_config
 
 if TYPE_CHECKING:
     from sim.app.study_output import StudyOutput
+    from sim.config import Experiment
     from sim.engine.executor import Executor
 
 
@@ -78,6 +76,10 @@ def _root(
 
 
 def _load(config: str, overrides: list[str] | None) -> Experiment:
+    # imported here, not at the top: `capsim CMD --help` builds no config model and loads no simulator
+    from sim.config.errors import ConfigError
+    from sim.engine.loading import load_config
+
     try:
         return load_config(config, overrides or [])
     except ConfigError as exc:

@@ -12,9 +12,8 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from sim.config import Experiment
-
 if TYPE_CHECKING:
+    from sim.config import Experiment
     from sim.engine.executor import Executor
 
 EXIT_OK, EXIT_INTERNAL, EXIT_USAGE, EXIT_INFEASIBLE = 0, 1, 2, 3

@@ -20,7 +20,6 @@ from backends.gpu.catalog import catalog_problems
 from backends.gpu.engine_checks import engine_problems
 from backends.gpu.server_policy import server_policy_of, unknown_server_policy_message
 from backends.routing.registry import policy_of, unknown_policy_message
-from backends.routing.router import Router
 from sim.config.backends import GpuPoolSpec
 from sim.config.experiment import Experiment
 from sim.config.routing import parse_route
@@ -308,6 +307,8 @@ def disaggregation_problems(exp: Experiment) -> list[tuple[str, str]]:
                 (f"{key}.server_routing.policy", "a decode pool receives its prompts' KV: no prefix routing")
             )
     if decoders:
+        from backends.routing.router import Router  # the simulator's modules: only for a disaggregated pool
+
         for name in sorted(decoders & Router.targeted_pools(exp)):
             problems.append(
                 (

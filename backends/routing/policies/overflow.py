@@ -6,11 +6,14 @@ server ready); trigger `slo`: a predicted queue wait (backends/routing/wait_pred
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from backends.gpu.pool import GpuPool
-from backends.routing.wait_predictor import WaitPredictor
 from sim.config import Experiment
 from sim.config.routing import RoutingSpec
+
+if TYPE_CHECKING:  # the pool's modules load with the simulator, not at `capsim validate` (which reads this policy)
+    from backends.gpu.pool import GpuPool
+    from backends.routing.wait_predictor import WaitPredictor
 
 
 class QueueSpill:
@@ -58,6 +61,7 @@ class Overflow:
         ov = exp.routing.overflow
         if ov.trigger == "queue":
             return QueueSpill(pool, ov.max_queue)
+        from backends.routing.wait_predictor import WaitPredictor
         from workloads.token_counts import make_token_distribution
 
         classes = exp.workload.classes
