@@ -95,6 +95,13 @@ VARIANTS = [
         one_pool,
     ),
     Variant(
+        "spec",
+        "speculative decoding, n-gram, k 3, acceptance 0.6",
+        (P + "speculative={draft: ngram, k: 3, acceptance: 0.6}",),
+        (SERVERS,),
+        one_pool,
+    ),
+    Variant(
         "pd",
         "P/D disaggregation, 1 prefill + 2 decode",
         DISAGG,

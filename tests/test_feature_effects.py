@@ -31,6 +31,8 @@ def test_each_variant_turns_on_its_feature(experiments):
     assert experiments["sessions-cache"].backends.gpu_pool.prefix_cache.enabled
     affinity = experiments["sessions-affinity"].backends.gpu_pool
     assert affinity.prefix_cache.enabled and affinity.server_routing.policy == "prefix_affinity"
+    spec = experiments["spec"].backends.gpu_pool.speculative
+    assert spec is not None and spec.draft == "ngram" and spec.k == 3
 
 
 def test_disaggregation_splits_the_same_gpus(experiments):
