@@ -176,3 +176,115 @@ def simulate_reference(
                 res.preemptions += 1
         admit(t)
     return res
+
+
+def simulate_multistep_reference(
+    arrivals: list[float],
+    inputs: list[int],
+    outputs: list[int],
+    priorities: list[int],
+    *,
+    base: float,
+    per_seq: float,
+    per_prefill: float,
+    per_kv: float,
+    max_batch: int,
+    kv_tokens: int,
+    paged: bool,
+    block: int,
+    steps: int,
+    budget: int | None,
+    watermark_share: float = 0.01,
+) -> RefResult:
+    """vLLM v0.6's multi-step scheduling, step by step: at each scheduling point the waiting requests that fit
+    (batch, KV, `budget` prompt tokens; the first always) are prefilled in a step of their own while the
+    decodes wait, else the batch decodes `steps` steps with its membership fixed (answers at the round's
+    end), after preempting the newest requests (but the oldest) until the KV of the round's last step fits."""
+    n = len(arrivals)
+    res = RefResult([math.nan] * n, [math.nan] * n, [math.nan] * n)
+    bs = block if paged else 1
+    cap = kv_tokens // bs if paged else kv_tokens
+    wm = int(watermark_share * cap) if paged else 0
+    levels = sorted(set(priorities))
+    queues: dict[int, list[RefJob]] = {p: [] for p in levels}
+    running: list[RefJob] = []
+    it = 0  # decode steps done (a prefill step is not one)
+    t = 0.0
+    nxt = 0
+
+    def tokens(j: RefJob, iteration: int) -> int:
+        return j.inp_eff if iteration <= j.F else j.inp_eff + iteration - j.F
+
+    def blocks(iteration: int) -> int:
+        if paged:
+            return sum(-(-tokens(j, iteration) // bs) for j in running)
+        return sum(j.input + j.output for j in running)
+
+    def arrive_until(time: float) -> None:
+        nonlocal nxt
+        while nxt < n and arrivals[nxt] <= time:
+            j = RefJob(nxt, arrivals[nxt], inputs[nxt], outputs[nxt], priorities[nxt])
+            j.inp_eff, j.rem_out = j.input, j.output
+            queues[j.priority].append(j)
+            nxt += 1
+
+    def admit() -> list[RefJob]:
+        room = max_batch - len(running)
+        free = cap - blocks(it + 1) - (wm if running else 0)
+        left = budget if budget is not None else 1 << 62
+        taken: list[RefJob] = []
+        for p in levels:
+            q = queues[p]
+            while q and room > 0:
+                j = q[0]
+                need = -(-j.inp_eff // bs) if paged else j.input + j.output
+                if need > free or (taken and j.inp_eff > left):
+                    return taken
+                q.pop(0)
+                taken.append(j)
+                room -= 1
+                free -= need
+                left -= j.inp_eff
+        return taken
+
+    def finish_due() -> None:
+        still = []
+        for j in running:
+            if j.F + j.rem_out - 1 <= it:
+                res.done_at[j.idx] = t
+            else:
+                still.append(j)
+        running[:] = still
+
+    while nxt < n or running or any(queues.values()):
+        if not running and not any(queues.values()):
+            t = arrivals[nxt]
+            arrive_until(t)
+        taken = admit()
+        if taken:  # a prefill-only step
+            for j in taken:
+                if math.isnan(res.start_at[j.idx]):
+                    res.start_at[j.idx] = t
+                j.F = it
+                running.append(j)
+            prompt = sum(j.inp_eff for j in taken)
+            t += base + per_seq * len(taken) + per_kv * prompt + per_prefill * prompt
+            for j in taken:
+                if math.isnan(res.first_token_at[j.idx]):
+                    res.first_token_at[j.idx] = t
+        else:  # a decode round
+            while paged and len(running) > 1 and blocks(it + steps) > cap:
+                j = running.pop()
+                j.generated += it - j.F + 1
+                j.F = -1
+                j.inp_eff = j.input + j.generated
+                j.rem_out = j.output - j.generated
+                queues[j.priority].insert(0, j)
+                res.preemptions += 1
+            for _ in range(steps):
+                it += 1
+                t += base + per_seq * len(running) + per_kv * sum(tokens(j, it) for j in running)
+        res.max_batch_seen = max(res.max_batch_seen, len(running))
+        arrive_until(t)
+        finish_due()
+    return res

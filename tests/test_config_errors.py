@@ -173,3 +173,9 @@ backends:
     )
     proc = capsim("validate", str(VALID), "--set", "backends.gpu_pool.scheduler=v2")
     assert_user_error(proc, "backends.gpu_pool.scheduler (line ", "'v2'")
+    multistep_v1 = text.replace("max_prefill_tokens: 32", "num_scheduler_steps: 10")
+    assert_user_error(
+        capsim("validate", "-", stdin=multistep_v1), "backends.gpu_pools.small.num_scheduler_steps (line 7):", "v0"
+    )
+    proc = capsim("validate", str(VALID), "--set", "backends.gpu_pool.num_scheduler_steps=0")
+    assert_user_error(proc, "backends.gpu_pool.num_scheduler_steps", "greater than or equal to 1")

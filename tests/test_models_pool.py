@@ -68,6 +68,7 @@ def former_derivation(gname: str, row: tuple, tp: int) -> tuple[IterationSpec, i
         per_seq=2.0 * streamed / (tp * flops * eff.decode_compute) + act + eff.per_seq_s + comm_per_token,
         per_prefill_token=2.0 * streamed / (tp * flops * eff.prefill_compute) + act + comm_per_token,
         per_kv_token=kv_bytes * max(1.0 / tp, 1.0 / kv) / (g.hbm_tb_s * 1e12 * eff.attention_share),
+        per_schedule=eff.overhead_s,
     )
     free = (g.memory_gb * 0.90 - ACTIVATION_RESERVE_GB) * 1e9 * tp - weight_bytes  # vLLM's gpu_memory_utilization
     kv_tokens = int(max(free, 0.0) // (kv_bytes * max(1.0, tp / kv)))

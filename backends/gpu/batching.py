@@ -30,8 +30,16 @@ from collections.abc import Callable
 import simpy
 
 from backends.gpu.admission_queue import AdmissionQueue
-from backends.gpu.catalog import ceil_div, derived_moe, iteration_model, kv_blocks, kv_capacity, prefill_token_budget
+from backends.gpu.catalog import (
+    ceil_div,
+    derived_moe,
+    iteration_model,
+    kv_blocks,
+    kv_capacity,
+    prefill_token_budget,
+)
 from backends.gpu.ledger import PoolLedger
+from backends.gpu.multistep import start_round
 from backends.gpu.server import READY, Job, Server
 from backends.gpu.speculative import speculation
 from backends.gpu.token_budget import start_segment as start_segment_v1
@@ -73,10 +81,14 @@ class BatchEngine:
         self.max_tokens = self.cap_blocks * self.bs + 1 if self.paged else self.kv_capacity
         self.chunk = prefill_token_budget(spec)
         # scheduler v1 (backends/gpu/token_budget.py) with a budget; without one it is v0 without chunking
-        budget = self.chunk if spec.scheduler == "v1" else None
-        self.v1 = budget is not None
-        self.budget = budget if budget is not None else NO_BUDGET  # tokens per iteration (v1)
-        if self.budget < self.max_batch * self.decode_tokens:
+        self.steps = spec.num_scheduler_steps  # > 1: multi-step scheduling (backends/gpu/multistep.py)
+        self.schedule_s = min(it.per_schedule, it.base)  # multi-step: paid once a round of decode steps
+        if self.steps > 1 and (spec.scheduler == "v1" or spec.speculative is not None):
+            raise ValueError("multi-step scheduling is vLLM v0's, without speculation (capsim validate says so)")
+        budget = self.chunk if spec.scheduler == "v1" or self.steps > 1 else None
+        self.v1 = budget is not None and self.steps == 1
+        self.budget = budget if budget is not None else NO_BUDGET  # per iteration (v1); multi-step: a prefill step
+        if self.v1 and self.budget < self.max_batch * self.decode_tokens:
             raise ValueError("scheduler v1 needs max_prefill_tokens >= max_batch (x (k + 1) speculating; validate)")
         self.servers = [Server(i, self.bs) for i in range(num_servers)]
         self.queue = queue
@@ -150,6 +162,8 @@ class BatchEngine:
 
     def wake(self, s: Server) -> None:
         """Stop the running batch at its next iteration boundary (to admit from the queue there)."""
+        if self.steps > 1:
+            return  # multi-step: the scheduler runs at the end of the round only
         m = s.next_boundary_m(self.env.now - s.seg_start)
         if m < s.timer_m:
             self.set_timer(s, m)
@@ -169,6 +183,9 @@ class BatchEngine:
     def start_segment(self, s: Server, now: float, admitted: list[Job]) -> None:
         if self.v1:
             start_segment_v1(self, s, now, admitted)
+            return
+        if self.steps > 1:
+            start_round(self, s, now, admitted)
             return
         # Server.add_grow, tokens_at and the may_outgrow guard of overflow_m are inlined here: 3.0% of a 4 h
         # default.yaml run (in-process medians of 6 interleaved rounds; inlining them in on_boundary and claim
@@ -260,6 +277,9 @@ class BatchEngine:
         m = s.timer_m
         full = len(s.running) / self.max_batch
         self.ledger.add_work(now, (now - s.seg_start) - (m * self.base * (1.0 - full) if full < 1.0 else 0.0))
+        if s.prefill_step:  # multi-step: a prefill-only step moves no decode on (backends/gpu/multistep.py)
+            s.prefill_step = False
+            m = 0
         it = s.iters = s.iters + m
         if s.pref:
             self.advance_prefill(s, m, it, now)
@@ -280,8 +300,8 @@ class BatchEngine:
                 self.finish(job.block, job.i, SERVED, now)
         s.claims = 0
         s.claims_kv = 0
-        if paged and s.n_grow and s.may_outgrow(it + 1, self.cap_blocks):
-            self.preempt_to_fit(s, it)
+        if paged and s.n_grow and self.steps == 1 and s.may_outgrow(it + 1, self.cap_blocks):
+            self.preempt_to_fit(s, it)  # multi-step: before a decode round, N steps ahead
         self.admit(s, now)
         if self.queue.queued and self.idle:  # preempted requests: an idle server may take them now
             self.dispatch_idle(now)
@@ -309,9 +329,10 @@ class BatchEngine:
             heapq.heappush(s.heap, (it + job.rem_out - 1 if sd is None else sd.end(job, it), job.seq, job))
             job.first_token(now)
 
-    def preempt_to_fit(self, s: Server, it: int) -> None:
-        """Preempt the newest requests until the next iteration's KV fits (recompute later)."""
-        while s.running and s.blocks_at(it + 1) > self.cap_blocks:
+    def preempt_to_fit(self, s: Server, it: int, ahead: int = 1, keep: int = 0) -> None:
+        """Preempt the newest requests (recompute later) until the KV of iteration it + ahead fits, keeping
+        at least `keep` of them."""
+        while len(s.running) > keep and s.blocks_at(it + ahead) > self.cap_blocks:
             seq, job = s.running.popitem()
             self.running_total -= 1
             if job.prefill_iter >= 0:
@@ -343,7 +364,9 @@ class BatchEngine:
             return
         admitted: list[Job] = []
         queue = self.queue
-        left = self.budget - s.n_grow * self.decode_tokens - s.pref_left  # v1: the next iteration's tokens left
+        # v1: the next iteration's tokens left; multi-step: the prefill step's prompt tokens
+        left = self.budget - (s.n_grow * self.decode_tokens + s.pref_left if self.steps == 1 else 0)
+        whole = self.steps > 1  # multi-step: a prompt that does not fit the step's budget waits (but the first)
         pinned = self.pinned[s.idx] if self.pinned is not None else None
         if queue.queued or pinned:
             room = self.max_batch - len(s.running)
@@ -375,6 +398,9 @@ class BatchEngine:
                         need = spec_dec.admission_blocks(job, bs)
                     if need > kv_free:
                         room = 0  # FCFS: the head waits for memory, nobody overtakes it
+                        break
+                    if whole and admitted and job.inp_eff - job.cached > left:
+                        room = 0
                         break
                     q.popleft()
                     queue.dequeued(job)
@@ -412,6 +438,8 @@ class BatchEngine:
                 need = self.spec_dec.admission_blocks(job, bs)
             if need > kv_free:
                 return 0, kv_free, left  # nobody overtakes it on this server
+            if self.steps > 1 and admitted and job.inp_eff - job.cached > left:
+                return 0, kv_free, left  # multi-step: the prefill step's prompt tokens are spent
             pinned.popleft()
             self.num_pinned -= 1
             admitted.append(job)

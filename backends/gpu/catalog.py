@@ -335,6 +335,7 @@ def derived_iteration(spec: GpuPoolSpec, eff: Efficiency | None = None) -> Itera
         per_seq=2.0 * flop_params / (tp * flops * eff.decode_compute) + act + eff.per_seq_s + comm_per_token,
         per_prefill_token=2.0 * flop_params / (tp * flops * eff.prefill_compute) + act + comm_per_token,
         per_kv_token=m.kv_bytes_per_token(spec.kv_cache_dtype) * kv_share(m, tp) / attn_bw,
+        per_schedule=eff.overhead_s,
     )
 
 

@@ -1,4 +1,5 @@
-"""`capsim validate`'s checks of a pool's engine options: the scheduler's token budget, speculative decoding."""
+"""`capsim validate`'s checks of a pool's engine options: the scheduler's token budget, speculative decoding, multi-step
+scheduling."""
 
 from __future__ import annotations
 
@@ -35,6 +36,24 @@ def engine_problems(spec: GpuPoolSpec) -> list[tuple[str, str]]:
                 "backends.gpu_pool.speculative",
                 "a prefill pool (disaggregation) emits one token per request, so it has nothing to speculate: give"
                 " speculative to its decode pool",
+            )
+        )
+    it = spec.iteration_s
+    if it is not None and it.per_schedule > it.base:
+        problems.append(
+            (
+                "backends.gpu_pool.iteration_s.per_schedule",
+                f"per_schedule ({it.per_schedule:g} s) is the part of base ({it.base:g} s) that one scheduling"
+                " costs: it cannot exceed base",
+            )
+        )
+    if spec.num_scheduler_steps > 1 and (spec.scheduler == "v1" or sp is not None):
+        problems.append(
+            (
+                "backends.gpu_pool.num_scheduler_steps",
+                f"multi-step scheduling ({spec.num_scheduler_steps} steps) is vLLM v0's (v0.6), without speculative"
+                " decoding; vLLM V1 schedules every step: use scheduler v0 without speculative, or"
+                " num_scheduler_steps 1",
             )
         )
     return problems

@@ -146,6 +146,7 @@ class Server:
         "healthy_since",
         "prov_since",
         "in_idle",
+        "prefill_step",
     )
 
     def __init__(self, idx: int, block_tokens: int):
@@ -178,6 +179,7 @@ class Server:
         self.healthy_since = -1.0
         self.prov_since = -1.0
         self.in_idle = False
+        self.prefill_step = False  # multi-step scheduling: the current segment is a prefill-only step
 
     # -- KV bookkeeping of decoding requests ---------------------------------------------------
     def add_grow(self, job: Job) -> None:

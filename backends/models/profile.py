@@ -61,6 +61,7 @@ class DeploymentProfile(Frozen):
     tensor_parallel: Annotated[int, Field(ge=1, le=64)]
     max_batch: Annotated[int, Field(ge=1)]
     max_prefill_tokens: Annotated[int, Field(ge=1)] | None = None  # the benchmarked engine's chunked-prefill budget
+    num_scheduler_steps: Annotated[int, Field(ge=1)] = 1  # the benchmarked engine's --num-scheduler-steps
     lengths: Literal["constant", "sharegpt"]
     samples: Annotated[int, Field(ge=1)]
     efficiency: EfficiencyFactors

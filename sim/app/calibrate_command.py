@@ -22,9 +22,18 @@ UNITS = {"mean_tpot_ms": "ms", "mean_ttft_ms": "ms", "throughput_rps": "req/s"}
 NAMES = {"mean_tpot_ms": "mean TPOT", "mean_ttft_ms": "mean TTFT", "throughput_rps": "request throughput"}
 
 
-def pool_spec(gpu: str, model: str, tp: int, max_batch: int, quantization: str, max_prefill_tokens: int = 8192) -> Any:
+def pool_spec(
+    gpu: str,
+    model: str,
+    tp: int,
+    max_batch: int,
+    quantization: str,
+    max_prefill_tokens: int = 8192,
+    num_scheduler_steps: int = 1,
+) -> Any:
     """The benchmarked deployment as a one-server pool with vLLM's defaults (paged KV, blocks of 16; chunked
-    prefill of `max_prefill_tokens` per iteration, 0: none)."""
+    prefill of `max_prefill_tokens` per iteration, 0: none; with `num_scheduler_steps` > 1, vLLM v0.6's
+    multi-step scheduling, where `max_prefill_tokens` caps a prefill step's prompt tokens)."""
     from sim.config.backends import GpuPoolSpec
 
     model_value: Any = {"hf_config": str(Path(model).resolve())} if model.endswith(".json") else model
@@ -39,6 +48,7 @@ def pool_spec(gpu: str, model: str, tp: int, max_batch: int, quantization: str, 
             "kv_policy": "paged",
             "kv_block_tokens": 16,
             "max_prefill_tokens": max_prefill_tokens or None,
+            "num_scheduler_steps": num_scheduler_steps,
         }
     )
 
@@ -75,6 +85,7 @@ def run_calibrate(
     max_batch: int,
     quantization: str,
     max_prefill_tokens: int = 8192,
+    num_scheduler_steps: int = 1,
 ) -> int:
     from pydantic import ValidationError
 
@@ -90,7 +101,7 @@ def run_calibrate(
         err(f"--lengths must be one of {', '.join(LENGTH_SHAPES)}, got {lengths!r}")
         return EXIT_USAGE
     try:
-        spec = pool_spec(gpu, model, tp, max_batch, quantization, max_prefill_tokens)
+        spec = pool_spec(gpu, model, tp, max_batch, quantization, max_prefill_tokens, num_scheduler_steps)
     except ValidationError as exc:
         for e in exc.errors():
             err(f"--{'.'.join(str(x) for x in e['loc'][:1])}: {e['msg']}")
@@ -134,6 +145,7 @@ def run_calibrate(
             "tensor_parallel": tp,
             "max_batch": max_batch,
             "max_prefill_tokens": max_prefill_tokens or None,
+            "num_scheduler_steps": num_scheduler_steps,
             "lengths": lengths,
             "samples": samples,
             "efficiency": asdict(result.efficiency),
@@ -193,10 +205,30 @@ def calibrate(
     max_prefill_tokens: int = typer.Option(
         8192, "--max-prefill-tokens", min=0, help="the engine's max_num_batched_tokens (0: no chunked prefill)"
     ),
+    num_scheduler_steps: int = typer.Option(
+        1,
+        "--num-scheduler-steps",
+        min=1,
+        max=1024,
+        help="the engine's --num-scheduler-steps (vLLM v0.6 multi-step scheduling; 1: every step)",
+    ),
 ) -> None:
     """Fit a deployment profile (efficiency factors) to serving-benchmark results; use it with
     backends.gpu_pool.profile."""
     code = run_calibrate(
-        files, holdout or [], gpu, model, tp, out, lengths, fit, samples, seed, max_batch, quantization
+        files,
+        holdout or [],
+        gpu,
+        model,
+        tp,
+        out,
+        lengths,
+        fit,
+        samples,
+        seed,
+        max_batch,
+        quantization,
+        max_prefill_tokens,
+        num_scheduler_steps,
     )
     raise typer.Exit(code)

@@ -105,6 +105,10 @@ class GpuPoolSpec(Frozen):
     # each, the rest goes to prefill chunks, and a waiting request is admitted only while budget is left
     scheduler: Literal["v0", "v1"] = "v0"
     speculative: SpeculativeSpec | None = None  # null: no speculative decoding (backends/gpu/speculative.py)
+    # vLLM v0.6's multi-step scheduling (--num-scheduler-steps; backends/gpu/multistep.py): the scheduler runs once
+    # every N decode steps, admissions only then, and a step that prefills runs alone (the decodes wait), with
+    # max_prefill_tokens capping its prompt tokens (no chunked prefill, as v0.6.0); 1: schedule every iteration
+    num_scheduler_steps: Annotated[int, Field(ge=1, le=1024)] = 1
     autoscaler: AutoscalerSpec = AutoscalerSpec()
     schedule: ServerSchedule | None = None  # servers provisioned in each hour of the day (00h..23h)
     # a profile file written by `capsim calibrate` (path beside the config): its efficiency factors replace the
