@@ -33,6 +33,12 @@ STAGE2 = ("overhead_s", "per_seq_s", "attention")
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--samples", type=int, default=2, help="replays per benchmark run in stage 2")
+    ap.add_argument(
+        "--num-scheduler-steps",
+        type=int,
+        default=1,
+        help="replay the runs with multi-step scheduling (they ran with 10; the catalog's factors: 1)",
+    )
     args = ap.parse_args()
     stage1 = {}
     for family in ("hopper", "ampere"):
@@ -47,7 +53,8 @@ def main() -> None:
         )
         print("\n".join(stage1_table(fits)) + "\n")
     eff1 = stage1["hopper"]
-    spec = pool_spec("h100", "llama-3-8b", 1, 256, "bf16")  # vLLM defaults: max_num_seqs 256, 8192 tokens a step
+    # vLLM defaults: max_num_seqs 256, 8192 tokens a step
+    spec = pool_spec("h100", "llama-3-8b", 1, 256, "bf16", 8192, args.num_scheduler_steps)
     points = [p for name in FIT for p in read_bench_file(PUBLISHED / name).points]
     fit = fit_efficiency(spec, eff1, points, fit=STAGE2, shape="sharegpt", samples=args.samples)
     eff2 = fit.efficiency
