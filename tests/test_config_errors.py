@@ -178,4 +178,4 @@ backends:
         capsim("validate", "-", stdin=multistep_v1), "backends.gpu_pools.small.num_scheduler_steps (line 7):", "v0"
     )
     proc = capsim("validate", str(VALID), "--set", "backends.gpu_pool.num_scheduler_steps=0")
-    assert_user_error(proc, "backends.gpu_pool.num_scheduler_steps", "greater than or equal to 1")
+    assert_user_error(proc, "backends.gpu_pool.num_scheduler_steps (line ", "must be >= 1")
