@@ -30,16 +30,10 @@ from collections.abc import Callable
 import simpy
 
 from backends.gpu.admission_queue import AdmissionQueue
-from backends.gpu.catalog import (
-    ceil_div,
-    derived_moe,
-    iteration_model,
-    kv_blocks,
-    kv_capacity,
-    prefill_token_budget,
-)
+from backends.gpu.catalog import ceil_div, derived_moe, iteration_model, kv_blocks, kv_capacity, prefill_token_budget
 from backends.gpu.ledger import PoolLedger
 from backends.gpu.multistep import start_round
+from backends.gpu.pinned import take_pinned, unpin
 from backends.gpu.server import READY, Job, Server
 from backends.gpu.speculative import speculation
 from backends.gpu.token_budget import start_segment as start_segment_v1
@@ -356,7 +350,7 @@ class BatchEngine:
         """At a boundary of `s` (or when it becomes free): admit from the queue and start the next segment."""
         if s.draining:
             if self.pinned is not None and self.pinned[s.idx]:
-                self.unpin(s)
+                unpin(self, s)
             if s.running:
                 self.start_segment(s, now, [])
             else:
@@ -378,7 +372,7 @@ class BatchEngine:
             bs = self.bs
             spec_dec = self.spec_dec
             if pinned:
-                room, kv_free, left = self.take_pinned(pinned, admitted, room, kv_free, left, now)
+                room, kv_free, left = take_pinned(self, pinned, admitted, room, kv_free, left, now)
             lookup = self.prefix_lookup
             queues = queue.queues
             for p in queue.levels:
@@ -418,45 +412,6 @@ class BatchEngine:
             self.start_segment(s, now, admitted)
         else:
             self.make_idle(s, now)
-
-    def take_pinned(
-        self, pinned: deque[Job], admitted: list[Job], room: int, kv_free: int, left: int, now: float
-    ) -> tuple[int, int, int]:
-        """Admit the requests pinned to a server (FCFS) while they fit: what room, KV and (v1) budget is left."""
-        paged, bs = self.paged, self.bs
-        while pinned and room > 0:
-            job = pinned[0]
-            if job.deadline < now:
-                pinned.popleft()
-                self.num_pinned -= 1
-                self.finish(job.block, job.i, DROPPED, job.deadline)
-                continue
-            if left <= 0:
-                return 0, kv_free, left  # v1: the running requests take the whole budget
-            need = -(-job.inp_eff // bs) if paged else job.input + job.output
-            if self.spec_dec is not None and paged:  # it holds speculation's tokens ahead from admission
-                need = self.spec_dec.admission_blocks(job, bs)
-            if need > kv_free:
-                return 0, kv_free, left  # nobody overtakes it on this server
-            if self.steps > 1 and admitted and job.inp_eff - job.cached > left:
-                return 0, kv_free, left  # multi-step: the prefill step's prompt tokens are spent
-            pinned.popleft()
-            self.num_pinned -= 1
-            admitted.append(job)
-            room -= 1
-            kv_free -= need
-            left -= max(job.inp_eff - job.cached, 1)
-        return room, kv_free, left
-
-    def unpin(self, s: Server) -> None:
-        """A server that stops or drains hands its pinned requests to the front of the shared queue."""
-        assert self.pinned is not None
-        pinned = self.pinned[s.idx]
-        while pinned:
-            self.num_pinned -= 1
-            job = pinned.pop()  # the newest first: the oldest ends at the front
-            job.deadline = math.inf  # handed back: it waits on without a deadline (as a requeued request)
-            self.queue.requeue(job)
 
     # -- leaving (a server that stops: backends.gpu.lifecycle.ServerLifecycle.evict_all) -------------
     def finish(self, block: RequestBlock, i: int, status: int, at: float) -> None:

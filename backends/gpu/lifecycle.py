@@ -22,6 +22,7 @@ import simpy
 from backends.gpu.batching import BatchEngine
 from backends.gpu.catalog import derived_cold_start_s
 from backends.gpu.ledger import PoolLedger
+from backends.gpu.pinned import unpin
 from backends.gpu.server import COLD, DOWN, OFF, READY, Server
 from sim.config.backends import GpuPoolSpec
 from sim.core.calendar import HOUR_S
@@ -121,7 +122,7 @@ class ServerLifecycle:
         """Take every request off a server that stops: back to the queue front (oldest first) or failed."""
         engine = self.engine
         if engine.pinned is not None and engine.pinned[s.idx]:
-            engine.unpin(s)
+            unpin(engine, s)
         jobs = list(s.running.values())
         engine.running_total -= len(jobs)
         s.clear_batch()

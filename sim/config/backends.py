@@ -22,6 +22,9 @@ class IterationSpec(Frozen):
     per_seq: Annotated[float, Field(ge=0, le=10)] = 0.0
     per_prefill_token: Annotated[float, Field(ge=0, le=10)] = 0.0
     per_kv_token: Annotated[float, Field(ge=0, le=10)] = 0.0
+    # the part of base that is the engine's CPU cost of one scheduling; with num_scheduler_steps N > 1 a round of
+    # N decode steps pays it once (derived: the family's overhead_s)
+    per_schedule: Annotated[float, Field(ge=0, le=100)] = 0.0
 
 
 class FailureSpec(Frozen):
