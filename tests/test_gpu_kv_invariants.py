@@ -28,7 +28,7 @@ from backends.gpu.catalog import ceil_div
 from backends.gpu.pool import GpuPool
 from backends.gpu.server import Server
 from sim.config.backends import GpuPoolSpec
-from sim.core.request_block import FAILED, PENDING, SERVED
+from sim.core.request_block import FAILED, PENDING, SERVED, RequestBlock
 
 
 def _spec(c: GpuCase, **extra: object) -> GpuPoolSpec:
@@ -158,10 +158,11 @@ def test_no_request_lost_under_failures_and_preemption(
 
 def check_conservation(
     c: GpuCase, on_failure: str, mtbf_h: float, servers: int, audit: bool = True, **extra: object
-) -> None:
+) -> tuple[GpuPool, RequestBlock]:
     """`c` on `servers` servers that fail (MTBF `mtbf_h`) with cold starts: every request ends served, failed
     (only with on_failure=fail), or is still queued or running at the horizon, none twice; times are causal;
-    `audit`: the batch and KV invariants after every batch change (`extra`: more pool keys)."""
+    `audit`: the batch and KV invariants after every batch change (`extra`: more pool keys). Returns the pool
+    and the block, for a caller's own checks."""
     violations: list[str] = []
     horizon = c.arrivals[-1] + 30.0
     env = simpy.Environment()
@@ -217,3 +218,4 @@ def check_conservation(
         assert 0.0 <= a <= b <= horizon + 1e-9
     assert not math.isnan(sum(b - a for a, b in busy))
     assert pool.ledger.busy.total_length() == pytest.approx(sum(b - a for a, b in busy))
+    return pool, block
