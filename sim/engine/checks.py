@@ -145,30 +145,20 @@ def data_problems(exp: Experiment, base_dir: Path | None) -> list[tuple[str, str
     return problems
 
 
-def _least_tokens(spec: Any, base_dir: Path | None) -> int:
-    """A lower bound on a token-count distribution's draws (counts are whole numbers >= 1)."""
+def _token_bounds(spec: Any, base_dir: Path | None) -> tuple[int, float]:
+    """Lower and upper bounds on a token-count distribution's draws (counts are whole numbers >= 1; the upper
+    bound is inf where the distribution has no finite one). An empirical column is read once for both."""
     if spec.dist == "constant":
-        return max(1, int(spec.value))
+        v = max(1, int(spec.value))
+        return v, v
     if spec.dist == "uniform":
-        return max(1, math.floor(spec.low))
+        return max(1, math.floor(spec.low)), max(1, math.ceil(spec.high))
     if spec.dist == "empirical":
         from workloads.files import read_column
 
-        return max(1, int(np.min(read_column(spec.file, spec.column, base_dir))))
-    return 1
-
-
-def _most_tokens(spec: Any, base_dir: Path | None) -> float:
-    """An upper bound on a token-count distribution's draws (inf where the distribution has no finite one)."""
-    if spec.dist == "constant":
-        return max(1, int(spec.value))
-    if spec.dist == "uniform":
-        return max(1, math.ceil(spec.high))
-    if spec.dist == "empirical":
-        from workloads.files import read_column
-
-        return max(1, int(np.max(read_column(spec.file, spec.column, base_dir))))
-    return math.inf
+        column = read_column(spec.file, spec.column, base_dir)
+        return max(1, int(np.min(column))), max(1, int(np.max(column)))
+    return 1, math.inf
 
 
 def _size_routes(exp: Experiment, i: int, target: str, base_dir: Path | None) -> list[tuple[str, int, str | None]]:
@@ -177,7 +167,7 @@ def _size_routes(exp: Experiment, i: int, target: str, base_dir: Path | None) ->
     applies it: the first rule whose threshold a prompt passes decides, so a rule sees only prompts no earlier
     rule took."""
     c = exp.workload.classes[i]
-    least, most = _least_tokens(c.input_tokens, base_dir), _most_tokens(c.input_tokens, base_dir)
+    least, most = _token_bounds(c.input_tokens, base_dir)
     routes: list[tuple[str, int, str | None]] = []
     below: float = math.inf  # prompts longer than this were taken by an earlier rule
     for k, rule in enumerate(exp.routing.by_size):
@@ -208,7 +198,7 @@ def kv_problems(exp: Experiment, base_dir: Path | None) -> list[tuple[str, str]]
     first = next(iter(pools))
     problems = []
     for i, c in enumerate(exp.workload.classes):
-        least_out = _least_tokens(c.output_tokens, base_dir)
+        least_out, _ = _token_bounds(c.output_tokens, base_dir)
         for target, least_in, rule in _size_routes(exp, i, targets[i], base_dir):
             route = parse_route(target)
             if route.kind != "gpu":
