@@ -13,11 +13,13 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pytest
 import simpy
-from gpu_reference import RefResult, simulate_reference
+from gpu_reference import RefResult, simulate_multistep_reference, simulate_reference
 from gpu_support import audit_segments, feed, make_block
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
@@ -60,17 +62,23 @@ def _recount(pool: BatchEngine, s: Server, it: int) -> int:
     return total + (0 if pool.paged else s.kv_reserved)
 
 
-def auditor(violations: list[str]):
+Recount = Callable[[BatchEngine, Server, int], int]
+
+
+def auditor(violations: list[str], recount: Recount = _recount):
+    """The batch and KV invariants after a batch change; `recount`: the KV blocks a server's running requests
+    hold at an iteration, recomputed from each request (speculation passes its own)."""
+
     def audit(pool: BatchEngine, s: Server, m: int) -> None:
         if len(s.running) > pool.max_batch:
             violations.append(f"batch {len(s.running)} > {pool.max_batch}")
         first, last = s.iters + 1, s.iters + m  # the segment's iterations; KV in use grows over them
         if pool.paged:
-            if s.blocks_at(first) != _recount(pool, s, first):
+            if s.blocks_at(first) != recount(pool, s, first):
                 violations.append("block aggregates disagree with a recount")
             for it in (first, last):
-                if _recount(pool, s, it) > pool.cap_blocks:
-                    violations.append(f"KV {_recount(pool, s, it)} blocks > {pool.cap_blocks} at {it}")
+                if recount(pool, s, it) > pool.cap_blocks:
+                    violations.append(f"KV {recount(pool, s, it)} blocks > {pool.cap_blocks} at {it}")
         elif s.kv_reserved > pool.kv_capacity:
             violations.append(f"reserved KV {s.kv_reserved} > {pool.kv_capacity}")
 
@@ -108,34 +116,44 @@ TIE_AT_BOUNDARY = GpuCase(
 )
 
 
+def reference_of(c: GpuCase, v1: bool = False, steps: int = 1) -> RefResult:
+    """`c` on the per-iteration reference (v1 or v0), or on the step-by-step multi-step one (`steps` > 1)."""
+    pool: dict[str, Any] = {
+        "base": c.base,
+        "per_seq": c.per_seq,
+        "per_prefill": c.per_prefill,
+        "per_kv": c.per_kv,
+        "max_batch": c.max_batch,
+        "kv_tokens": c.kv_tokens,
+        "paged": c.paged,
+        "block": c.block,
+    }
+    if steps > 1:
+        return simulate_multistep_reference(
+            c.arrivals, c.inputs, c.outputs, c.priorities, steps=steps, budget=c.chunk, **pool
+        )
+    return simulate_reference(c.arrivals, c.inputs, c.outputs, c.priorities, chunk=c.chunk, v1=v1, **pool)
+
+
+def assert_same_times(pool: GpuPool, block: RequestBlock, ref: RefResult) -> None:
+    """Every request served, at the reference's admission, first-token and completion times (1e-9), with
+    the reference's preemption count."""
+    assert (block.status == SERVED).all()
+    np.testing.assert_allclose(block.start_at, ref.start_at, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(block.first_token_at, ref.first_token_at, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(block.done_at, ref.done_at, rtol=1e-9, atol=1e-9)
+    assert pool.ledger.preemptions == ref.preemptions
+
+
 def matches_reference(c: GpuCase, v1: bool = False, **extra: object) -> RefResult:
     """Run `c` on the pool (scheduler v1 or v0; `extra` pool keys) and on the per-iteration reference; every
     request's admission, first-token and completion time and the preemption count must agree. Returns the
     reference."""
     violations: list[str] = []
     pool, block = run_pool(c, violations, **({"scheduler": "v1"} if v1 else {}), **extra)
-    ref = simulate_reference(
-        c.arrivals,
-        c.inputs,
-        c.outputs,
-        c.priorities,
-        base=c.base,
-        per_seq=c.per_seq,
-        per_prefill=c.per_prefill,
-        per_kv=c.per_kv,
-        max_batch=c.max_batch,
-        kv_tokens=c.kv_tokens,
-        paged=c.paged,
-        block=c.block,
-        chunk=c.chunk,
-        v1=v1,
-    )
+    ref = reference_of(c, v1)
     assert not violations, violations[:3]
-    assert (block.status == SERVED).all()
-    np.testing.assert_allclose(block.start_at, ref.start_at, rtol=1e-9, atol=1e-9)
-    np.testing.assert_allclose(block.first_token_at, ref.first_token_at, rtol=1e-9, atol=1e-9)
-    np.testing.assert_allclose(block.done_at, ref.done_at, rtol=1e-9, atol=1e-9)
-    assert pool.ledger.preemptions == ref.preemptions
+    assert_same_times(pool, block, ref)
     return ref
 
 
@@ -157,11 +175,18 @@ def test_no_request_lost_under_failures_and_preemption(
 
 
 def check_conservation(
-    c: GpuCase, on_failure: str, mtbf_h: float, servers: int, audit: bool = True, **extra: object
+    c: GpuCase,
+    on_failure: str,
+    mtbf_h: float,
+    servers: int,
+    audit: bool = True,
+    recount: Recount = _recount,
+    **extra: object,
 ) -> tuple[GpuPool, RequestBlock]:
     """`c` on `servers` servers that fail (MTBF `mtbf_h`) with cold starts: every request ends served, failed
     (only with on_failure=fail), or is still queued or running at the horizon, none twice; times are causal;
-    `audit`: the batch and KV invariants after every batch change (`extra`: more pool keys). Returns the pool
+    `audit`: the batch and KV invariants after every batch change, KV recounted by `recount` (`extra`: more
+    pool keys). Returns the pool
     and the block, for a caller's own checks."""
     violations: list[str] = []
     horizon = c.arrivals[-1] + 30.0
@@ -187,7 +212,7 @@ def check_conservation(
         rng_failures=np.random.default_rng(2),
     )
     if audit:
-        audit_segments(pool, auditor(violations))
+        audit_segments(pool, auditor(violations, recount))
     busy: list[tuple[float, float]] = []
     pool.ledger.busy.record = busy
     done_count = {"n": 0}

@@ -15,16 +15,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import simpy
-from gpu_reference import simulate_multistep_reference
 from gpu_support import feed, gpu_experiment, make_block
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from strategies import GpuCase, gpu_cases
-from test_gpu_kv_invariants import _spec, check_conservation, matches_reference
+from test_gpu_kv_invariants import _spec, assert_same_times, check_conservation, matches_reference, reference_of
 
 from backends.gpu.pool import GpuPool
 from sim.config.backends import GpuPoolSpec
-from sim.core.request_block import SERVED, RequestBlock
+from sim.core.request_block import RequestBlock
 from sim.engine.replication import simulate
 
 
@@ -43,27 +42,8 @@ def run_multistep(c: GpuCase, steps: int) -> tuple[GpuPool, RequestBlock]:
 @given(gpu_cases(), st.sampled_from([2, 3, 10]))
 def test_multistep_equals_step_by_step_reference(c: GpuCase, steps: int) -> None:
     pool, block = run_multistep(c, steps)
-    ref = simulate_multistep_reference(
-        c.arrivals,
-        c.inputs,
-        c.outputs,
-        c.priorities,
-        base=c.base,
-        per_seq=c.per_seq,
-        per_prefill=c.per_prefill,
-        per_kv=c.per_kv,
-        max_batch=c.max_batch,
-        kv_tokens=c.kv_tokens,
-        paged=c.paged,
-        block=c.block,
-        steps=steps,
-        budget=c.chunk,
-    )
-    assert (block.status == SERVED).all()
-    np.testing.assert_allclose(block.start_at, ref.start_at, rtol=1e-9, atol=1e-9)
-    np.testing.assert_allclose(block.first_token_at, ref.first_token_at, rtol=1e-9, atol=1e-9)
-    np.testing.assert_allclose(block.done_at, ref.done_at, rtol=1e-9, atol=1e-9)
-    assert pool.ledger.preemptions == ref.preemptions
+    ref = reference_of(c, steps=steps)
+    assert_same_times(pool, block, ref)
     assert ref.max_batch_seen <= c.max_batch
 
 
