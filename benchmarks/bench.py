@@ -12,34 +12,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
+import shlex
 import sys
-import tempfile
-import time
 from pathlib import Path
 from statistics import median
 
+from paired import run_once  # the script's own folder is on sys.path
+
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-
-
-def _child(cmd: list[str]) -> tuple[float, float, float]:
-    """Run a command in a child process; return (wall s, CPU s, peak RSS MiB) of that child alone
-    (GNU time reports each child's own maximum resident set, unlike RUSAGE_CHILDREN's running maximum)."""
-    with tempfile.NamedTemporaryFile("r", suffix=".time") as fh:
-        t0 = time.perf_counter()
-        subprocess.run(
-            ["/usr/bin/time", "-f", "%M %U %S", "-o", fh.name, *cmd],
-            check=True,
-            cwd=ROOT,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
-        )
-        wall = time.perf_counter() - t0
-        rss_kb, user, system = fh.read().split()[-3:]
-    return wall, float(user) + float(system), float(rss_kb) / 1024.0
 
 
 def _capsim_run(config: str, extra: list[str], out: Path) -> list[str]:
@@ -62,7 +42,7 @@ def _capsim_run(config: str, extra: list[str], out: Path) -> list[str]:
 def measure(cmd: list[str], runs: int) -> dict[str, float]:
     walls, cpus, rss = [], [], []
     for _ in range(runs):
-        w, c, r = _child(cmd)
+        w, c, r = run_once(shlex.join(cmd))
         walls.append(w)
         cpus.append(c)
         rss.append(r)

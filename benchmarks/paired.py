@@ -25,7 +25,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def run_once(cmd: str, root: Path = ROOT) -> tuple[float, float, float]:
-    """(wall s, CPU s, peak RSS MiB) of one run of `cmd` (a shell-free command line) in checkout `root`."""
+    """(wall s, CPU s, peak RSS MiB) of one run of `cmd` (a shell-free command line) in checkout `root`, the
+    child alone (GNU time reports each child's own maximum resident set, unlike RUSAGE_CHILDREN's running
+    maximum)."""
     with tempfile.NamedTemporaryFile("r", suffix=".time") as fh:
         t0 = time.perf_counter()
         subprocess.run(
