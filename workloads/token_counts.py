@@ -86,7 +86,7 @@ def _discretised_moments(d: Distribution) -> tuple[float, float]:
         return INF, INF
     want_var = _finite(d.variance)
 
-    frozen = d._scipy()
+    frozen = d._law()
     lo_q = float(frozen.ppf(_TAIL))
     hi_q = float(frozen.isf(_TAIL))
     lo = max(2, math.floor(lo_q)) if _finite(lo_q) else 2

@@ -40,6 +40,15 @@ class _FlagsAsFlags:
                 p.metavar = ""
         return params
 
+    def get_help_option(self, ctx: Any) -> Any:
+        # typer's --help has no default, so when absent its value is None, not a bool, and typer then builds a
+        # pydantic TypeAdapter to coerce it: ~0.2 s of pydantic import for every command, `--help` included.
+        # False is what an absent flag means; a bool skips the coercion (same help text, same behaviour).
+        opt = super().get_help_option(ctx)  # type: ignore[misc]
+        if opt is not None and opt.default is None:
+            opt.default = False
+        return opt
+
 
 class Command(_FlagsAsFlags, TyperCommand):
     pass
