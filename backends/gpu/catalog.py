@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from backends.gpu.efficiency import EFFICIENCY as EFFICIENCY
+from backends.gpu.efficiency import ENGINE_HOST_COST, Efficiency, allreduce_latency_s, efficiency
 from backends.gpu.efficiency import MEASURED_FAMILIES as MEASURED_FAMILIES
-from backends.gpu.efficiency import Efficiency, allreduce_latency_s, efficiency
 from backends.gpu.efficiency import efficiency_note as efficiency_note
 from backends.models.library import SHIPPED, shipped_model
 from backends.models.moe import expected_experts
@@ -328,14 +328,22 @@ def derived_iteration(spec: GpuPoolSpec, eff: Efficiency | None = None) -> Itera
         comm_latency = 2 * m.layers * allreduce_latency_s(eff, tp)
         link = g.interconnect_gb_s * 1e9 * eff.interconnect  # the all-reduce's achieved bus bandwidth
         comm_per_token = 2 * m.layers * 2.0 * (tp - 1) / tp * m.hidden * 2.0 / link
-    base = streamed_bytes / (tp * bw) + m.layers * eff.kernel_s + eff.overhead_s + comm_latency
+    host = ENGINE_HOST_COST[spec.engine_version]  # vllm-0.6: zeros (the family's CPU costs are that engine's)
+    overhead_s = eff.overhead_s + host.overhead_s
+    base = streamed_bytes / (tp * bw) + m.layers * eff.kernel_s + overhead_s + comm_latency
     attn_bw = g.hbm_tb_s * 1e12 * eff.attention_share  # decode attention reading the KV cache
+    per_seq = 2.0 * flop_params / (tp * flops * eff.decode_compute) + act + eff.per_seq_s + comm_per_token
+    per_prefill_token = 2.0 * flop_params / (tp * flops * eff.prefill_compute) + act + comm_per_token
+    if eff.moe_compute is not None and m.is_moe:  # the routed experts' GEMMs at the fused-MoE kernel's rate instead
+        routed = 2.0 * m.moe_layers * m.experts_per_token * m.expert_params * rate.time_factor / (tp * flops)
+        per_seq += routed * (1.0 / eff.moe_compute - 1.0 / eff.decode_compute)
+        per_prefill_token += routed * (1.0 / eff.moe_compute - 1.0 / eff.prefill_compute)
     return IterationSpec(
         base=base,
-        per_seq=2.0 * flop_params / (tp * flops * eff.decode_compute) + act + eff.per_seq_s + comm_per_token,
-        per_prefill_token=2.0 * flop_params / (tp * flops * eff.prefill_compute) + act + comm_per_token,
+        per_seq=per_seq + host.per_seq_s,
+        per_prefill_token=per_prefill_token,
         per_kv_token=m.kv_bytes_per_token(spec.kv_cache_dtype) * kv_share(m, tp) / attn_bw,
-        per_schedule=eff.overhead_s,
+        per_schedule=overhead_s,
     )
 
 

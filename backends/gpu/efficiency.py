@@ -22,6 +22,9 @@ class Efficiency:
     allreduce_s: float  # latency of one all-reduce per log2(tensor_parallel) step; two all-reduces per layer
     interconnect: float = ALLREDUCE_BUS_SHARE  # achieved share of the interconnect's bandwidth in an all-reduce
     attention: float | None = None  # achieved share of HBM bandwidth reading the KV cache in decode (None: memory)
+    # achieved share of the tensor rate of a MoE layer's routed-expert GEMMs (vLLM's fused-MoE kernel), in decode and
+    # prefill alike; None: the dense GEMMs' decode_compute / prefill_compute (the model before this factor)
+    moe_compute: float | None = None
 
     @property
     def attention_share(self) -> float:
@@ -49,6 +52,7 @@ _HOPPER = Efficiency(
     per_seq_s=1.108e-05,
     allreduce_s=6.6e-06,
     attention=0.6363,
+    moe_compute=0.1870,
 )
 _AMPERE = Efficiency(
     memory=0.8420,
@@ -60,6 +64,7 @@ _AMPERE = Efficiency(
     per_seq_s=_HOPPER.per_seq_s,
     allreduce_s=_HOPPER.allreduce_s,
     attention=_HOPPER.attention,
+    moe_compute=0.3513,
 )
 EFFICIENCY: dict[str, Efficiency] = {
     "hopper": _HOPPER,
@@ -87,6 +92,23 @@ def efficiency_note(family: str) -> str | None:
         f"GPU family {family!r} has no measured efficiency factors: Hopper's are used with its own bandwidth,"
         " FLOP/s, memory and interconnect (a first-principles estimate, not a calibration)"
     )
+
+
+@dataclass(frozen=True)
+class EngineHostCost:
+    """An engine release's host (CPU) cost per scheduler step beyond the family's overhead_s and per_seq_s (which
+    were fitted on vLLM v0.6.0): the driver's Python work that the GPU waits for."""
+
+    overhead_s: float  # per step (scheduling, input preparation)
+    per_seq_s: float  # per sequence and step (input preparation, sampling, output processing, streaming)
+
+
+# by `engine_version`; vllm-0.5 fitted on vLLM 0.5.4's single-GPU LambdaLabs runs, TP > 1 held out
+# (benchmarks/fit_lambda.py, docs/calibration.md)
+ENGINE_HOST_COST: dict[str, EngineHostCost] = {
+    "vllm-0.6": EngineHostCost(overhead_s=0.0, per_seq_s=0.0),
+    "vllm-0.5": EngineHostCost(overhead_s=8.111e-04, per_seq_s=2.093e-04),
+}
 
 
 def allreduce_latency_s(eff: Efficiency, tp: int) -> float:

@@ -56,4 +56,22 @@ def engine_problems(spec: GpuPoolSpec) -> list[tuple[str, str]]:
                 " num_scheduler_steps 1",
             )
         )
+    if spec.engine_version == "vllm-0.5":
+        problems += _engine_version_problems(spec)
     return problems
+
+
+def _engine_version_problems(spec: GpuPoolSpec) -> list[tuple[str, str]]:
+    """vLLM 0.5's host cost is a term of the derived iteration model, for an engine that schedules every step."""
+    path = "backends.gpu_pool.engine_version"
+    if spec.iteration_s is not None:
+        return [
+            (path, "engine_version sets a host cost of the derived iteration model; iteration_s is explicit: give one")
+        ]
+    if spec.profile is not None:
+        return [(path, "engine_version vllm-0.5 with a profile: the profile's CPU costs were fitted on its own engine")]
+    if spec.num_scheduler_steps > 1:
+        return [(path, "vLLM 0.5 has no multi-step scheduling (added in v0.6.0): use num_scheduler_steps 1")]
+    if spec.scheduler == "v1":
+        return [(path, "vLLM 0.5 has no V1 scheduler (V1 came with v0.8): use scheduler v0")]
+    return []

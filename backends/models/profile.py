@@ -33,6 +33,7 @@ class EfficiencyFactors(Frozen):
     allreduce_s: Annotated[float, Field(ge=0, le=1.0)]
     interconnect: Annotated[float, Field(gt=0, le=1.0)] = ALLREDUCE_BUS_SHARE  # profiles written before it: default
     attention: Annotated[float, Field(gt=0, le=1.5)] | None = None  # None (profiles written before it): memory
+    moe_compute: Annotated[float, Field(gt=0, le=4.0)] | None = None  # None: routed experts as the dense GEMMs
 
 
 class ResidualRow(Frozen):

@@ -112,6 +112,10 @@ class GpuPoolSpec(Frozen):
     # every N decode steps, admissions only then, and a step that prefills runs alone (the decodes wait), with
     # max_prefill_tokens capping its prompt tokens (no chunked prefill, as v0.6.0); 1: schedule every iteration
     num_scheduler_steps: Annotated[int, Field(ge=1, le=1024)] = 1
+    # the serving engine's release, for its host (CPU) cost per sequence and step in the derived iteration model
+    # (backends/gpu/efficiency.py): vllm-0.6, the engine the catalog's CPU costs were fitted on (no extra cost);
+    # vllm-0.5 (v0.5.x: input preparation, sampling and output processing in Python per sequence, every step)
+    engine_version: Literal["vllm-0.6", "vllm-0.5"] = "vllm-0.6"
     autoscaler: AutoscalerSpec = AutoscalerSpec()
     schedule: ServerSchedule | None = None  # servers provisioned in each hour of the day (00h..23h)
     # a profile file written by `capsim calibrate` (path beside the config): its efficiency factors replace the
