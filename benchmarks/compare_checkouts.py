@@ -9,7 +9,7 @@ itself, so the two may be laid out differently), then compares
   happened (`created_utc`, `capsim_version`, `wall_s`) and writing each checkout's own path as `<ROOT>`;
 * every Parquet table (`replications`, `timeseries`, `hourly`, `requests`: per-request timestamps are
   written, `output.requests=true`) exactly: same columns, same dtypes, same values (NaN where NaN),
-  `wall_s` left out;
+  `wall_s` and `num_events` (the simulator's own work, not a result) left out;
 * `config.yaml` (the resolved config) as text, paths written as `<ROOT>`.
 
 It ends with one verdict line, `IDENTICAL` or `DIFFERENT` (exit 0 or 1). A's outputs can be kept as a
@@ -41,7 +41,9 @@ import yaml
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 VOLATILE_KEYS = {"created_utc", "capsim_version", "wall_s"}
-VOLATILE_COLUMNS = {"wall_s"}
+# num_events counts the simulator's own work (the events it scheduled), as wall_s its time: a speed change that
+# schedules fewer events for the same results changes it (the replications table)
+VOLATILE_COLUMNS = {"wall_s", "num_events"}
 TABLES = ("replications", "timeseries", "hourly", "requests")
 
 # Launches a checkout's own CLI from its own tree, whatever its layout: the entry point named in its pyproject.

@@ -6,7 +6,7 @@ import simpy
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sim.core.ticks import LATE, Tick, call_later
+from sim.core.ticks import LATE, Tick, call_later, move_earlier
 
 # (delay of a first-level event, delays of the events it schedules when it fires, Tick or Timeout)
 schedules = st.lists(
@@ -76,3 +76,54 @@ def test_late_ticks_fire_after_every_ordinary_event_of_their_time() -> None:
     call_later(env, 1.0, lambda _t: fired.append("tick"))
     env.run()
     assert fired == ["early-late", "ordinary", "tick", "chained", "late"]
+
+
+# (delay of each call, and for some the earlier delay it is moved to before anything fires)
+moves = st.lists(
+    st.tuples(st.sampled_from([0.5, 1.0, 1.5, 2.25, 3.0]), st.none() | st.sampled_from([0.0, 0.25, 0.5, 1.0])),
+    min_size=1,
+    max_size=20,
+)
+
+
+@given(moves)
+@settings(max_examples=200, deadline=None)
+def test_move_earlier_is_a_new_call_less_the_ignored_one(plan: list[tuple[float, float | None]]) -> None:
+    """Moving a pending call earlier fires what scheduling a new call and ignoring the old one fires, in
+    the same order, with one event fewer for each call moved."""
+
+    def run(move: bool) -> tuple[list[tuple[float, int]], int]:
+        env = simpy.Environment()
+        fired: list[tuple[float, int]] = []
+        live: dict[int, int] = {}  # call -> version that counts
+        steps = [0]
+
+        def fire(tick: Tick) -> None:
+            steps[0] += 1
+            n, version = tick.data
+            if live[n] == version:
+                fired.append((env.now, n))
+
+        for n, (delay, _) in enumerate(plan):
+            live[n] = 0
+            entry = call_later(env, delay, fire, (n, 0), LATE)
+            earlier = plan[n][1]
+            if earlier is not None and earlier < delay:
+                live[n] = 1
+                moved = move_earlier(env, entry, earlier, fire, (n, 1), LATE) if move else None
+                if moved is None:
+                    call_later(env, earlier, fire, (n, 1), LATE)
+        env.run()
+        return fired, steps[0]
+
+    (fired_new, steps_new), (fired_moved, steps_moved) = run(False), run(True)
+    assert fired_moved == fired_new
+    assert steps_new - steps_moved == sum(1 for d, e in plan if e is not None and e < d)
+
+
+def test_move_earlier_of_a_fired_call_changes_nothing() -> None:
+    env = simpy.Environment()
+    entry = call_later(env, 1.0, lambda tick: None)
+    env.run()
+    assert move_earlier(env, entry, 0.5, lambda tick: None, None, LATE) is None
+    assert env.peek() == float("inf")

@@ -39,7 +39,7 @@ from backends.gpu.speculative import speculation
 from backends.gpu.token_budget import start_segment as start_segment_v1
 from sim.config.backends import GpuPoolSpec
 from sim.core.request_block import DROPPED, FAILED, PATH_GPU, SERVED, RequestBlock
-from sim.core.ticks import LATE, Tick, call_later
+from sim.core.ticks import LATE, Tick, call_later, move_earlier
 
 NO_BUDGET = 1 << 62  # v0: no token budget
 KV_WATERMARK = 0.01  # share of KV blocks kept free when admitting into a busy server (vLLM's default)
@@ -160,9 +160,11 @@ class BatchEngine:
             return  # multi-step: the scheduler runs at the end of the round only
         m = s.next_boundary_m(self.env.now - s.seg_start)
         if m < s.timer_m:
-            self.set_timer(s, m)
+            self.set_timer(s, m, True)
 
-    def set_timer(self, s: Server, m: int) -> None:
+    def set_timer(self, s: Server, m: int, earlier: bool = False) -> None:
+        """The server's next boundary that matters is the end of its segment's m-th iteration. `earlier`:
+        it replaces the pending timer on SimPy's heap (a claim), which would only have fired to be ignored."""
         s.version = v = s.version + 1
         s.timer_m = m
         env = self.env
@@ -170,7 +172,13 @@ class BatchEngine:
         c, prefill_s = m * s.chunk_s, s.prefill_s
         t_m = (c if c < prefill_s else prefill_s) + m * s.iteration_s + s.growth_s * m * (m - 1) * 0.5
         delay = s.seg_start + t_m - env.now
-        call_later(env, delay if delay > 0.0 else 0.0, self.on_boundary, (s, v), LATE)
+        delay = delay if delay > 0.0 else 0.0
+        if earlier and s.timer is not None:
+            entry = move_earlier(env, s.timer, delay, self.on_boundary, (s, v), LATE)
+            if entry is not None:
+                s.timer = entry
+                return
+        s.timer = call_later(env, delay, self.on_boundary, (s, v), LATE)
         self.ledger.num_events += 1
 
     # -- segments ----------------------------------------------------------------------------

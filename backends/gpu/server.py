@@ -29,6 +29,7 @@ import math
 from collections import deque
 
 from sim.core.request_block import RequestBlock
+from sim.core.ticks import Entry
 
 OFF, COLD, READY, DOWN = 0, 1, 2, 3
 
@@ -140,6 +141,7 @@ class Server:
         "chunk_tokens",
         "version",
         "timer_m",
+        "timer",
         "claims",
         "claims_kv",
         "busy_since",
@@ -173,6 +175,7 @@ class Server:
         self.chunk_tokens = 0  # scheduler v1: prompt tokens each iteration of the segment prefills
         self.version = 0
         self.timer_m = 0
+        self.timer: Entry | None = None  # the pending boundary timer's entry on SimPy's heap (the last one set)
         self.claims = 0
         self.claims_kv = 0
         self.busy_since = -1.0
