@@ -79,9 +79,18 @@ class AdmissionQueue:
     ) -> None:
         """A fresh arrival joins the back of its level; `tokens` = its (input, output, prefill) as read from
         the block. Its Job is built from the block's columns when it reaches the front (the same ints: nothing
-        changes them while a request waits)."""
-        self.queues[priority].append_arrival(block, i, now, deadline)
+        changes them while a request waits); at the front of an empty level it is built now, from `tokens`,
+        as `_arrival_job` would build it there (no columns to write and read back for one request)."""
+        q = self.queues[priority]
         self._count_in(deadline)
+        if not q and self.role == MIXED:
+            inp, out, pre = tokens
+            job = Job(block, i, now, inp, out, priority, deadline, inp - pre)
+            q.jobs.append(job)
+            if deadline >= self.horizon_s:
+                self.bound.add(job)
+            return
+        q.append_arrival(block, i, now, deadline)
         if deadline >= self.horizon_s:
             inp, out, pre = tokens
             self.bound.add_work(priority, self.bound.work_ns_of(out, inp, pre))
