@@ -108,8 +108,8 @@ def audit_segments(pool: Any, audit: Any) -> None:
     engine = pool.engine
     set_timer = engine.set_timer
 
-    def audited(s: Any, m: int) -> None:
+    def audited(s: Any, m: int, *earlier: bool) -> None:
         audit(engine, s, m)
-        set_timer(s, m)
+        set_timer(s, m, *earlier)
 
     engine.set_timer = audited
