@@ -42,10 +42,14 @@ def main() -> None:
     exp = load_config(str(CONFIG))
     space = Space.parse(SPACE)
     options = resolve_options(exp, None, None, args.reps, args.max_reps)
-    runner = Executor(workers=args.workers)
-    t0 = time.perf_counter()
-    doc = Search(exp, space, options, runner, CONFIG.parent).run().to_json()
-    search_s = time.perf_counter() - t0
+    with Executor(workers=args.workers).session() as runner:  # one process pool for the command, as `capsim plan`
+        t0 = time.perf_counter()
+        doc = Search(exp, space, options, runner, CONFIG.parent).run().to_json()
+        search_s = time.perf_counter() - t0
+        if not args.skip_exhaustive:
+            t0 = time.perf_counter()
+            brute = exhaustive(exp, space, options, runner, CONFIG.parent)
+            brute_s = time.perf_counter() - t0
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "plan.json").write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
     from sim.report.charts_frontier import write_frontier_chart
@@ -63,9 +67,6 @@ def main() -> None:
         f"{doc['replications_simulated']} | {_short(best)} | {_usd(doc['monthly_cost_usd'])} |"
     )
     if not args.skip_exhaustive:
-        t0 = time.perf_counter()
-        brute = exhaustive(exp, space, options, runner, CONFIG.parent)
-        brute_s = time.perf_counter() - t0
         print(
             f"| exhaustive | {brute_s:.1f} | {brute['points']} | {brute['replications_simulated']} | "
             f"{_short(brute['best'])} | {_usd(brute['monthly_cost_usd'])} |"

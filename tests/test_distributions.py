@@ -248,3 +248,25 @@ def test_read_column_errors(tmp_path) -> None:
         resolve_data_file("missing.csv", tmp_path)
     assert resolve_data_file("t.csv", tmp_path) == tmp_path / "t.csv"
     assert resolve_data_file(str(tmp_path / "t.csv"), None) == tmp_path / "t.csv"
+
+
+def test_token_count_moments_are_summed_once_per_law(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A plan derives the same class laws for every configuration: equal laws share one summation, and each
+    law's moments are those of its own fresh summation (a law differing in one parameter is summed anew)."""
+    import workloads.token_counts as tcm
+
+    calls: list[Distribution] = []
+    real = tcm._discretised_moments
+
+    def counting(d: Distribution) -> tuple[float, float]:
+        calls.append(d)
+        return real(d)
+
+    monkeypatch.setattr(tcm, "_MOMENTS", {})
+    monkeypatch.setattr(tcm, "_discretised_moments", counting)
+    a, b = TokenCount(Lognormal(600.0, 0.9)), TokenCount(Lognormal(600.0, 0.9))
+    c = TokenCount(Lognormal(600.0, 0.91))
+    assert (a.mean, a.variance) == real(Lognormal(600.0, 0.9))
+    assert (b.mean, b.variance) == (a.mean, a.variance)
+    assert (c.mean, c.variance) == real(Lognormal(600.0, 0.91)) != (a.mean, a.variance)
+    assert calls == [Lognormal(600.0, 0.9), Lognormal(600.0, 0.91)]

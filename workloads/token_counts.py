@@ -37,6 +37,9 @@ _TAIL = 1e-14  # probability left outside the explicitly summed range, on each s
 
 _Continuous = Exponential | Lognormal | Gamma | Uniform | Pareto
 
+# mean and variance of each continuous law discretised so far, keyed by its repr (a few per workload class)
+_MOMENTS: dict[str, tuple[float, float]] = {}
+
 
 def _round_clip(x: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(x), 1.0, _MAX_TOKENS).astype(np.int64)
@@ -131,7 +134,13 @@ class TokenCount:
 
     @functools.cached_property
     def _moments(self) -> tuple[float, float]:
-        return _discretised_moments(self.dist)
+        if not isinstance(self.dist, _Continuous):  # exact in closed form or a mean of values: cheap
+            return _discretised_moments(self.dist)
+        # the same law in every configuration of a plan or a sweep: its sums (~0.1 s) are done once per process
+        key = repr(self.dist)  # the family and each parameter's exact value and type
+        if key not in _MOMENTS:
+            _MOMENTS[key] = _discretised_moments(self.dist)
+        return _MOMENTS[key]
 
     @property
     def mean(self) -> float:

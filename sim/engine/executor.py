@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sim.config import Experiment
@@ -32,6 +32,8 @@ class Executor:
     kind: str = "local"
     workers: int | None = None
     address: str | None = None
+    # within `session()`, local: one process pool for every run of the command (not part of what it is)
+    shared: SharedPool | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -42,12 +44,20 @@ class Executor:
     @contextmanager
     def session(self) -> Iterator[Executor]:
         """For a command that runs many experiments (sweep, plan, breakeven, paired): with `dask` and no
-        address, one local cluster for the whole command instead of one per run; otherwise this executor."""
+        address, one local cluster for the whole command instead of one per run; local with several
+        workers, one process pool for the whole command instead of one per run (a plan runs a few
+        replications at a time, dozens of times); otherwise this executor."""
         if self.kind == "dask" and not self.address:
             from sim.engine.dask_cluster import local_cluster
 
             with local_cluster(self.workers or default_workers()) as addr:
                 yield replace(self, address=addr)
+        elif self.kind == "local" and self.shared is None and (self.workers or default_workers()) > 1:
+            shared = SharedPool(self.workers or default_workers())
+            try:
+                yield replace(self, shared=shared)
+            finally:
+                shared.close()
         else:
             yield self
 
@@ -80,7 +90,7 @@ class Executor:
         if workers <= 1 or len(reps) == 1:
             yield from _run_inline(exp, reps, fn, on_partial)
             return
-        yield from _run_pool(exp, reps, workers, fn, on_partial)
+        yield from _run_pool(exp, reps, workers, fn, on_partial, self.shared)
 
 
 def _run_inline(
@@ -100,25 +110,71 @@ def _run_inline(
         yield result
 
 
+class SharedPool:
+    """A session's process pool, started at its first run and kept for the next (`Executor.session`).
+
+    Its workers' progress slots are indexed by replication modulo `NUM_SLOTS` (the replications in flight
+    at once are a handful of consecutive indices). A run that ends early (Ctrl-C, an error, a caller that
+    stops reading) stops the workers, and the next run starts a fresh pool."""
+
+    NUM_SLOTS = 4096
+
+    def __init__(self, workers: int):
+        import multiprocessing
+
+        self.workers = workers
+        self.slots = multiprocessing.Array("d", self.NUM_SLOTS, lock=False)
+        self._pool: ProcessPoolExecutor | None = None
+
+    def pool(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            self._pool = _start_pool(self.workers, self.slots)
+        return self._pool
+
+    def abort(self) -> None:
+        if self._pool is not None:
+            abort_pool(self._pool)
+            self._pool = None
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+
+
+def _start_pool(workers: int, slots: Any) -> ProcessPoolExecutor:
+    return ProcessPoolExecutor(max_workers=workers, initializer=_worker_init, initargs=(slots,))
+
+
 def _run_pool(
     exp: Experiment,
     reps: list[int],
     workers: int,
     fn: Callable[[Experiment, int], ReplicationResult],
     on_partial: Callable[[float], None] | None,
+    shared: SharedPool | None = None,
 ) -> Iterator[ReplicationResult]:
-    import multiprocessing
+    if shared is not None:
+        pool, slots = shared.pool(), shared.slots
+    else:
+        import multiprocessing
 
-    # one slot per replication in flight (indexed by replication modulo its size), written by the workers
-    slots = multiprocessing.Array("d", max(reps) + 1 if max(reps) < 1_000_000 else 0, lock=False)
-    # a few tasks in flight per worker keeps both cores busy without queueing the whole run
-    pool = ProcessPoolExecutor(max_workers=min(workers, len(reps)), initializer=_worker_init, initargs=(slots,))
+        # one slot per replication in flight (indexed by replication modulo its size), written by the workers
+        slots = multiprocessing.Array("d", max(reps) + 1 if max(reps) < 1_000_000 else 0, lock=False)
+        pool = _start_pool(min(workers, len(reps)), slots)
+
+    def submit(r: int) -> Future[ReplicationResult]:
+        if len(slots):
+            slots[r % len(slots)] = 0.0
+        return pool.submit(fn, exp, r)
+
     finished = False
     try:
         pending: dict[Future[ReplicationResult], int] = {}
         it = iter(reps)
         for r in it:
-            pending[pool.submit(fn, exp, r)] = r
+            # a few tasks in flight per worker keeps both cores busy without queueing the whole run
+            pending[submit(r)] = r
             if len(pending) >= 2 * workers:
                 break
         while pending:
@@ -128,14 +184,17 @@ def _run_pool(
                 yield f.result()
                 nxt = next(it, None)
                 if nxt is not None:
-                    pending[pool.submit(fn, exp, nxt)] = nxt
+                    pending[submit(nxt)] = nxt
             if on_partial is not None and len(slots):
                 on_partial(sum(slots[r % len(slots)] for r in pending.values()))
         finished = True
     finally:
         if finished:
-            pool.shutdown(wait=True)
-        else:  # Ctrl-C, an error, or the caller stopped early: do not wait for running replications
+            if shared is None:
+                pool.shutdown(wait=True)
+        elif shared is not None:  # Ctrl-C, an error, or the caller stopped early: stop the running replications
+            shared.abort()
+        else:
             abort_pool(pool)
 
 
