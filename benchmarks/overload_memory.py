@@ -44,7 +44,8 @@ def main() -> None:
     live = list(rep.live.values())
     live_bytes = sum(block_bytes(b) for b in live)
     queued = pool.queued
-    print(f"{args.factor:g}x over {args.horizon_h:g} h, stopped at t = {args.until_s:g} s ({time.process_time() - t0:.0f} CPU s)")
+    cpu_s = time.process_time() - t0
+    print(f"{args.factor:g}x over {args.horizon_h:g} h, stopped at t = {args.until_s:g} s ({cpu_s:.1f} CPU s)")
     print(f"queued {queued:,}; live blocks {len(live)}, {live_bytes / 2**20:.1f} MiB of columns", end="")
     print(f" ({live_bytes / max(queued, 1):.0f} bytes a queued request)")
     print(f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
