@@ -27,9 +27,12 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from typing import TYPE_CHECKING
 
 from sim.core.request_block import RequestBlock
-from sim.core.ticks import Entry
+
+if TYPE_CHECKING:
+    from sim.core.ticks import Entry  # a type only: ticks imports SimPy, which `capsim validate` needs not
 
 OFF, COLD, READY, DOWN = 0, 1, 2, 3
 
