@@ -3,7 +3,7 @@ and the ratio against a bare SimPy M/M/8 (a process per customer + simpy.Resourc
 
 Each figure is a whole process (`python -m ...` in a child), timed from outside, median of --runs runs.
 Rates are requests per CPU-second of the whole process (one core: every scenario runs with --workers 1).
-Usage: python benchmarks/bench.py [--runs 3] [--long-runs 1] [--scenarios mm8,weekday,month,plan]
+Usage: python benchmarks/bench.py [--runs 3] [--long-runs 1] [--scenarios mm8,weekday,fleet,month,plan]
 (the month runs --long-runs times: one run is five minutes). With both the weekday and the month measured,
 the last line is the month's peak memory over the weekday's.
 """
@@ -53,7 +53,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--long-runs", type=int, default=1, help="runs of the 30-day month")
-    ap.add_argument("--scenarios", default="mm8,weekday,month,plan")
+    ap.add_argument("--scenarios", default="mm8,weekday,fleet,month,plan")
     ap.add_argument("--out", default="/tmp/capsim-bench")
     args = ap.parse_args()
     out = Path(args.out)
@@ -74,6 +74,7 @@ def main() -> None:
     scen = {
         "mm8": ("benchmarks/scenarios/mm8.yaml", []),
         "weekday": ("benchmarks/scenarios/weekday.yaml", []),
+        "fleet": ("benchmarks/scenarios/weekday_fleet.yaml", []),
         "month": ("benchmarks/scenarios/weekday.yaml", ["--set", "horizon_h=720", "--set", "name=bench-month"]),
         "plan": ("benchmarks/scenarios/mm8.yaml", ["--reps", "100", "--set", "horizon_h=1"]),
     }
