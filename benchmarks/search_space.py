@@ -8,6 +8,9 @@ agree on the cheapest configuration, the best point per GPU type, and writes the
 frontier.png into --out.
 
     PYTHONPATH=$PWD python benchmarks/search_space.py [--workers 2] [--reps 4] [--max-reps 8] [--out DIR]
+        [--skip-exhaustive] [--cost-screen]
+
+`--cost-screen`: the search with `capsim plan --cost-screen` (docs/planning.md); brute force is unchanged.
 """
 
 from __future__ import annotations
@@ -38,10 +41,11 @@ def main() -> None:
     ap.add_argument("--max-reps", type=int, default=8)
     ap.add_argument("--out", type=Path, default=ROOT / "results" / "search-space")
     ap.add_argument("--skip-exhaustive", action="store_true")
+    ap.add_argument("--cost-screen", action="store_true", help="the search skips points above the cheapest found")
     args = ap.parse_args()
     exp = load_config(str(CONFIG))
     space = Space.parse(SPACE)
-    options = resolve_options(exp, None, None, args.reps, args.max_reps)
+    options = resolve_options(exp, None, None, args.reps, args.max_reps, cost_screen=args.cost_screen)
     with Executor(workers=args.workers).session() as runner:  # one process pool for the command, as `capsim plan`
         t0 = time.perf_counter()
         doc = Search(exp, space, options, runner, CONFIG.parent).run().to_json()

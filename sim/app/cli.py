@@ -224,6 +224,9 @@ def plan(
     screens: bool = typer.Option(
         True, "--screens/--no-screens", help="rule out hopeless points analytically before simulating"
     ),
+    cost_screen: bool = typer.Option(
+        False, "--cost-screen", help="skip points whose fixed GPU pools cost more than the cheapest found to meet"
+    ),
 ) -> None:
     """Cheapest point of the --vary space whose replications meet every target with probability >= P
     (one KEY=LO..HI: its smallest value); exit 3: none."""
@@ -232,7 +235,7 @@ def plan(
     io = _study_output(config, executor_from(executor, workers, address), as_json, quiet, out)
     exp = _load(config, overrides_from(set_, seed))
     with out_guard(out):
-        code = run_plan_command(exp, vary, target or None, confidence, reps, max_reps, tol, io, screens)
+        code = run_plan_command(exp, vary, target or None, confidence, reps, max_reps, tol, io, screens, cost_screen)
     raise typer.Exit(code)
 
 

@@ -114,12 +114,13 @@ def run_plan_command(
     tol: float | None,
     io: StudyOutput,
     screens: bool = True,
+    cost_screen: bool = False,
 ) -> int:
     """`capsim plan`: 0 found, 2 bad arguments, 3 no point in the space meets the targets."""
 
     def check() -> tuple[Space, PlanOptions]:
         space = Space.parse(vary_texts)
-        options = resolve_options(exp, target_texts, confidence, reps, max_reps, tol, screens)
+        options = resolve_options(exp, target_texts, confidence, reps, max_reps, tol, screens, cost_screen)
         check_space(exp, space, max_reps, screens, io.base_dir)
         return space, options
 

@@ -148,7 +148,8 @@ class PlanResult:
 class PlanOptions:
     """What a search decides by: the targets, the required P(meet), and its replication budget per candidate
     (`reps` to start with, doubled while undecided up to `max_reps`); `tol`: real keys stop bisecting at
-    this width (default: a hundredth of the range)."""
+    this width (default: a hundredth of the range); `cost_screen` (opt-in, sim.studies.search): skip the
+    points whose fixed GPU pools alone cost more than the cheapest point found so far to meet."""
 
     targets: tuple[Target, ...]
     confidence: float
@@ -156,6 +157,7 @@ class PlanOptions:
     max_reps: int = 80
     tol: float | None = None
     screens: bool = True
+    cost_screen: bool = False
 
     def __post_init__(self) -> None:
         if self.reps < 1 or self.max_reps < self.reps:
@@ -308,6 +310,7 @@ def resolve_options(
     max_reps: int = 80,
     tol: float | None = None,
     screens: bool = True,
+    cost_screen: bool = False,
 ) -> PlanOptions:
     """The search's options, targets and P defaulting to the config's `plan` section (ValueError when bad)."""
     from sim.engine.targets import parse_targets
@@ -320,4 +323,4 @@ def resolve_options(
         raise ValueError(f"--confidence: must be in (0, 1), got {confidence!r}")
     if max_reps < reps:
         raise ValueError(f"--max-reps ({max_reps}) must be >= --reps ({reps})")
-    return PlanOptions(tuple(targets), p, reps, max_reps, tol, screens)
+    return PlanOptions(tuple(targets), p, reps, max_reps, tol, screens, cost_screen)

@@ -114,3 +114,19 @@ def min_servers(exp: Experiment, targets: Sequence[Target]) -> int | None:
     rate = peak_hour_rps(exp)
     assert rate is not None
     return max(1, math.ceil(rate / server_capacity_rps(exp) - 1e-9))
+
+
+def fixed_pool_monthly_usd(exp: Experiment) -> float:
+    """A floor under a point's monthly cost, without simulating it (the plan's opt-in cost screen): every
+    used GPU pool of a fixed count (no autoscaler, no schedule) is paid for the whole month (its servers are
+    provisioned at t = 0 and stay, cold starts and repairs included: backends.gpu.ledger), servers x price
+    per server-hour x `costs.hours_per_month`; every other part of the bill is >= 0."""
+    from backends.gpu.catalog import server_price
+    from sim.engine.bill import used_pools
+
+    total = 0.0
+    for spec in used_pools(exp).values():
+        if spec.autoscaler.enabled or spec.schedule is not None:
+            continue
+        total += spec.servers * server_price(spec).usd_per_hour * exp.costs.hours_per_month
+    return total

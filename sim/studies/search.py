@@ -19,6 +19,13 @@ Efficiency, all of it without changing a decision:
 Decisions depend only on replications' metrics, which are pure functions of (config, index): the local
 pool and Dask give identical documents.
 
+Opt-in cost screen (`PlanOptions.cost_screen`, `capsim plan --cost-screen`): once a column has an answer,
+a later point whose fixed GPU pools alone cost more a month than the cheapest answer so far
+(sim.studies.screens.fixed_pool_monthly_usd, a floor under its monthly cost) cannot be the best, so it is
+not simulated: a column's searched range stops below the first such value (the floor grows with the
+searched value, as the cost does), a column whose lowest value is above the bar is screened. The best is
+the exhaustive search's; `tried`, `pareto` and `best_by_gpu` hold fewer points.
+
 Best: the cheapest (mean monthly cost) point that meets, ties to the first in column order. Pareto: the
 evaluated points (every point simulated, met or not) that no other point beats on monthly cost, on every
 latency target's metric (lower is better) and on availability (higher is better), compared on means.
@@ -39,9 +46,10 @@ from sim.engine.executor import Executor
 from sim.engine.targets import DECISION_LEVEL
 from sim.engine.variants import derive, format_value, parse_assignment_list
 from sim.studies.plan import Candidate, Planner, PlanOptions, VaryRange, objective_metrics
-from sim.studies.screens import memory_problem
+from sim.studies.screens import fixed_pool_monthly_usd, memory_problem
 
 MAX_COLUMNS = 10_000
+COST_SLACK = 1e-9  # the cost screen skips a floor above the cheapest cost by more than this share (rounding)
 _RANGE_SHAPE = re.compile(r"^[^=]*=\s*[-+0-9.eE]+\s*\.\.\s*[-+0-9.eE]+\s*$")
 
 
@@ -113,6 +121,7 @@ class Column:
     single: Candidate | None = None  # without a searched range: the column's one point
     screened: str | None = None  # why the whole column is ruled out unsimulated
     answer: int | float | None = None
+    searched_hi: int | float | None = None  # the cost screen's end of the searched range (None: not cut)
 
     @property
     def label(self) -> str:
@@ -127,12 +136,46 @@ class Search:
     executor: Executor = field(default_factory=Executor)
     base_dir: Path | None = None
     on_progress: Callable[[str], None] = lambda _msg: None
+    cheapest: float | None = field(default=None, init=False)  # the cost screen's bar: cheapest answer so far
 
     def run(self) -> SearchResult:
         columns = [Column(c) for c in self.space.columns()]
         for col in columns:
             self._solve(col)
+            if self.options.cost_screen and col.answer is not None and col.planner is not None:
+                c = col.single if col.single is not None else col.planner.candidates[col.answer]
+                cost = c.evidence(self.options.targets, self.options.confidence)["monthly_cost_usd"]
+                if cost is not None and (self.cheapest is None or cost < self.cheapest):
+                    self.cheapest = float(cost)
         return SearchResult(self, columns)
+
+    def _cost_cut(self, exp: Experiment, searched: VaryRange | None) -> tuple[VaryRange | None, str | None]:
+        """The cost screen: the searched range cut to the values whose floor is within the bar, or why the
+        whole column is above it."""
+        assert self.cheapest is not None
+        bar = self.cheapest * (1.0 + COST_SLACK)
+
+        def above(f: float) -> str:
+            return f"cost: fixed GPU pools ${f:,.2f}/month > the cheapest point found, ${self.cheapest:,.2f}"
+
+        if searched is None:
+            f = fixed_pool_monthly_usd(exp)
+            return None, above(f) if f > bar else None
+        if not searched.integer:
+            return searched, None
+
+        def floor(v: int) -> float:
+            return fixed_pool_monthly_usd(derive(exp, [(searched.key, v)], self.base_dir, checks=False))
+
+        lo, hi = int(searched.lo), int(searched.hi)
+        if (f := floor(lo)) > bar:
+            return searched, above(f)
+        if floor(hi) <= bar:
+            return searched, None
+        while hi - lo > 1:  # the largest value whose floor is within the bar
+            mid = (lo + hi) // 2
+            lo, hi = (mid, hi) if floor(mid) <= bar else (lo, mid)
+        return VaryRange(searched.key, searched.lo, lo, True), None
 
     def _solve(self, col: Column) -> None:
         say = self.on_progress
@@ -143,10 +186,19 @@ class Search:
             say(f"{col.label}: screened ({reason})")
             return
         col.exp = derive(self.exp, list(col.changes), self.base_dir)
+        searched = self.space.searched
+        if self.options.cost_screen and self.cheapest is not None:
+            searched, reason = self._cost_cut(col.exp, searched)
+            if reason is not None:
+                col.screened = reason
+                say(f"{col.label}: screened ({reason})")
+                return
+            if searched is not None and self.space.searched is not None and searched.hi < self.space.searched.hi:
+                col.searched_hi = searched.hi
         prefix = f"{col.label}, " if col.changes else ""
         planner_say: Callable[[str], None] = lambda msg: say(prefix + msg)  # noqa: E731
-        if self.space.searched is not None:
-            col.planner = Planner(col.exp, self.space.searched, self.options, self.executor, self.base_dir, planner_say)
+        if searched is not None:
+            col.planner = Planner(col.exp, searched, self.options, self.executor, self.base_dir, planner_say)
             col.answer = col.planner.search().value
             return
         # no searched dimension: the column is one point, decided by the sequential rule
@@ -238,7 +290,7 @@ class SearchResult:
                     screened.append({"values": vals, "value": v, "decision": "screened", "reason": reason})
         searched_key = space.searched.key if space.searched else None
         best_value = best_doc["values"].get(searched_key) if best_doc and searched_key else None
-        return {
+        doc: dict[str, Any] = {
             "key": searched_key if searched_key else ",".join(space.keys),
             "value": best_value,
             "confidence": p,
@@ -263,6 +315,11 @@ class SearchResult:
                 {"values": dict(col.changes), "answer": col.answer, "screened": col.screened} for col in self.columns
             ],
         }
+        if opts.cost_screen:  # only then: the default document is unchanged
+            doc["cost_screen"] = True
+            for entry, col in zip(doc["columns"], self.columns, strict=True):
+                entry["searched_up_to"] = col.searched_hi
+        return doc
 
     def _dimensions(self) -> list[dict[str, Any]]:
         space = self.search.space
@@ -299,7 +356,7 @@ def exhaustive(
     counted, not simulated: it cannot be deployed); the cheapest that meets, and the cost in replications."""
     from dataclasses import replace
 
-    plain = replace(options, screens=False)
+    plain = replace(options, screens=False, cost_screen=False)
     runner = executor or Executor()
     best: tuple[float, dict[str, Any]] | None = None
     reps = points = 0
