@@ -2,7 +2,8 @@
 
 `--help` builds no config model, loads no simulator and imports no pydantic (typer's own --help no longer
 builds a TypeAdapter); `validate` builds the config models and runs every check but loads neither the
-simulator (SimPy, the GPU pool, the router) nor scipy, pandas or matplotlib; what a one-replication run's
+simulator (SimPy, the GPU pool, the router) nor scipy, pandas or matplotlib, nor numpy for a config that
+reads no file, names no profile and has no bursts or index of dispersion; what a one-replication run's
 summary computes (token means for latency_capacity, the targets) needs no scipy.stats (benchmarks/README.md,
 "Start-up").
 """
@@ -44,6 +45,8 @@ def test_validate_imports_no_simulator() -> None:
     mods = imported_by("validate", str(ROOT / "experiments" / "default.yaml"))
     assert "sim.config.experiment" in mods  # it did validate
     assert not {"simpy", "scipy", "pandas", "matplotlib", "backends.gpu.pool", "backends.routing.router"} & mods
+    # nor numpy: the default config has no data file, named profile, index of dispersion or burst to read
+    assert not {"numpy", "sim.core.request_block", "workloads.arrivals", "workloads.named_profiles"} & mods
 
 
 SUMMARY_PROBE = """

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import math
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
-import numpy as np
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from sim.config.base import Frozen
 from sim.config.distributions import DistSpec, ExponentialSpec, GeometricSpec, LognormalSpec, absolute_if_beside_config
 from sim.core.calendar import DAY_S
+
+if TYPE_CHECKING:
+    import numpy as np  # imported where used: `capsim validate` needs no numpy (tests/test_startup_imports.py)
 
 MAX_MULTIPLIER = 1.0e6  # hourly multipliers are relative weights; 24 x 1e308 would sum to inf
 
@@ -147,6 +149,8 @@ class ArrivalsSpec(Frozen):
 
     def weekday_factors(self) -> np.ndarray:
         """w for Monday..Sunday of a day shape (all 1 for a week shape or a constant rate)."""
+        import numpy as np
+
         if self.kind == "constant" or self.uses_week_profile:
             return np.ones(7)
         if self.day_factors is not None:

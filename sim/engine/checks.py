@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from pydantic import BaseModel
 
 from backends.gpu.catalog import catalog_problems
@@ -24,8 +23,6 @@ from sim.config.backends import GpuPoolSpec
 from sim.config.experiment import Experiment
 from sim.config.routing import parse_route
 from sim.engine.routing_checks import escalate_problems, fallback_problems, size_rule_problems, target_problems
-from workloads.named_profiles import normalise_name, profile_names
-from workloads.overdispersion import cv_for_index_of_dispersion
 
 INT64_MAX = 2**63 - 1
 
@@ -53,6 +50,8 @@ def is_count(path: str) -> bool:
 
 
 def _empirical_problems(path: str, spec: Any, base_dir: Path | None) -> list[tuple[str, str]]:
+    import numpy as np  # here and below, not at the top: `capsim validate` of a config without files needs no numpy
+
     from workloads.files import read_column
 
     try:
@@ -154,6 +153,8 @@ def _token_bounds(spec: Any, base_dir: Path | None) -> tuple[int, float]:
     if spec.dist == "uniform":
         return max(1, math.floor(spec.low)), max(1, math.ceil(spec.high))
     if spec.dist == "empirical":
+        import numpy as np
+
         from workloads.files import read_column
 
         column = read_column(spec.file, spec.column, base_dir)
@@ -337,11 +338,16 @@ def arrival_problems(exp: Experiment) -> list[tuple[str, str]]:
     """What the arrival models must confirm: a named profile exists, an index of dispersion is reachable."""
     arr = exp.workload.arrivals
     out: list[tuple[str, str]] = []
-    known = profile_names()
-    if arr.kind in ("hourly", "profile") and arr.profile is not None and normalise_name(arr.profile) not in known:
-        out.append(("workload.arrivals.profile", f"unknown profile {arr.profile!r}; profiles: {', '.join(known)}"))
+    if arr.kind in ("hourly", "profile") and arr.profile is not None:
+        from workloads.named_profiles import normalise_name, profile_names  # numpy: only a named profile's check
+
+        known = profile_names()
+        if normalise_name(arr.profile) not in known:
+            out.append(("workload.arrivals.profile", f"unknown profile {arr.profile!r}; profiles: {', '.join(known)}"))
     od = arr.overdispersion
     if od is not None and od.index_of_dispersion is not None and arr.mean_rps > 0:
+        from workloads.overdispersion import cv_for_index_of_dispersion  # numpy: only with an index of dispersion
+
         try:
             cv_for_index_of_dispersion(od.index_of_dispersion, arr.mean_rps, od.window_s, od.correlation_s)
         except ValueError as exc:

@@ -99,12 +99,14 @@ def _peak_factor(exp: Experiment) -> float:
 
 def _burst_terms(exp: Experiment, horizon_s: float) -> tuple[float, float, str]:
     """(expected burst requests per replication, largest occurrence, key of the largest burst)."""
-    from workloads.bursts import burst_days
+    total, largest, key = 0.0, 0.0, "workload.arrivals.bursts"
+    if not exp.workload.arrivals.bursts:
+        return total, largest, key
+    from workloads.bursts import burst_days  # numpy (its module's rate curves): only with bursts
 
     weekdays = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
     start = weekdays.index(exp.start_weekday)
     n_days = math.ceil(horizon_s / DAY_S) + 1
-    total, largest, key = 0.0, 0.0, "workload.arrivals.bursts"
     for i, b in enumerate(exp.workload.arrivals.bursts):
         days = burst_days(b)
         occurrences = sum(1 for d in range(-1, n_days) if (start + d) % 7 in days and d * DAY_S < horizon_s)
