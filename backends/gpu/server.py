@@ -29,7 +29,6 @@ import math
 from collections import deque
 from typing import TYPE_CHECKING
 
-
 if TYPE_CHECKING:
     from sim.core.request_block import RequestBlock  # a type only: it imports numpy
     from sim.core.ticks import Entry  # a type only: ticks imports SimPy, which `capsim validate` needs not
