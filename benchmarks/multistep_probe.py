@@ -1,9 +1,11 @@
 """Probe: candidate per-round terms of vLLM 0.6.0's multi-step scheduling, tried on the LambdaLabs runs, not kept.
 
 Four terms, each exactly zero for a pool with `num_scheduler_steps: 1` (they act only in backends/gpu/multistep.py's
-rounds), added here around the model without changing it (docs/calibration.md, "Tried and not kept"):
+rounds), added here around the model (docs/calibration.md, "Multi-step round costs"); the model's own `pf_step`
+(catalog.prefill_step_s, fitted here) is set to 0 first, so every row is the model without it plus the row's terms:
 
 - `pf_step`: seconds per prefill-only step (eager-mode kernel launches, the Python input preparation of a prefill);
+  kept (backends/gpu/efficiency.py MULTISTEP_PREFILL_STEP_S);
 - `pf_seq`: seconds per prompt in a prefill-only step (a new sequence group's bookkeeping);
 - `round_seq`: seconds per running sequence, once per decode round (scheduling and output processing at the round's
   end, serialised with the GPU);
@@ -34,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import validate_lambda as vl  # noqa: E402
 
-from backends.gpu import batching, multistep  # noqa: E402
+from backends.gpu import batching, catalog, multistep  # noqa: E402
 
 TERMS = ("pf_step", "pf_seq", "round_seq", "step_seq")
 BOUNDS = {"pf_step": 0.05, "pf_seq": 0.01, "round_seq": 2e-3, "step_seq": 1.108e-5}  # step_seq: at most per_seq_s
@@ -70,7 +72,7 @@ def install(pf_step: float = 0.0, pf_seq: float = 0.0, round_seq: float = 0.0, s
 
 
 def dense_fit(run: vl.Run) -> bool:
-    return run.gpu == "h100" and run.tp <= 2
+    return vl.fit_role(run) == vl.PREFILL_FIT
 
 
 def errors(runs: list[vl.Run]) -> dict[str, tuple[float, float]]:
@@ -110,6 +112,9 @@ def main() -> int:
     grid = ast.literal_eval(args.grid)
     if set(grid) - set(TERMS):
         ap.error(f"terms: {', '.join(TERMS)}")
+    # the terms on top of the model without the one it carries (catalog.prefill_step_s, which `pf_step` is): the
+    # fit of `pf_step` here is the value in backends/gpu/efficiency.py
+    catalog.MULTISTEP_PREFILL_STEP_S = 0.0  # type: ignore[misc]
     runs = [r for r in vl.load_runs() if r.vllm_version == "0.6.0"]
     dense = [r for r in runs if not r.model.startswith("mixtral")]
     fit = [r for r in dense if dense_fit(r)]

@@ -30,7 +30,15 @@ from collections.abc import Callable
 import simpy
 
 from backends.gpu.admission_queue import AdmissionQueue
-from backends.gpu.catalog import ceil_div, derived_moe, iteration_model, kv_blocks, kv_capacity, prefill_token_budget
+from backends.gpu.catalog import (
+    ceil_div,
+    derived_moe,
+    iteration_model,
+    kv_blocks,
+    kv_capacity,
+    prefill_step_s,
+    prefill_token_budget,
+)
 from backends.gpu.ledger import PoolLedger
 from backends.gpu.multistep import start_round
 from backends.gpu.pinned import take_pinned, unpin
@@ -77,6 +85,7 @@ class BatchEngine:
         # scheduler v1 (backends/gpu/token_budget.py) with a budget; without one it is v0 without chunking
         self.steps = spec.num_scheduler_steps  # > 1: multi-step scheduling (backends/gpu/multistep.py)
         self.schedule_s = min(it.per_schedule, it.base)  # multi-step: paid once a round of decode steps
+        self.prefill_step_s = prefill_step_s(spec)  # multi-step: a prefill-only step's extra fixed cost
         if self.steps > 1 and (spec.scheduler == "v1" or spec.speculative is not None):
             raise ValueError("multi-step scheduling is vLLM v0's, without speculation (capsim validate says so)")
         budget = self.chunk if spec.scheduler == "v1" or self.steps > 1 else None

@@ -25,7 +25,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from backends.gpu.efficiency import EFFICIENCY as EFFICIENCY
-from backends.gpu.efficiency import ENGINE_HOST_COST, Efficiency, allreduce_latency_s, efficiency
+from backends.gpu.efficiency import (
+    ENGINE_HOST_COST,
+    MULTISTEP_PREFILL_STEP_S,
+    Efficiency,
+    allreduce_latency_s,
+    efficiency,
+)
 from backends.gpu.efficiency import MEASURED_FAMILIES as MEASURED_FAMILIES
 from backends.gpu.efficiency import efficiency_note as efficiency_note
 from backends.models.library import SHIPPED, shipped_model
@@ -411,6 +417,14 @@ def derived_cold_start_s(spec: GpuPoolSpec) -> float:
 
 def iteration_model(spec: GpuPoolSpec) -> IterationSpec:
     return spec.iteration_s if spec.iteration_s is not None else derived_iteration(spec)
+
+
+def prefill_step_s(spec: GpuPoolSpec) -> float:
+    """Multi-step scheduling's extra fixed cost of a prefill-only step (0 with one step, an explicit iteration_s or a
+    profile: their costs are their own, and `capsim calibrate` fits with an explicit iteration_s)."""
+    if spec.num_scheduler_steps > 1 and spec.iteration_s is None and spec.profile is None:
+        return MULTISTEP_PREFILL_STEP_S
+    return 0.0
 
 
 def kv_capacity(spec: GpuPoolSpec) -> int:

@@ -111,6 +111,15 @@ ENGINE_HOST_COST: dict[str, EngineHostCost] = {
 }
 
 
+# vLLM v0.6.0 with multi-step scheduling (num_scheduler_steps > 1): the fixed cost of a prefill-only step beyond the
+# derived iteration (prefills run outside CUDA graphs, so every kernel is launched from Python; the prefill's input
+# preparation). Fitted on the LambdaLabs H100 dense vLLM 0.6.0 runs at TP 1 and 2 (9 runs), held out on the other
+# 22 dense vLLM 0.6.0 runs, every A100 run among them (benchmarks/multistep_probe.py --fit, docs/calibration.md);
+# the same for every family. Not charged with one scheduler step (catalog.prefill_step_s): there a prefill runs in
+# the engine's ordinary iteration, whose costs stage 2 fitted.
+MULTISTEP_PREFILL_STEP_S = 0.01402
+
+
 def allreduce_latency_s(eff: Efficiency, tp: int) -> float:
     """Latency of one all-reduce over `tp` GPUs: `allreduce_s` per step of a log2(tp)-deep tree (0 at TP 1)."""
     return eff.allreduce_s * math.log2(tp) if tp > 1 else 0.0
