@@ -87,8 +87,9 @@ class AdmissionQueue:
             inp, out, pre = tokens
             job = Job(block, i, now, inp, out, priority, deadline, inp - pre)
             q.jobs.append(job)
-            if deadline >= self.horizon_s:
-                self.bound.add(job)
+            if deadline >= self.horizon_s:  # bound.add(job): a fresh Job's work_ns(job) is work_ns_of(out, inp, pre)
+                job.work_ns = w = self.bound.work_ns_of(out, inp, pre)
+                self.bound.add_work(priority, w)
             return
         q.append_arrival(block, i, now, deadline)
         if deadline >= self.horizon_s:

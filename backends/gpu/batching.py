@@ -26,6 +26,7 @@ import heapq
 import math
 from collections import deque
 from collections.abc import Callable
+from typing import Any
 
 import simpy
 
@@ -47,7 +48,7 @@ from backends.gpu.speculative import speculation
 from backends.gpu.token_budget import start_segment as start_segment_v1
 from sim.config.backends import GpuPoolSpec
 from sim.core.request_block import DROPPED, FAILED, PATH_GPU, SERVED, RequestBlock
-from sim.core.ticks import LATE, Tick, call_later, move_earlier
+from sim.core.ticks import LATE, Tick, move_earlier
 
 NO_BUDGET = 1 << 62  # v0: no token budget
 KV_WATERMARK = 0.01  # share of KV blocks kept free when admitting into a busy server (vLLM's default)
@@ -82,6 +83,8 @@ class BatchEngine:
         # largest input + output that fits alone (paged: the last iteration holds input + output - 1 tokens)
         self.max_tokens = self.cap_blocks * self.bs + 1 if self.paged else self.kv_capacity
         self.chunk = prefill_token_budget(spec)
+        # v0 chunked prefill: seconds of one iteration's chunk (the product start_segment took every segment)
+        self.chunk_s = self.per_prefill * self.chunk if self.chunk is not None else math.inf
         # scheduler v1 (backends/gpu/token_budget.py) with a budget; without one it is v0 without chunking
         self.steps = spec.num_scheduler_steps  # > 1: multi-step scheduling (backends/gpu/multistep.py)
         self.schedule_s = min(it.per_schedule, it.base)  # multi-step: paid once a round of decode steps
@@ -165,8 +168,8 @@ class BatchEngine:
 
     def wake(self, s: Server) -> None:
         """Stop the running batch at its next iteration boundary (to admit from the queue there)."""
-        if self.steps > 1:
-            return  # multi-step: the scheduler runs at the end of the round only
+        if self.steps > 1 or s.timer_m <= 1:
+            return  # multi-step: the scheduler runs at the end of the round only; m >= 1 is never earlier
         m = s.next_boundary_m(self.env.now - s.seg_start)
         if m < s.timer_m:
             self.set_timer(s, m, True)
@@ -180,14 +183,18 @@ class BatchEngine:
         # s.t_of(m), inlined: 3.1% of a 4 h default.yaml run (in-process medians of 6 interleaved rounds)
         c, prefill_s = m * s.chunk_s, s.prefill_s
         t_m = (c if c < prefill_s else prefill_s) + m * s.iteration_s + s.growth_s * m * (m - 1) * 0.5
-        delay = s.seg_start + t_m - env.now
+        now = env._now
+        delay = s.seg_start + t_m - now
         delay = delay if delay > 0.0 else 0.0
         if earlier and s.timer is not None:
             entry = move_earlier(env, s.timer, delay, self.on_boundary, (s, v), LATE)
             if entry is not None:
                 s.timer = entry
                 return
-        s.timer = call_later(env, delay, self.on_boundary, (s, v), LATE)
+        # ticks.call_later(env, delay, self.on_boundary, (s, v), LATE), inlined: the same heap entry
+        queue: Any = env._queue
+        s.timer = entry = (now + delay, LATE, next(env._eid), Tick([self.on_boundary], (s, v)))
+        heapq.heappush(queue, entry)
         self.ledger.num_events += 1
 
     # -- segments ----------------------------------------------------------------------------
@@ -257,25 +264,28 @@ class BatchEngine:
             iteration_s = iteration_s + self.moe.seconds(len(s.running))
         s.iteration_s = iteration_s
         s.growth_s = self.per_kv * n_grow
-        if chunked:
-            prefill_s = s.prefill_s = self.per_prefill * s.pref_left
-            chunk_s = s.chunk_s = self.per_prefill * self.chunk  # type: ignore[operator]
-            first = now + (chunk_s if chunk_s < prefill_s else prefill_s) + iteration_s
+        if chunked:  # (its first tokens come at prefill boundaries: advance_prefill)
+            s.prefill_s = self.per_prefill * s.pref_left
+            s.chunk_s = self.chunk_s
+            if spec_dec is not None:
+                spec_dec.add_cost(s, i0, [])
+            for job in admitted:
+                job.admitted(now)
         else:
             prefill_s = s.prefill_s = self.per_prefill * prefill
             first = now + prefill_s + iteration_s
-        if spec_dec is not None:
-            spec_dec.add_cost(s, i0, [] if chunked else admitted)
-            first = now + s.prefill_s + s.iteration_s  # (not chunked: the first token's iteration)
-        for job in admitted:
-            job.admitted(now)
-            if not chunked:
+            if spec_dec is not None:
+                spec_dec.add_cost(s, i0, admitted)
+                first = now + s.prefill_s + s.iteration_s  # the first token's iteration
+            for job in admitted:
+                job.admitted(now)
                 job.first_token(first)
         while heap and heap[0][2].seq != heap[0][1]:
             heapq.heappop(heap)
         m = heap[0][0] - i0 if heap else 1 << 60
         if chunked and s.pref:
-            m = min(m, ceil_div(s.pref[0].pref_left, self.chunk))  # type: ignore[arg-type]
+            k = -(-s.pref[0].pref_left // self.chunk)  # type: ignore[operator]
+            m = k if k < m else m
         if paged and m > 1 and s.sum_qq + n_grow * ((i0 + m) // s.bs + 1) + s.pref_blocks > self.cap_blocks:
             m = s.overflow_m(m, self.cap_blocks)  # may run out of KV within the segment: solve
         self.set_timer(s, m)
@@ -284,7 +294,7 @@ class BatchEngine:
         s, version = tick.data
         if version != s.version or s.state != READY:
             return
-        now = self.env.now
+        now = self.env._now
         m = s.timer_m
         full = len(s.running) / self.max_batch
         self.ledger.add_work(now, (now - s.seg_start) - (m * self.base * (1.0 - full) if full < 1.0 else 0.0))
@@ -313,9 +323,15 @@ class BatchEngine:
         s.claims_kv = 0
         if paged and s.n_grow and self.steps == 1 and s.may_outgrow(it + 1, self.cap_blocks):
             self.preempt_to_fit(s, it)  # multi-step: before a decode round, N steps ahead
-        self.admit(s, now)
-        if self.queue.queued and self.idle:  # preempted requests: an idle server may take them now
-            self.dispatch_idle(now)
+        queue = self.queue
+        if queue.queued or self.pinned is not None or s.draining:
+            self.admit(s, now)
+            if queue.queued and self.idle:  # preempted requests: an idle server may take them now
+                self.dispatch_idle(now)
+        elif s.running:  # admit's own path when there is nothing to admit (1/3 fewer calls on default.yaml)
+            self.start_segment(s, now, [])
+        else:
+            self.make_idle(s, now)
 
     def advance_prefill(self, s: Server, m: int, it: int, now: float) -> None:
         done = min(m * (s.chunk_tokens if self.v1 else self.chunk), s.pref_left)  # type: ignore[operator]

@@ -88,6 +88,8 @@ class OverloadBound:
             ahead += self.sure_work_ns[p]
         # up to servers * max_batch of those ahead may still be running when it is admitted
         slack = self.num_servers * self.max_batch * self.max_work_ns
+        if ahead <= slack and now <= self.horizon_s:
+            return False  # the capacity left is >= 0 (the usual case: a short queue)
         capacity = math.ceil(self.num_servers * (self.horizon_s - now) * 1e9)
         return ahead - slack > capacity
 
