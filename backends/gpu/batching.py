@@ -26,7 +26,6 @@ import heapq
 import math
 from collections import deque
 from collections.abc import Callable
-from typing import Any
 
 import simpy
 
@@ -193,9 +192,8 @@ class BatchEngine:
                 s.timer = entry
                 return
         # ticks.call_later(env, delay, self.on_boundary, (s, v), LATE), inlined: the same heap entry
-        queue: Any = env._queue
         s.timer = entry = (now + delay, LATE, next(env._eid), Tick([self.on_boundary], (s, v)))
-        heapq.heappush(queue, entry)
+        heapq.heappush(env._queue, entry)  # type: ignore[misc]
         self.ledger.num_events += 1
 
     # -- segments ----------------------------------------------------------------------------
@@ -266,20 +264,16 @@ class BatchEngine:
         s.iteration_s = iteration_s
         s.growth_s = self.per_kv * n_grow
         if chunked:  # (its first tokens come at prefill boundaries: advance_prefill)
-            s.prefill_s = self.per_prefill * s.pref_left
-            s.chunk_s = self.chunk_s
-            if spec_dec is not None:
-                spec_dec.add_cost(s, i0, [])
-            for job in admitted:
-                job.admitted(now)
+            s.prefill_s, s.chunk_s = self.per_prefill * s.pref_left, self.chunk_s
         else:
             prefill_s = s.prefill_s = self.per_prefill * prefill
             first = now + prefill_s + iteration_s
-            if spec_dec is not None:
-                spec_dec.add_cost(s, i0, admitted)
-                first = now + s.prefill_s + s.iteration_s  # the first token's iteration
-            for job in admitted:
-                job.admitted(now)
+        if spec_dec is not None:
+            spec_dec.add_cost(s, i0, [] if chunked else admitted)
+            first = now + s.prefill_s + s.iteration_s  # (not chunked: the first token's iteration)
+        for job in admitted:
+            job.admitted(now)
+            if not chunked:
                 job.first_token(first)
         while heap and heap[0][2].seq != heap[0][1]:
             heapq.heappop(heap)
@@ -335,8 +329,7 @@ class BatchEngine:
             self.make_idle(s, now)
 
     def advance_prefill(self, s: Server, m: int, it: int, now: float) -> None:
-        done = m * (s.chunk_tokens if self.v1 else self.chunk)  # type: ignore[operator]
-        left = s.pref_left
+        done, left = m * (s.chunk_tokens if self.v1 else self.chunk), s.pref_left  # type: ignore[operator]
         done = done if done < left else left
         s.pref_left = left - done
         pref = s.pref
