@@ -155,8 +155,7 @@ class BatchEngine:
                 continue
             if s.pref and self.v1:  # v1: its budget is spent until its segment ends (it admits there)
                 continue
-            # s.tokens_at(s.iters + 1), inlined
-            used = s.sum_kv_base + s.n_grow * (s.iters + 1) + s.pref_tokens if paged else s.kv_reserved
+            used = s.tokens_at(s.iters + 1) if paged else s.kv_reserved
             if used + s.claims_kv > room:
                 continue
             best, best_load = s, load
@@ -329,27 +328,25 @@ class BatchEngine:
             self.make_idle(s, now)
 
     def advance_prefill(self, s: Server, m: int, it: int, now: float) -> None:
-        done, left = m * (s.chunk_tokens if self.v1 else self.chunk), s.pref_left  # type: ignore[operator]
-        done = done if done < left else left
-        s.pref_left = left - done
+        done = min(m * (s.chunk_tokens if self.v1 else self.chunk), s.pref_left)  # type: ignore[operator]
+        s.pref_left -= done
         pref = s.pref
-        paged, bs, sd = self.paged, self.bs, self.spec_dec
         while pref and done > 0:
             job = pref[0]
-            job_left = job.pref_left
-            take = job_left if job_left < done else done
-            job.pref_left = job_left = job_left - take
+            take = min(job.pref_left, done)
+            job.pref_left -= take
             done -= take
-            if job_left:
+            if job.pref_left:
                 break
             pref.popleft()
             held = job.inp_eff + job.kv_ahead
             s.pref_tokens -= held
-            if paged:
-                s.pref_blocks -= -(-held // bs)
+            if self.paged:
+                s.pref_blocks -= ceil_div(held, self.bs)
             job.prefill_iter = it
             job.kv_base = held - it
             s.add_grow(job)
+            sd = self.spec_dec
             heapq.heappush(s.heap, (it + job.rem_out - 1 if sd is None else sd.end(job, it), job.seq, job))
             job.first_token(now)
 
