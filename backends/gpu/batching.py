@@ -82,8 +82,7 @@ class BatchEngine:
         # largest input + output that fits alone (paged: the last iteration holds input + output - 1 tokens)
         self.max_tokens = self.cap_blocks * self.bs + 1 if self.paged else self.kv_capacity
         self.chunk = prefill_token_budget(spec)
-        # v0 chunked prefill: seconds of one iteration's chunk (the product start_segment took every segment)
-        self.chunk_s = self.per_prefill * self.chunk if self.chunk is not None else math.inf
+        self.chunk_s = self.per_prefill * self.chunk if self.chunk is not None else math.inf  # v0: a chunk's seconds
         # scheduler v1 (backends/gpu/token_budget.py) with a budget; without one it is v0 without chunking
         self.steps = spec.num_scheduler_steps  # > 1: multi-step scheduling (backends/gpu/multistep.py)
         self.schedule_s = min(it.per_schedule, it.base)  # multi-step: paid once a round of decode steps
@@ -190,9 +189,8 @@ class BatchEngine:
             if entry is not None:
                 s.timer = entry
                 return
-        # ticks.call_later(env, delay, self.on_boundary, (s, v), LATE), inlined: the same heap entry
         s.timer = entry = (now + delay, LATE, next(env._eid), Tick([self.on_boundary], (s, v)))
-        heapq.heappush(env._queue, entry)  # type: ignore[misc]
+        heapq.heappush(env._queue, entry)  # type: ignore[misc]  # ticks.call_later's entry, inlined
         self.ledger.num_events += 1
 
     # -- segments ----------------------------------------------------------------------------
@@ -278,8 +276,7 @@ class BatchEngine:
             heapq.heappop(heap)
         m = heap[0][0] - i0 if heap else 1 << 60
         if chunked and s.pref:
-            k = -(-s.pref[0].pref_left // self.chunk)  # type: ignore[operator]
-            m = k if k < m else m
+            m = min(m, -(-s.pref[0].pref_left // self.chunk))  # type: ignore[operator]
         if paged and m > 1 and s.sum_qq + n_grow * ((i0 + m) // s.bs + 1) + s.pref_blocks > self.cap_blocks:
             m = s.overflow_m(m, self.cap_blocks)  # may run out of KV within the segment: solve
         self.set_timer(s, m)
@@ -317,10 +314,9 @@ class BatchEngine:
         s.claims_kv = 0
         if paged and s.n_grow and self.steps == 1 and s.may_outgrow(it + 1, self.cap_blocks):
             self.preempt_to_fit(s, it)  # multi-step: before a decode round, N steps ahead
-        queue = self.queue
-        if queue.queued or self.pinned is not None or s.draining:
+        if self.queue.queued or self.pinned is not None or s.draining:
             self.admit(s, now)
-            if queue.queued and self.idle:  # preempted requests: an idle server may take them now
+            if self.queue.queued and self.idle:  # preempted requests: an idle server may take them now
                 self.dispatch_idle(now)
         elif s.running:  # admit's own path when there is nothing to admit (1/3 fewer calls on default.yaml)
             self.start_segment(s, now, [])
