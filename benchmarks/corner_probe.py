@@ -6,8 +6,8 @@ prompt tokens a prefill step, multi-step rounds of 10), with the factors of a pr
 docs/calibration.md's "now" column, rounded as printed there), in these variants:
 
 - `as calibrated`: the profile's explicit iteration, no extra cost per prefill-only step (what the docs' table shows);
-- `+ prefill step`: the same plus catalog.MULTISTEP_PREFILL_STEP_S (14.0 ms) per prefill-only step, charged as the
-  LambdaLabs replay charges it (benchmarks/validate_lambda.py);
+- `+ prefill step`: the same plus catalog.MULTISTEP_PREFILL_PROMPT_S (1.87 ms) per prompt of a prefill-only step,
+  charged as the LambdaLabs replay charges it (benchmarks/validate_lambda.py);
 - `catalog N=10`: the catalog's own factors (fitted with one scheduler step) and its derived iteration with
   num_scheduler_steps 10: what a pool gets from `gpu: h100, model: llama-3-8b, num_scheduler_steps: 10`, the term
   included;
@@ -62,10 +62,10 @@ def main() -> None:
         eff = dataclasses.replace(base, **{k: getattr(prof.efficiency, k) for k in DOC_REFIT})
     else:
         eff = dataclasses.replace(base, **DOC_REFIT)
-    model = batching.prefill_step_s
+    model = batching.prefill_prompt_s
 
     def charged(s):  # the LambdaLabs replay's charge: every multi-step pool pays it, explicit iteration or not
-        return catalog.MULTISTEP_PREFILL_STEP_S if s.num_scheduler_steps > 1 else 0.0
+        return catalog.MULTISTEP_PREFILL_PROMPT_S if s.num_scheduler_steps > 1 else 0.0
 
     variants = {
         "as calibrated": (pool_with(spec, eff), model),
@@ -85,11 +85,11 @@ def main() -> None:
         for i, p in enumerate(points):
             sims = {}
             for name, (pool, fn) in variants.items():
-                batching.prefill_step_s = fn
+                batching.prefill_prompt_s = fn
                 try:
                     sims[name] = simulate_point(pool, p, i, "sharegpt", args.samples, args.seed)
                 finally:
-                    batching.prefill_step_s = model
+                    batching.prefill_prompt_s = model
             quantities = [("mean TPOT", "tpot_ms", p.measured.get("mean_tpot_ms"))]
             quantities.append(("mean TTFT", "ttft_ms", p.measured.get("mean_ttft_ms")))
             if math.isinf(p.request_rate):
@@ -186,21 +186,21 @@ def refit(spec, base, model) -> None:
     held = read_bench_file(PUBLISHED / "vllm-v0.6.0_h100_llama-3-8b_prefill-heavy.csv").points
     cases = [
         (256, 0.0, None),
-        (256, catalog.MULTISTEP_PREFILL_STEP_S, None),
+        (256, catalog.MULTISTEP_PREFILL_PROMPT_S, None),
         (512, 0.0, None),
-        (512, catalog.MULTISTEP_PREFILL_STEP_S, None),
+        (512, catalog.MULTISTEP_PREFILL_PROMPT_S, None),
         (256, 0.0, 0.5),
         (512, 0.0, 0.5),
     ]
     for batch, term, pc in cases:
-        batching.prefill_step_s = lambda s, t=term: t if s.num_scheduler_steps > 1 else 0.0
+        batching.prefill_prompt_s = lambda s, t=term: t if s.num_scheduler_steps > 1 else 0.0
         try:
             sp = spec.model_copy(update={"max_batch": batch})
             start = base if pc is None else dc.replace(base, prefill_compute=pc)
             r = fit_efficiency(sp, start, fit, ["overhead_s", "per_seq_s", "attention"], "sharegpt", 2, 0)
             rows = r.residuals + residuals(sp, r.efficiency, held, "sharegpt", 2, 0, False)
         finally:
-            batching.prefill_step_s = model
+            batching.prefill_prompt_s = model
         e = r.efficiency
         errs = ", ".join(
             f"{x.point.source.split('_')[-1][:-4]} {x.point.request_rate:g} {x.quantity[:-3].replace('mean_', '')}"
@@ -208,7 +208,7 @@ def refit(spec, base, model) -> None:
             for x in rows
         )
         print(
-            f"refit max_batch {batch}, prefill step {term * 1e3:.1f} ms, prefill_compute {e.prefill_compute:.2f}: "
+            f"refit max_batch {batch}, prefill prompt cost {term * 1e3:.2f} ms, prefill_compute {e.prefill_compute:.2f}: "
             f"overhead_s {e.overhead_s * 1e3:.2f} ms, per_seq_s {e.per_seq_s * 1e6:.2f} us, attention "
             f"{e.attention:.3f}, loss {r.loss:.4f}; {errs}"
         )
@@ -224,11 +224,11 @@ def spread(spec, eff, charged, seed, np, batching, model) -> None:
         for q in read_bench_file(PUBLISHED / "vllm-v0.6.0_h100_llama-3-8b_sharegpt.csv").points
         if math.isinf(q.request_rate)
     ][0]
-    batching.prefill_step_s = charged
+    batching.prefill_prompt_s = charged
     try:
         sims = [simulate_point(pool_with(spec, eff), p, 3, "sharegpt", 1, seed + k) for k in range(8)]
     finally:
-        batching.prefill_step_s = model
+        batching.prefill_prompt_s = model
     for attr in ("tpot_ms", "ttft_ms", "throughput_rps"):
         v = np.array([getattr(s, attr) for s in sims])
         print(

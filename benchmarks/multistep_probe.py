@@ -1,12 +1,13 @@
 """Probe: candidate per-round terms of vLLM 0.6.0's multi-step scheduling, tried on the LambdaLabs runs, not kept.
 
 Four terms, each exactly zero for a pool with `num_scheduler_steps: 1` (they act only in backends/gpu/multistep.py's
-rounds), added here around the model (docs/calibration.md, "Multi-step round costs"); the model's own `pf_step`
-(catalog.prefill_step_s, fitted here) is set to 0 first, so every row is the model without it plus the row's terms:
+rounds), added here around the model (docs/calibration.md, "Multi-step round costs"); the model's own `pf_seq`
+(catalog.prefill_prompt_s, fitted here) is set to 0 first, so every row is the model without it plus the row's terms:
 
 - `pf_step`: seconds per prefill-only step (eager-mode kernel launches, the Python input preparation of a prefill);
-  kept (backends/gpu/efficiency.py MULTISTEP_PREFILL_STEP_S);
-- `pf_seq`: seconds per prompt in a prefill-only step (a new sequence group's bookkeeping);
+  fits these bursts as well as `pf_seq` but not vLLM's published Poisson runs (benchmarks/corner_probe.py);
+- `pf_seq`: seconds per prompt in a prefill-only step (a new sequence group's bookkeeping); kept
+  (backends/gpu/efficiency.py MULTISTEP_PREFILL_PROMPT_S);
 - `round_seq`: seconds per running sequence, once per decode round (scheduling and output processing at the round's
   end, serialised with the GPU);
 - `step_seq`: seconds per running sequence taken off every decode step of a round (the family's per-sequence CPU
@@ -112,9 +113,9 @@ def main() -> int:
     grid = ast.literal_eval(args.grid)
     if set(grid) - set(TERMS):
         ap.error(f"terms: {', '.join(TERMS)}")
-    # the terms on top of the model without the one it carries (catalog.prefill_step_s, which `pf_step` is): the
-    # fit of `pf_step` here is the value in backends/gpu/efficiency.py
-    catalog.MULTISTEP_PREFILL_STEP_S = 0.0  # type: ignore[misc]
+    # the terms on top of the model without the one it carries (catalog.prefill_prompt_s, which `pf_seq` is): the
+    # fit of `pf_seq` here is the value in backends/gpu/efficiency.py
+    catalog.MULTISTEP_PREFILL_PROMPT_S = 0.0  # type: ignore[misc]
     runs = [r for r in vl.load_runs() if r.vllm_version == "0.6.0"]
     dense = [r for r in runs if not r.model.startswith("mixtral")]
     fit = [r for r in dense if dense_fit(r)]

@@ -97,7 +97,7 @@ def load_runs(folder: Path = DATA) -> list[Run]:
 #   80 prompts took 24.6 s against 32.2 s for 320 (most requests' first inter-token gap is 7.4 s: a stall no
 #   iteration model represents); held out: Mixtral-8x22B, that 80-prompt run, and the vLLM 0.5.4 Mixtral runs;
 # - `engine_version: vllm-0.5`'s host cost: the single-GPU vLLM 0.5.4 runs; held out: 0.5.4 at TP > 1.
-# - multi-step's prefill-step cost (efficiency.MULTISTEP_PREFILL_STEP_S, benchmarks/multistep_probe.py): the dense
+# - multi-step's prefill-step cost per prompt (efficiency.MULTISTEP_PREFILL_PROMPT_S, multistep_probe.py): the dense
 #   vLLM 0.6.0 runs on H100 at TP 1 and 2; held out: every A100 run, H100 at TP 4 and 8.
 MOE_FIT = "moe_compute"
 HOST_FIT = "vllm-0.5 host"

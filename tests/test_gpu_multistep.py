@@ -152,7 +152,7 @@ def test_multistep_refuses_the_v1_scheduler() -> None:
 def test_a_round_pays_the_scheduling_cost_once() -> None:
     """Derived H100 + Llama-3-8B, N = 10: a lone request of 1 + 10r tokens decodes r rounds, each paying
     overhead_s once and 10 steps of base - overhead_s + per_seq + per_kv * KV (KV = prompt + j at step j)."""
-    from backends.gpu.catalog import iteration_model, pool_efficiency, prefill_step_s
+    from backends.gpu.catalog import iteration_model, pool_efficiency, prefill_prompt_s
 
     steps, r, inp = 10, 3, 500
     spec = GpuPoolSpec.model_validate(
@@ -170,5 +170,5 @@ def test_a_round_pays_the_scheduling_cost_once() -> None:
     expected = r * overhead + decode_steps * (it.base - overhead + it.per_seq) + it.per_kv_token * kv
     assert block.done_at[0] - block.first_token_at[0] == pytest.approx(expected, rel=1e-12)
     assert block.first_token_at[0] == pytest.approx(
-        it.base + it.per_seq + (it.per_prefill_token + it.per_kv_token) * inp + prefill_step_s(spec)
+        it.base + it.per_seq + (it.per_prefill_token + it.per_kv_token) * inp + prefill_prompt_s(spec)
     )

@@ -36,7 +36,7 @@ from backends.gpu.catalog import (
     iteration_model,
     kv_blocks,
     kv_capacity,
-    prefill_step_s,
+    prefill_prompt_s,
     prefill_token_budget,
 )
 from backends.gpu.ledger import PoolLedger
@@ -86,7 +86,7 @@ class BatchEngine:
         # scheduler v1 (backends/gpu/token_budget.py) with a budget; without one it is v0 without chunking
         self.steps = spec.num_scheduler_steps  # > 1: multi-step scheduling (backends/gpu/multistep.py)
         self.schedule_s = min(it.per_schedule, it.base)  # multi-step: paid once a round of decode steps
-        self.prefill_step_s = prefill_step_s(spec)  # multi-step: a prefill-only step's extra fixed cost
+        self.prefill_prompt_s = prefill_prompt_s(spec)  # multi-step: each prompt's extra cost in a prefill step
         if self.steps > 1 and (spec.scheduler == "v1" or spec.speculative is not None):
             raise ValueError("multi-step scheduling is vLLM v0's, without speculation (capsim validate says so)")
         budget = self.chunk if spec.scheduler == "v1" or self.steps > 1 else None

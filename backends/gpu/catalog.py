@@ -27,7 +27,7 @@ from pathlib import Path
 from backends.gpu.efficiency import EFFICIENCY as EFFICIENCY
 from backends.gpu.efficiency import (
     ENGINE_HOST_COST,
-    MULTISTEP_PREFILL_STEP_S,
+    MULTISTEP_PREFILL_PROMPT_S,
     Efficiency,
     allreduce_latency_s,
     efficiency,
@@ -419,11 +419,11 @@ def iteration_model(spec: GpuPoolSpec) -> IterationSpec:
     return spec.iteration_s if spec.iteration_s is not None else derived_iteration(spec)
 
 
-def prefill_step_s(spec: GpuPoolSpec) -> float:
-    """Multi-step scheduling's extra fixed cost of a prefill-only step (0 with one step, an explicit iteration_s or a
-    profile: their costs are their own, and `capsim calibrate` fits with an explicit iteration_s)."""
+def prefill_prompt_s(spec: GpuPoolSpec) -> float:
+    """Multi-step scheduling's extra cost of each prompt in a prefill-only step (0 with one step, an explicit
+    iteration_s or a profile: their costs are their own, and `capsim calibrate` fits with an explicit iteration_s)."""
     if spec.num_scheduler_steps > 1 and spec.iteration_s is None and spec.profile is None:
-        return MULTISTEP_PREFILL_STEP_S
+        return MULTISTEP_PREFILL_PROMPT_S
     return 0.0
 
 

@@ -111,13 +111,15 @@ ENGINE_HOST_COST: dict[str, EngineHostCost] = {
 }
 
 
-# vLLM v0.6.0 with multi-step scheduling (num_scheduler_steps > 1): the fixed cost of a prefill-only step beyond the
-# derived iteration (prefills run outside CUDA graphs, so every kernel is launched from Python; the prefill's input
-# preparation). Fitted on the LambdaLabs H100 dense vLLM 0.6.0 runs at TP 1 and 2 (9 runs), held out on the other
-# 22 dense vLLM 0.6.0 runs, every A100 run among them (benchmarks/multistep_probe.py --fit, docs/calibration.md);
-# the same for every family. Not charged with one scheduler step (catalog.prefill_step_s): there a prefill runs in
-# the engine's ordinary iteration, whose costs stage 2 fitted.
-MULTISTEP_PREFILL_STEP_S = 0.01402
+# vLLM v0.6.0 with multi-step scheduling (num_scheduler_steps > 1): the cost of each prompt in a prefill-only step
+# beyond the derived iteration (a new sequence group's input preparation and bookkeeping in Python, serialised with
+# the GPU). Fitted on the LambdaLabs H100 dense vLLM 0.6.0 runs at TP 1 and 2 (9 bursts of 80-320 prompts), held
+# out on the other 22 dense vLLM 0.6.0 runs, every A100 run among them (benchmarks/multistep_probe.py --fit,
+# docs/calibration.md); the same for every family. A fixed cost per step fits the bursts as well (~7 prompts a
+# step) but not vLLM's published Poisson runs, where nearly every step holds one prompt (benchmarks/corner_probe.py).
+# Not charged with one scheduler step (catalog.prefill_prompt_s): there a prefill runs in the engine's ordinary
+# iteration, whose costs stage 2 fitted.
+MULTISTEP_PREFILL_PROMPT_S = 0.0018672
 
 
 def allreduce_latency_s(eff: Efficiency, tp: int) -> float:

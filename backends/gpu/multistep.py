@@ -8,8 +8,8 @@ and decodes share a round only from v0.6.2's vllm#8378 on). The scheduler runs o
   KV fits and the round's prompt tokens fit `max_prefill_tokens`, vLLM's max_num_batched_tokens; the first
   prompt always goes), the round is one prefill-only step (vllm#7528's "force single step": a prefill gets
   no lookahead slots): the running decodes wait for it, and its prompts' first tokens end it; it costs the
-  derived iteration of its prompts plus a fixed `prefill_step_s` (catalog.prefill_step_s: prefills run outside
-  CUDA graphs; fitted on LambdaLabs runs, docs/calibration.md);
+  derived iteration of its prompts plus `prefill_prompt_s` per prompt (catalog.prefill_prompt_s: a new
+  sequence group's Python work; fitted on LambdaLabs runs, docs/calibration.md);
 * else the batch decodes N steps with its membership fixed, paying the engine's CPU cost of scheduling
   (`iteration_s.per_schedule`: the family's `overhead_s`, part of a derived `base`) once for the round, which
   is what multi-step is for; a request whose last token falls inside the round stays in the batch (its steps
@@ -45,7 +45,7 @@ class Engine(Protocol):
     running_total: int
     steps: int
     schedule_s: float
-    prefill_step_s: float
+    prefill_prompt_s: float
     cap_blocks: int
     base: float
     per_seq: float
@@ -97,7 +97,7 @@ def prefill_step(engine: Engine, s: Server, now: float, admitted: list[Job]) -> 
         iteration_s = iteration_s + engine.moe.seconds(k)
     s.iteration_s = iteration_s
     s.growth_s = 0.0
-    s.prefill_s = engine.per_prefill * prompt + engine.prefill_step_s  # + eager launches, input preparation
+    s.prefill_s = engine.per_prefill * prompt + engine.prefill_prompt_s * k  # + each prompt's Python work
     s.chunk_s = math.inf
     first = now + s.prefill_s + iteration_s
     for job in admitted:
