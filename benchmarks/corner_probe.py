@@ -208,7 +208,7 @@ def refit(spec, base, model) -> None:
             for x in rows
         )
         print(
-            f"refit max_batch {batch}, prefill prompt cost {term * 1e3:.2f} ms, prefill_compute {e.prefill_compute:.2f}: "
+            f"refit max_batch {batch}, prompt cost {term * 1e3:.2f} ms, prefill_compute {e.prefill_compute:.2f}: "
             f"overhead_s {e.overhead_s * 1e3:.2f} ms, per_seq_s {e.per_seq_s * 1e6:.2f} us, attention "
             f"{e.attention:.3f}, loss {r.loss:.4f}; {errs}"
         )
