@@ -50,6 +50,16 @@ def test_one_step_results_do_not_depend_on_the_constant(monkeypatch: pytest.Monk
     assert _burst(_spec(1)) == before
 
 
+def _with_and_without(monkeypatch: pytest.MonkeyPatch, ins: np.ndarray, outs: np.ndarray, c: float = 0.01):
+    """The same burst served with the constant 0 and with c, N = 10, a 2,048-token prefill budget."""
+    spec = _spec(10, max_prefill_tokens=2048)
+    served = []
+    for value in (0.0, c):
+        monkeypatch.setattr(catalog, "MULTISTEP_PREFILL_PROMPT_S", value)
+        served.append(serve_benchmark(spec, ins, outs, math.inf, np.random.default_rng(0)))
+    return served
+
+
 def test_a_lone_prefill_step_pays_it_once_and_the_rounds_do_not() -> None:
     spec = _spec(10)
     it = iteration_model(spec)
@@ -66,12 +76,7 @@ def test_at_zero_the_term_vanishes_and_each_prefill_step_pays_it_once(monkeypatc
     """Four prompts that each fill a prefill step (2,000 of 2,048 tokens), 2 tokens out: with the constant c their
     first tokens come c, 2c, 3c, 4c later than with 0 (mean TTFT + 2.5c), the decode round after them moves by 4c,
     and TPOT by (4c - the prefill's own shift) / 1 averaged: the round is not charged."""
-    spec = _spec(10, max_prefill_tokens=2048)
-    ins, outs = np.full(4, 2000), np.full(4, 2)
-    monkeypatch.setattr(catalog, "MULTISTEP_PREFILL_PROMPT_S", 0.0)
-    zero = serve_benchmark(spec, ins, outs, math.inf, np.random.default_rng(0))
-    monkeypatch.setattr(catalog, "MULTISTEP_PREFILL_PROMPT_S", 0.01)
-    ten = serve_benchmark(spec, ins, outs, math.inf, np.random.default_rng(0))
+    zero, ten = _with_and_without(monkeypatch, np.full(4, 2000), np.full(4, 2))
     assert ten.ttft_mean_s - zero.ttft_mean_s == pytest.approx(0.025, rel=1e-9)
     assert ten.duration_s - zero.duration_s == pytest.approx(0.04, rel=1e-9)
     # request k (1..4) waits 4c - kc more between its first token and the round's end: mean (3+2+1+0)c/4
@@ -83,12 +88,7 @@ def test_a_prefill_step_of_k_prompts_pays_it_k_times(monkeypatch: pytest.MonkeyP
     step of its own, the other three share the next (1,200 of 2,048 tokens). With the constant c the first step is c
     dearer and the second 3c (a fixed cost per step would make it c): first tokens come c, 4c, 4c, 4c later (mean
     3.25c; per step it would be 1.75c), the round after them 4c, and the first request's one gap 3c (mean 0.75c)."""
-    spec = _spec(10, max_prefill_tokens=2048)
-    ins, outs = np.full(4, 400), np.full(4, 2)
-    monkeypatch.setattr(catalog, "MULTISTEP_PREFILL_PROMPT_S", 0.0)
-    zero = serve_benchmark(spec, ins, outs, math.inf, np.random.default_rng(0))
-    monkeypatch.setattr(catalog, "MULTISTEP_PREFILL_PROMPT_S", 0.01)
-    ten = serve_benchmark(spec, ins, outs, math.inf, np.random.default_rng(0))
+    zero, ten = _with_and_without(monkeypatch, np.full(4, 400), np.full(4, 2))
     assert ten.ttft_mean_s - zero.ttft_mean_s == pytest.approx(0.0325, rel=1e-9)
     assert ten.duration_s - zero.duration_s == pytest.approx(0.04, rel=1e-9)
     assert ten.tpot_mean_s - zero.tpot_mean_s == pytest.approx(0.0075, rel=1e-9)

@@ -21,6 +21,32 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 TINY = ["--set", "horizon_h=12", "--set", "workload.arrivals.mean_rps=0.5", "--workers", "1", "--quiet"]
 
 
+# a plan's and a break-even's documents, as their commands write them (tests/test_report_png.py draws them too)
+PLAN_DOC = {
+    "key": "backends.gpu_pool.servers",
+    "value": 4,
+    "confidence": 0.95,
+    "monthly_cost_usd": 7855.0,
+    "tried": [
+        {"value": 2, "p_meet": 0.0, "replications": 20},
+        {"value": 3, "p_meet": 0.55, "replications": 20},
+        {"value": 4, "p_meet": 1.0, "replications": 40},
+    ],
+}
+BREAKEVEN_DOC = {
+    "volumes": [1e8, 1e9, 1e10],
+    "api_monthly_usd": [500.0, 5000.0, 50000.0],
+    "self_hosted_monthly_usd": [
+        {"mean": 1964.0, "low": 1964.0, "high": 1964.0},
+        {"mean": 3928.0, "low": 3900.0, "high": 3990.0},
+        {"mean": 19640.0, "low": 19000.0, "high": 21000.0},
+    ],
+    "hybrid_monthly_usd": [480.0, None, 18000.0],
+    "self_hosted_servers": [1, 2, 10],
+    "breakeven_tokens_per_month": 6.5e8,
+}
+
+
 def _run(out: Path, *extra: str) -> None:
     args = ["run", "experiments/default.yaml", "--reps", "3", "--out", str(out), *TINY, *extra]
     result = CliRunner().invoke(app, args)
@@ -136,31 +162,8 @@ def test_report_tolerates_missing_files_and_columns(run_dir: Path, tmp_path: Pat
 
 
 def test_plan_and_breakeven_folders(tmp_path: Path) -> None:
-    plan = {
-        "key": "backends.gpu_pool.servers",
-        "value": 4,
-        "confidence": 0.95,
-        "monthly_cost_usd": 7855.0,
-        "tried": [
-            {"value": 2, "p_meet": 0.0, "replications": 20},
-            {"value": 3, "p_meet": 0.55, "replications": 20},
-            {"value": 4, "p_meet": 1.0, "replications": 40},
-        ],
-    }
-    breakeven = {
-        "volumes": [1e8, 1e9, 1e10],
-        "api_monthly_usd": [500.0, 5000.0, 50000.0],
-        "self_hosted_monthly_usd": [
-            {"mean": 1964.0, "low": 1964.0, "high": 1964.0},
-            {"mean": 3928.0, "low": 3900.0, "high": 3990.0},
-            {"mean": 19640.0, "low": 19000.0, "high": 21000.0},
-        ],
-        "hybrid_monthly_usd": [480.0, None, 18000.0],
-        "self_hosted_servers": [1, 2, 10],
-        "breakeven_tokens_per_month": 6.5e8,
-    }
-    (tmp_path / "plan.json").write_text(json.dumps(plan))
-    (tmp_path / "breakeven.json").write_text(json.dumps(breakeven))
+    (tmp_path / "plan.json").write_text(json.dumps(PLAN_DOC))
+    (tmp_path / "breakeven.json").write_text(json.dumps(BREAKEVEN_DOC))
     result = CliRunner().invoke(app, ["report", str(tmp_path)])
     assert result.exit_code == 0, result.output
     text, refs = _parse(tmp_path / "report.html")

@@ -13,31 +13,10 @@ from typer.testing import CliRunner
 from sim.app.cli import app
 from sim.report import build_charts, charts_day, charts_frontier, charts_money, charts_plan, style
 from sim.report.data import load
+from tests.test_report import BREAKEVEN_DOC as BREAKEVEN
+from tests.test_report import PLAN_DOC as PLAN
 
 TINY = ["--set", "horizon_h=2", "--set", "workload.arrivals.mean_rps=0.5", "--workers", "1", "--quiet"]
-PLAN = {
-    "key": "backends.gpu_pool.servers",
-    "value": 4,
-    "confidence": 0.95,
-    "monthly_cost_usd": 7855.0,
-    "tried": [
-        {"value": 2, "p_meet": 0.0, "replications": 20},
-        {"value": 3, "p_meet": 0.55, "replications": 20},
-        {"value": 4, "p_meet": 1.0, "replications": 40},
-    ],
-}
-BREAKEVEN = {
-    "volumes": [1e8, 1e9, 1e10],
-    "api_monthly_usd": [500.0, 5000.0, 50000.0],
-    "self_hosted_monthly_usd": [
-        {"mean": 1964.0, "low": 1964.0, "high": 1964.0},
-        {"mean": 3928.0, "low": 3900.0, "high": 3990.0},
-        {"mean": 19640.0, "low": 19000.0, "high": 21000.0},
-    ],
-    "hybrid_monthly_usd": [480.0, None, 18000.0],
-    "self_hosted_servers": [1, 2, 10],
-    "breakeven_tokens_per_month": 6.5e8,
-}
 
 
 def _charts(folder: Path) -> dict[str, bytes]:
