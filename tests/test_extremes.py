@@ -191,6 +191,12 @@ def test_thirty_day_horizon_low_rate(tmp_path: Path) -> None:
     assert abs(res.metrics["requests"] - mu) <= 4 * math.sqrt(mu)
     assert all(math.isfinite(v) for v in res.timeseries["in_flight"])
     write_folder(exp, [res], tmp_path)
+    # the per-minute series is written a simulated day per row group (the Parquet writer's memory grows with
+    # the group: a month in one group cost ~30 MiB at the write), every minute in order
+    ts = pq.ParquetFile(tmp_path / "timeseries.parquet")
+    sizes = [ts.metadata.row_group(i).num_rows for i in range(ts.metadata.num_row_groups)]
+    assert sizes == [1440] * 30
+    assert ts.read(columns=["minute"])["minute"].to_pylist() == list(range(720 * 60))
 
 
 def test_many_replications_stream_in_row_groups(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -105,9 +105,27 @@ def _run_inline(
         tell = (lambda _r, f: on_partial(f)) if on_partial is not None else None
         with live.reporting_to(tell):
             result = fn(exp, r)
+        release_memory()
         if on_partial is not None:
             on_partial(0.0)
         yield result
+
+
+def release_memory() -> None:
+    """Free the finished simulation's state now and give the freed heap back to the system (glibc's
+    malloc_trim; elsewhere nothing more), so what runs next (another replication, writing the results with
+    pandas and pyarrow, the report) starts from a low resident set instead of stacking on the simulation's.
+    A month of the default left ~50 MiB resident after its replication, ~30 MiB of it in reference cycles."""
+    import ctypes
+    import gc
+
+    gc.collect()
+    try:
+        libc = ctypes.CDLL(None)
+        trim = libc.malloc_trim
+    except (OSError, AttributeError):  # not glibc (macOS, musl): the collection above is all there is
+        return
+    trim(0)
 
 
 class SharedPool:

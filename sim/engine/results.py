@@ -239,7 +239,11 @@ class ResultsFolder:
             return pd.DataFrame(head | {"replication": np.full(n, replication, dtype=np.int64)} | dict(columns))
 
         rows: list[dict[str, Any]] = []
-        ts = ParquetStream(self.path / "timeseries.parquet") if exp.output.timeseries else None
+        ts = (
+            ParquetStream(self.path / "timeseries.parquet", rows_per_group=TIMESERIES_ROWS_PER_GROUP)
+            if exp.output.timeseries
+            else None
+        )
         hourly = ParquetStream(self.path / "hourly.parquet")
         req = ParquetStream(self.path / "requests.parquet") if exp.output.requests else None
         streams = [s for s in (ts, hourly, req) if s is not None]
@@ -296,6 +300,8 @@ def replication_row(r: ReplicationResult) -> dict[str, Any]:
 
 # per-minute series that count events (stored as integers); the others are time averages of levels
 TIMESERIES_COUNTS = frozenset({"minute", "arrivals"})
+# one simulated day of minutes per row group: the writer's memory for a month's series is then a day's
+TIMESERIES_ROWS_PER_GROUP = 1440
 HOURLY_COUNTS = frozenset({"requests"})
 
 
