@@ -111,7 +111,10 @@ def execute(
             bar.advance()
     summary = folder.finalize(exp, point=point)
     if report:
+        from sim.engine.executor import release_memory
         from sim.report import write_report
+
+        release_memory()  # the tables' writing freed what it used: the report starts from there
 
         write_report(folder.path)
     folder.clear_partial()
