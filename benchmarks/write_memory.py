@@ -51,7 +51,11 @@ def main() -> None:
     folder.prepare(exp, resume=False)
     phase("start", t)
     t = time.time()
+    from sim.engine import executor
+
+    release = getattr(executor, "release_memory", lambda: None)  # as `execute` does (before 27e71e5: none)
     for res in Executor(workers=1).run(exp, [0]):
+        release()
         folder.checkpoint(res)
     del res
     phase("replication", t)
@@ -59,13 +63,10 @@ def main() -> None:
     folder.finalize(exp)
     phase("tables", t)
     if exp.output.report:
-        from sim.engine import executor
         from sim.report import write_report
 
         t = time.time()
-        release = getattr(executor, "release_memory", None)  # as `execute` does (a checkout before 27e71e5: none)
-        if release is not None:
-            release()
+        release()
         write_report(folder.path)
         phase("report", t)
     folder.clear_partial()

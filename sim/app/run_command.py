@@ -22,7 +22,7 @@ from sim.config import Experiment
 from sim.core.atomic import UnsafePath
 from sim.core.calendar import HOUR_S
 from sim.engine.checkpoints import CheckpointRefused
-from sim.engine.executor import Executor
+from sim.engine.executor import Executor, release_memory
 from sim.engine.folder_lock import FolderLocked, lock_folder
 from sim.engine.results import AlreadyComplete, ResultsFolder, ResumeMismatch, check_out_dir, default_out_dir
 
@@ -107,11 +107,11 @@ def execute(
         shown = bar
     with shown:
         for res in (executor or Executor()).run(exp, todo, on_partial=bar.partial):
+            release_memory()  # an in-process replication's state is garbage now: free it before writing
             folder.checkpoint(res)
             bar.advance()
     summary = folder.finalize(exp, point=point)
     if report:
-        from sim.engine.executor import release_memory
         from sim.report import write_report
 
         release_memory()  # the tables' writing freed what it used: the report starts from there
