@@ -47,7 +47,7 @@ from backends.gpu.speculative import speculation
 from backends.gpu.token_budget import start_segment as start_segment_v1
 from sim.config.backends import GpuPoolSpec
 from sim.core.request_block import DROPPED, FAILED, PATH_GPU, SERVED, RequestBlock
-from sim.core.ticks import LATE, Tick, move_earlier
+from sim.core.ticks import LATE, Tick, call_later, move_earlier
 
 NO_BUDGET = 1 << 62  # v0: no token budget
 KV_WATERMARK = 0.01  # share of KV blocks kept free when admitting into a busy server (vLLM's default)
@@ -189,8 +189,7 @@ class BatchEngine:
             if entry is not None:
                 s.timer = entry
                 return
-        s.timer = entry = (now + delay, LATE, next(env._eid), Tick([self.on_boundary], (s, v)))
-        heapq.heappush(env._queue, entry)  # type: ignore[misc]  # ticks.call_later's entry, inlined
+        s.timer = call_later(env, delay, self.on_boundary, (s, v), LATE)
         self.ledger.num_events += 1
 
     # -- segments ----------------------------------------------------------------------------
