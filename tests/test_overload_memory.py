@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sim.core.request_block import PENDING
+from sim.core.request_block import PENDING, RequestBlock
 from sim.engine.replication import Replication
 from tests.test_extremes import exp_of
 from workloads.generator import TARGET_BLOCK_REQUESTS
@@ -78,3 +78,30 @@ def test_overload_holds_what_can_be_served_not_what_arrives() -> None:
         assert most_queued[0] < 3 * m["served"] + exp.backends.gpu_pool.max_batch, (factor, most_queued, m["served"])
         assert most_queued[0] > 10 * max(jobs), (factor, most_queued, max(jobs))  # most wait without a Job
         assert max(jobs) <= exp.backends.gpu_pool.max_batch + 1, (factor, jobs)  # preempted ones and the head
+
+
+def test_api_draws_are_taken_when_needed_in_block_order() -> None:
+    """backends/api/dispatch.py takes a block's API latency draws at its first API call, in block order:
+    an overloaded pool with no API route holds none (16 bytes a queued request before), and the draws
+    each block gets are the ones drawing every block on arrival gives (the streams serve only them)."""
+    exp = exp_of("workload.arrivals.mean_rps=1800", "horizon_h=0.03", "output.timeseries=false")
+    rep = Replication(exp, 0)
+    rep.run()
+    assert len(rep.router.dispatch.drawn) == 0 and len(rep.router.dispatch.undrawn) >= 2
+
+    def eager(exp):  # type: ignore[no-untyped-def]
+        api = Replication(exp, 0).apis[0]
+        return [api.draw_block(n) for n in (5, 7, 3)]
+
+    lazy = Replication(exp, 0).router.dispatch
+    blocks = [
+        RequestBlock(k, 0.0, 1.0, np.zeros(n), np.zeros(n, np.int16), np.ones(n, np.int64), np.ones(n, np.int64))
+        for k, n in enumerate((5, 7, 3))
+    ]
+    for b in blocks:
+        lazy.draw(b)
+    del blocks[1]  # a block gone before its draws were needed: drawn and dropped in its turn
+    got = [lazy.draws(blocks[1]), lazy.draws(blocks[0])]
+    want = eager(exp)
+    for (ttft, delay), (a, b) in zip(got, [want[2], want[0]], strict=True):
+        assert np.array_equal(ttft[0], a) and np.array_equal(delay[0], b)

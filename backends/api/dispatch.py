@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import heapq
 import math
+from collections import deque
 from collections.abc import Callable
-from weakref import WeakKeyDictionary
+from weakref import ReferenceType, WeakKeyDictionary, ref
 
 import numpy as np
 
@@ -69,17 +70,36 @@ class ApiDispatcher:
         self.rngs_retry = rngs_retry
         self.heap: list[tuple[float, int, RequestBlock, int, int, int, int]] = []
         self.seq = 0
-        self.draws: WeakKeyDictionary[RequestBlock, tuple[list[np.ndarray], list[np.ndarray]]] = WeakKeyDictionary()
+        self.drawn: WeakKeyDictionary[RequestBlock, tuple[list[np.ndarray], list[np.ndarray]]] = WeakKeyDictionary()
+        # blocks whose draws are not taken yet, in block order: (the block, its size)
+        self.undrawn: deque[tuple[ReferenceType[RequestBlock], int]] = deque()
         self.on_block_done: Callable[[RequestBlock], None] = lambda _b: None
 
     def draw(self, block: RequestBlock) -> None:
-        """Latency draws of every provider for every request of the block (common random numbers)."""
-        ttft, delay = [], []
-        for api in self.apis:
-            a, b = api.draw_block(len(block))
-            ttft.append(a)
-            delay.append(b)
-        self.draws[block] = (ttft, delay)
+        """Latency draws of every provider for every request of the block (common random numbers).
+
+        Taken when the block's first API call needs them, not when it arrives: under overload a block
+        waits in the GPU queue for hours without an API call, and its draws (16 bytes a request) would wait
+        with it. Each provider's two streams serve only these draws, so taking the blocks' draws in block
+        order (a block's draws are taken, or drawn and dropped once the block is gone, only after every
+        earlier block's) gives every request the same numbers as drawing each block on arrival."""
+        self.undrawn.append((ref(block), len(block)))
+
+    def draws(self, block: RequestBlock) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        got = self.drawn.get(block)
+        while got is None:
+            block_ref, n = self.undrawn.popleft()
+            ttft, delay = [], []
+            for api in self.apis:
+                a, b = api.draw_block(n)
+                ttft.append(a)
+                delay.append(b)
+            earlier = block_ref()
+            if earlier is not None:
+                self.drawn[earlier] = (ttft, delay)
+            if earlier is block:
+                got = (ttft, delay)
+        return got
 
     # -- sending ---------------------------------------------------------------------------------
     def submit_many(
@@ -95,7 +115,7 @@ class ApiDispatcher:
                 self.seq += 1
                 push(heap, (t, self.seq, block, i, p, 0, hop))
             return
-        ttft, delay = self.draws[block]
+        ttft, delay = self.draws(block)
         down = api.is_down(start)
         ok = ~down
         api.answer(block, idx[ok], start[ok], ttft[p][idx[ok]], delay[p][idx[ok]], batch)
@@ -114,7 +134,7 @@ class ApiDispatcher:
             block.flags[i] |= FLAG_OUTAGE
             self.fail_one(block, i, t, p, hop)
             return
-        ttft, delay = self.draws[block]
+        ttft, delay = self.draws(block)
         api.answer_one(block, i, t, float(ttft[p][i]), float(delay[p][i]), batch)
 
     # -- rate-limited calls, in time order --------------------------------------------------------
@@ -141,7 +161,7 @@ class ApiDispatcher:
         tokens = int(block.input_tokens[i]) + int(block.output_tokens[i])
         r = api.buckets.acquire(t, tokens)
         if r == ACCEPTED:
-            ttft, delay = self.draws[block]
+            ttft, delay = self.draws(block)
             api.answer_one(block, i, t, float(ttft[p][i]), float(delay[p][i]), False)
             return
         if r == TOO_LARGE:
